@@ -1,0 +1,238 @@
+"""The job's one typed config: dataclasses loaded from YAML, overridden by ``--set``.
+
+Every key is validated before any work starts, and every error names the key
+(``autoencoder.epochs: expected int, got 'ten'``) so that a typo in a 200-line
+YAML file costs one rerun, not a stack trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from n2d_spark.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    # "auto" picks the reader from the path's extension (.csv, .csv.gz, .parquet, folders of either).
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    text_col: str = "review"
+    # None: the job assigns a stable id from the file name and the row's position in it.
+    id_col: str | None = None
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    vocab_size: int = 5000
+    # Spark's CountVectorizer semantics: >= 1 is a document count, < 1 a fraction of documents.
+    min_df: float = 5.0
+    # How count vectors are scaled before the autoencoder sees them (README: "Input scaling").
+    scaling: Literal["counts", "binary", "log1p", "tfidf"] = "log1p"
+    l2_normalize: bool = True
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    sample_rows: int = 25000
+    hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])
+    bottleneck: int = 10
+    epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 0.001
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    # Rows per Arrow batch handed to the embedding UDF on the executors.
+    batch_rows: int = 4096
+
+
+@dataclass(frozen=True)
+class ManifoldConfig:
+    n_components: int = 5
+    n_neighbors: int = 50
+    min_dist: float = 0.0
+    metric: str = "euclidean"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    algorithm: Literal["dbscan", "kmeans", "gmm", "hdbscan"] = "dbscan"
+    # Number of clusters for kmeans and gmm.
+    k: int = 8
+    eps: float = 1.0
+    # Core-point neighbourhood for dbscan; smallest cluster for hdbscan.
+    min_samples: int = 50
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    # A column of known classes (e.g. sentiment, or the synthetic corpus's planted topic).
+    label_col: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    # error: refuse to touch an existing output; overwrite: replace it once the new one is complete.
+    mode: Literal["error", "overwrite"] = "error"
+    include_text: bool = False
+    top_terms: int = 10
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    # Used only when the job builds its own session (the n2d-spark console script);
+    # under spark-submit the submit line decides.
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    input: InputConfig = field(default_factory=InputConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    manifold: ManifoldConfig = field(default_factory=ManifoldConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
+    """Defaults, then the YAML file, then ``section.key=value`` overrides, validated as a whole."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        raw = loaded
+    for override in overrides:
+        _apply_override(raw, override)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> JobConfig:
+    config = _build(JobConfig, raw, prefix="")
+    _check_ranges(config)
+    return config
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    key, sep, value = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. autoencoder.epochs=10")
+    section, name = parts
+    target = raw.setdefault(section, {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"{section}: expected a mapping, got {type(target).__name__}")
+    # YAML parsing gives overrides the same typing as the file: 10 is an int, [1, 2] a list, null is None.
+    target[name] = yaml.safe_load(value) if value.strip() else ""
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]} (known keys in "
+            f"{prefix.rstrip('.') or 'the top level'}: {', '.join(fields)})"
+        )
+    values = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, prefix=f"{key}.")
+        else:
+            values[name] = _coerce(key, value, hint)
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(f"{key}[{i}]", item, args[0]) for i, item in enumerate(value)]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    # bool is a subclass of int: "epochs: true" must not pass as 1.
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _check_ranges(config: JobConfig) -> None:
+    positive = {
+        "text.vocab_size": config.text.vocab_size,
+        "text.min_df": config.text.min_df,
+        "autoencoder.sample_rows": config.autoencoder.sample_rows,
+        "autoencoder.bottleneck": config.autoencoder.bottleneck,
+        "autoencoder.epochs": config.autoencoder.epochs,
+        "autoencoder.batch_size": config.autoencoder.batch_size,
+        "autoencoder.learning_rate": config.autoencoder.learning_rate,
+        "embed.batch_rows": config.embed.batch_rows,
+        "manifold.n_components": config.manifold.n_components,
+        "manifold.n_neighbors": config.manifold.n_neighbors,
+        "cluster.k": config.cluster.k,
+        "cluster.eps": config.cluster.eps,
+        "cluster.min_samples": config.cluster.min_samples,
+        "output.top_terms": config.output.top_terms,
+        "spark.shuffle_partitions": config.spark.shuffle_partitions,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be > 0, got {value}")
+    for i, width in enumerate(config.autoencoder.hidden):
+        if width <= 0:
+            raise ConfigError(f"autoencoder.hidden[{i}]: must be > 0, got {width}")
+    if not 0.0 <= config.autoencoder.validation_fraction < 0.5:
+        raise ConfigError(
+            f"autoencoder.validation_fraction: must be in [0, 0.5), got {config.autoencoder.validation_fraction}"
+        )
+    if config.manifold.min_dist < 0:
+        raise ConfigError(f"manifold.min_dist: must be >= 0, got {config.manifold.min_dist}")
+    if config.autoencoder.bottleneck >= config.text.vocab_size:
+        raise ConfigError(
+            f"autoencoder.bottleneck: must be smaller than text.vocab_size ({config.text.vocab_size}), "
+            f"got {config.autoencoder.bottleneck}"
+        )
+    if config.manifold.n_components > config.autoencoder.bottleneck:
+        raise ConfigError(
+            f"manifold.n_components: must be at most autoencoder.bottleneck ({config.autoencoder.bottleneck}), "
+            f"got {config.manifold.n_components}"
+        )

@@ -1,0 +1,90 @@
+"""Write stage: everything goes to a staging folder beside the output, published whole at the end.
+
+Paths go through Hadoop's FileSystem API, so the same code writes to a local folder,
+HDFS or an object store, wherever the Spark session can.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import contextmanager
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from n2d_spark.encoder import EmbeddingModel
+from n2d_spark.errors import OutputExistsError
+
+LABELS_DIR = "labels"
+CLUSTERS_DIR = "clusters"
+MODEL_DIR = "model"
+MANIFEST_FILE = "run.json"
+
+
+class FileSystem:
+    """The few Hadoop FileSystem calls the job needs, resolved from a path's scheme."""
+
+    def __init__(self, spark: SparkSession, path: str):
+        self._jvm = spark._jvm
+        self._fs = self._path(path).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def _path(self, path: str):
+        return self._jvm.org.apache.hadoop.fs.Path(path)
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self._path(path)))
+
+    def delete(self, path: str) -> None:
+        self._fs.delete(self._path(path), True)
+
+    def rename(self, source: str, target: str) -> None:
+        if not self._fs.rename(self._path(source), self._path(target)):
+            raise OSError(f"could not move {source} to {target}")
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        stream = self._fs.create(self._path(path), True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
+
+@contextmanager
+def staged_output(fs: FileSystem, output: str, mode: str, run_id: str):
+    """Yield a staging folder beside ``output``; publish it whole when the block succeeds.
+
+    The mode is checked before any work. On failure the staging folder is removed and an
+    existing output stays as it was; only a successful block replaces it (mode overwrite).
+    """
+    if mode == "error" and fs.exists(output):
+        raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
+    staging = f"{output.rstrip('/')}.staging-{run_id}"
+    try:
+        yield staging
+    except BaseException:
+        if fs.exists(staging):
+            fs.delete(staging)
+        raise
+    if fs.exists(output):
+        if mode != "overwrite":
+            raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
+        fs.delete(output)
+    fs.rename(staging, output)
+
+
+def write_manifest(fs: FileSystem, folder: str, manifest: dict) -> None:
+    fs.write_bytes(f"{folder}/{MANIFEST_FILE}", json.dumps(manifest, indent=2, sort_keys=True).encode())
+
+
+def save_embedding_model(fs: FileSystem, folder: str, model: EmbeddingModel) -> None:
+    """The input scaling and the encoder's weights as one .npz (no pickle)."""
+    arrays = {f"w{i}": w for i, (w, _) in enumerate(model.encoder.layers)}
+    arrays.update({f"b{i}": b for i, (_, b) in enumerate(model.encoder.layers)})
+    if model.scaler.idf is not None:
+        arrays["idf"] = model.scaler.idf
+    arrays["scaling"] = np.array(model.scaler.scaling)
+    arrays["l2_normalize"] = np.array(model.scaler.l2_normalize)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    fs.write_bytes(f"{folder}/encoder.npz", buffer.getvalue())

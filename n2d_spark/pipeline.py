@@ -1,0 +1,192 @@
+"""The N2D job, stage by stage: read, vectorize, autoencoder, embed, manifold, cluster, write."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from n2d_spark.autoencoder import train_autoencoder
+from n2d_spark.cluster import fit_clusters
+from n2d_spark.config import JobConfig
+from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed
+from n2d_spark.encoder import EmbeddingModel, InputScaler
+from n2d_spark.manifold import fit_manifold
+from n2d_spark.metrics import agreement, label_shape
+from n2d_spark.output import (
+    CLUSTERS_DIR,
+    LABELS_DIR,
+    MODEL_DIR,
+    FileSystem,
+    save_embedding_model,
+    staged_output,
+    write_manifest,
+)
+from n2d_spark.errors import InputError
+from n2d_spark.read import ID_COL, read_reviews
+from n2d_spark.summary import CLUSTER_COL, cluster_summary
+from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+
+log = logging.getLogger(__name__)
+
+UMAP_COL = "umap"
+_VERSIONED_PACKAGES = ("pyspark", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "umap-learn", "tensorflow", "keras")
+
+
+@dataclass
+class StageTimer:
+    """Wall seconds per stage, logged as each stage starts and ends."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        log.info("stage %s: started", name)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        log.info("stage %s: done in %.1f s", name, self.seconds[name])
+
+
+@dataclass(frozen=True)
+class RunResult:
+    output: str
+    manifest: dict
+
+
+def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
+    """Cluster the reviews at ``input_path``; publish labels, summary, model and manifest at ``output_path``."""
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    started = time.perf_counter()
+    timer = StageTimer()
+    fs = FileSystem(spark, output_path)
+    with staged_output(fs, output_path, config.output.mode, run_id) as staging:
+        with timer.stage("read"):
+            reviews = read_reviews(spark, input_path, config.input)
+            label_col = _checked_label_col(reviews, config)
+
+        with timer.stage("vectorize"):
+            text_model = fit_text_model(reviews, config.input.text_col, config.text)
+            vectors = vectorize(text_model, reviews).persist(StorageLevel.MEMORY_AND_DISK)
+            rows_in = vectors.count()
+            vocab = vocabulary(text_model)
+            if len(vocab) <= config.autoencoder.bottleneck:
+                raise InputError(
+                    f"the vocabulary has {len(vocab)} terms, not more than autoencoder.bottleneck="
+                    f"{config.autoencoder.bottleneck}: lower text.min_df or give more text"
+                )
+            log.info("vectorize: %d rows, %d terms", rows_in, len(vocab))
+
+        with timer.stage("autoencoder"):
+            sample_ids, sample_counts = collect_sample(vectors, config.autoencoder.sample_rows, config.autoencoder.seed)
+            scaler = InputScaler.fit(sample_counts, config.text.scaling, config.text.l2_normalize)
+            trained = train_autoencoder(scaler.transform(sample_counts), config.autoencoder)
+            embedding_model = EmbeddingModel(scaler=scaler, encoder=trained.encoder)
+            log.info("autoencoder: trained on %d rows", len(sample_ids))
+
+        with timer.stage("embed"):
+            extra = [label_col] if label_col else []
+            embedded = (
+                embed(vectors, embedding_model, config.embed.batch_rows)
+                .select(ID_COL, EMBEDDING_COL, *extra)
+                .toPandas()
+                .sort_values(ID_COL, kind="stable")
+                .reset_index(drop=True)
+            )
+            embeddings = np.vstack(embedded[EMBEDDING_COL].to_numpy()) if len(embedded) else np.zeros((0, 1))
+
+        with timer.stage("manifold"):
+            _, coordinates = fit_manifold(embeddings, config.manifold)
+
+        with timer.stage("cluster"):
+            _, labels = fit_clusters(coordinates, config.cluster)
+
+        with timer.stage("write"):
+            labelled = _attach_labels(vectors, embedded[ID_COL].to_numpy(), labels, coordinates)
+            output_columns = [c for c in labelled.columns if c != COUNTS_COL and (config.output.include_text or c != config.input.text_col)]
+            labelled.select(*output_columns).write.parquet(f"{staging}/{LABELS_DIR}")
+            rows_out = spark.read.parquet(f"{staging}/{LABELS_DIR}").count()
+            if rows_out != rows_in:
+                raise RuntimeError(f"row accounting failed: {rows_in} rows in, {rows_out} labelled; output not published")
+            summary = cluster_summary(labelled, vocab, config.output.top_terms)
+            spark.createDataFrame(summary, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
+            text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
+            save_embedding_model(fs, f"{staging}/{MODEL_DIR}", embedding_model)
+
+        manifest = {
+            "run_id": run_id,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "input": input_path,
+            "output": output_path,
+            "spark": {"master": spark.sparkContext.master, "default_parallelism": spark.sparkContext.defaultParallelism},
+            "config": config.to_dict(),
+            "versions": _versions(),
+            "rows": {"in": rows_in, "labelled": rows_out, "autoencoder_sample": int(len(sample_ids))},
+            "vocabulary_size": len(vocab),
+            "autoencoder_history": trained.history,
+            "clusters": label_shape(labels),
+            "stage_seconds": timer.seconds,
+            "total_seconds": round(time.perf_counter() - started, 3),
+        }
+        if label_col:
+            manifest["evaluation"] = {"label_col": label_col, **agreement(labels, embedded[label_col].astype(str).to_numpy())}
+        write_manifest(fs, staging, manifest)
+    vectors.unpersist()
+    return RunResult(output=output_path, manifest=manifest)
+
+
+_SUMMARY_SCHEMA = T.StructType(
+    [
+        T.StructField(CLUSTER_COL, T.IntegerType(), False),
+        T.StructField("size", T.LongType(), False),
+        T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
+    ]
+)
+
+
+def _checked_label_col(reviews: DataFrame, config: JobConfig) -> str | None:
+    label_col = config.evaluate.label_col
+    if label_col is not None and label_col not in reviews.columns:
+        raise InputError(
+            f"evaluate.label_col {label_col!r} not in the input; columns found: {', '.join(reviews.columns)}"
+        )
+    return label_col
+
+
+def _attach_labels(vectors: DataFrame, ids: np.ndarray, labels: np.ndarray, coordinates: np.ndarray) -> DataFrame:
+    """``vectors`` with ``cluster`` and ``umap`` joined on id; columns: id, cluster, umap, then the input's."""
+    spark = vectors.sparkSession
+    assigned = spark.createDataFrame(
+        pd.DataFrame({ID_COL: ids, CLUSTER_COL: labels, UMAP_COL: list(coordinates)}),
+        T.StructType(
+            [
+                T.StructField(ID_COL, vectors.schema[ID_COL].dataType, False),
+                T.StructField(CLUSTER_COL, T.IntegerType(), False),
+                T.StructField(UMAP_COL, T.ArrayType(T.FloatType(), False), False),
+            ]
+        ),
+    )
+    joined = vectors.join(assigned, on=ID_COL, how="inner")
+    rest = [c for c in vectors.columns if c != ID_COL]
+    return joined.select(ID_COL, CLUSTER_COL, UMAP_COL, *rest)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

@@ -1,0 +1,86 @@
+"""Read stage: a CSV or Parquet file (or folder of them) in, a DataFrame with a stable ``id`` out."""
+
+from __future__ import annotations
+
+import re
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from n2d_spark.config import InputConfig
+from n2d_spark.errors import InputError
+
+ID_COL = "id"
+# Rows of one file get ids file_ordinal << 40 | row_position: a single file's ids are its row numbers.
+_ROWS_PER_FILE_BITS = 40
+_URI_SCHEME_AND_AUTHORITY = r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//[^/]*)?"
+
+
+def resolve_format(path: str, configured: str) -> str:
+    if configured != "auto":
+        return configured
+    lowered = path.lower().rstrip("/")
+    if lowered.endswith((".parquet", ".pq")):
+        return "parquet"
+    if re.search(r"\.(csv|tsv)(\.(gz|bz2|zst|lz4|snappy|deflate))?$", lowered):
+        return "csv"
+    raise InputError(f"cannot tell the format of {path}: set input.format to csv or parquet")
+
+
+def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
+    """The input's columns plus ``id``; the text column is checked to exist and be a string."""
+    fmt = resolve_format(path, config.format)
+    try:
+        if fmt == "csv":
+            # RFC 4180: quotes inside a field are doubled, and a field may span lines.
+            # Spark's default escape is a backslash, which splits such rows.
+            raw = spark.read.csv(path, header=True, multiLine=True, quote='"', escape='"', mode="PERMISSIVE")
+        else:
+            raw = spark.read.parquet(path)
+    except Exception as error:  # Spark raises AnalysisException subclasses with Java detail attached
+        if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error):
+            raise InputError(f"input not found: {path}") from None
+        raise InputError(f"cannot read {path} as {fmt}: {str(error).splitlines()[0]}") from None
+
+    columns = raw.columns
+    if config.text_col not in columns:
+        raise InputError(f"text column {config.text_col!r} not in the input; columns found: {', '.join(columns)}")
+    text_type = raw.schema[config.text_col].dataType
+    if not isinstance(text_type, T.StringType):
+        raise InputError(f"text column {config.text_col!r} has type {text_type.simpleString()}, expected string")
+
+    if config.id_col is not None:
+        if config.id_col not in columns:
+            raise InputError(f"id column {config.id_col!r} not in the input; columns found: {', '.join(columns)}")
+        if config.id_col == ID_COL:
+            return raw
+        if ID_COL in columns:
+            raise InputError(f"input has a column named {ID_COL!r} that is not input.id_col; rename it or set input.id_col: {ID_COL}")
+        return raw.withColumn(ID_COL, F.col(config.id_col))
+    if ID_COL in columns:
+        raise InputError(f"input has a column named {ID_COL!r}; set input.id_col: {ID_COL} to use it as the id")
+    return raw.withColumn(ID_COL, _stable_row_id(raw, fmt))
+
+
+def _stable_row_id(raw: DataFrame, fmt: str) -> Column:
+    """An id that depends only on the file set and each row's position in its file.
+
+    Files are numbered in sorted path order. Parquet gives each row's index in its file;
+    a multi-line CSV file is always read whole by one task, in order, so the row's rank
+    by monotonically_increasing_id within its file is its position there.
+    """
+    files = sorted(re.sub(_URI_SCHEME_AND_AUTHORITY, "", uri) for uri in raw.inputFiles())
+    file_path = F.regexp_replace(F.col("_metadata.file_path"), _URI_SCHEME_AND_AUTHORITY, "")
+    if len(files) == 1:
+        file_ordinal = F.lit(0).cast("long")
+    else:
+        ordinals = F.create_map(*[x for i, f in enumerate(files) for x in (F.lit(f), F.lit(i))])
+        file_ordinal = F.element_at(ordinals, file_path).cast("long")
+    if fmt == "parquet":
+        position = F.col("_metadata.row_index")
+    else:
+        position = F.row_number().over(
+            Window.partitionBy(file_path).orderBy(F.monotonically_increasing_id())
+        ) - 1
+    return F.shiftleft(file_ordinal, _ROWS_PER_FILE_BITS) + position.cast("long")

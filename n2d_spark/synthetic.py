@@ -1,0 +1,157 @@
+"""A synthetic review corpus with planted topics, so the default run needs no download
+and can report how well the planted topics were recovered.
+
+Each review has one planted genre. Its words are drawn from that genre's vocabulary,
+a large vocabulary of filler words shared by every genre (Zipf-distributed, like real
+text), positive or negative words matching its sentiment, and English stop words; it
+is cut into sentences, and a few reviews carry the HTML line breaks and italics that
+real scraped reviews have, and quoted phrases that exercise the CSV quoting rules.
+Everything is drawn from one seeded generator: the same seed gives the same corpus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+GENRES: dict[str, str] = {
+    "horror": "ghost haunted blood scream zombie demon creepy gore slasher terror possessed "
+    "nightmare corpse vampire cursed exorcism jumpscare basement graveyard witch eerie "
+    "monster killer chainsaw asylum ritual spooky undead coffin hellish",
+    "romance": "love kiss wedding romantic heart couple boyfriend girlfriend passion marriage "
+    "date sweetheart affection flirt bride groom chemistry embrace valentine proposal "
+    "longing soulmate tender heartbreak engagement honeymoon crush darling beloved",
+    "scifi": "spaceship alien planet galaxy robot laser starship android cyborg asteroid "
+    "wormhole orbit astronaut martian telepathic hologram teleport futuristic dystopia "
+    "spacecraft interstellar mutant clone quantum reactor colony cosmic nebula warp",
+    "western": "cowboy sheriff saloon outlaw horse ranch frontier gunslinger revolver desert "
+    "cattle bandit posse stagecoach prairie marshal rustler duel canyon wagon bounty "
+    "homestead spurs lasso tumbleweed rifle deputy showdown gallows railroad",
+    "war": "soldier battle army platoon sergeant trench bomb enemy invasion infantry tank "
+    "general battlefield combat veteran regiment bullet grenade airstrike commander "
+    "frontline troops mission wartime captured rifleman bunker allied medic",
+    "comedy": "hilarious joke laugh funny comedian gag slapstick prank witty parody sitcom "
+    "punchline goofy silly humor spoof sketch sarcastic chuckle absurd quirky banter "
+    "wacky farce giggle standup clown amusing satire zany",
+    "animation": "animated cartoon pixar disney animator voiced princess talking animals "
+    "colorful musical song toddlers kids family dragon fairy magical adventure sidekick "
+    "storybook puppet stopmotion drawn whimsical villainess enchanted castle fable",
+    "crime": "detective murder police gangster heist mafia robbery cop investigation suspect "
+    "mobster thief homicide witness prosecutor courtroom alibi smuggler kidnapping "
+    "undercover corrupt informant cartel ransom forensic interrogation hitman getaway",
+}
+
+FILLER = (
+    "movie film story plot character actor actress scene director cast performance ending "
+    "script screen camera role audience time people life world man woman year day night "
+    "way part thing place house city town family friend father mother son daughter brother "
+    "sister girl boy child group team music sound effects dialogue shot sequence moment "
+    "minutes hours version original sequel series episode production budget studio release "
+    "theater dvd rental watch seen watching looks feel feels felt thought think point idea "
+    "reason fact case kind sort lot bit level side face eyes voice head hand room car road "
+    "water fire money job work school home truth history book novel writer writing style "
+    "tone pace mood setting background role lead supporting credits opening middle start "
+    "finish twist surprise turn events situation problem question answer attempt chance "
+    "result effect picture image color light dark black white red big small long short "
+    "young old new early late high low real true whole full main certain different similar "
+    "simple clear strong hard easy human personal public local national american british "
+    "french english modern classic recent famous popular serious dramatic emotional "
+    "visual technical musical physical final second third fourth previous following "
+    "former latter particular general common special entire single various certain "
+    "close open free fair quick slow quiet loud rich poor huge tiny wide narrow deep "
+    "shallow heavy thin thick sharp soft bright"
+).split()
+
+POSITIVE = (
+    "great excellent wonderful brilliant amazing superb fantastic beautiful masterpiece "
+    "enjoyed loved perfect outstanding touching gripping memorable delightful stunning "
+    "best favorite recommend charming powerful moving"
+).split()
+
+NEGATIVE = (
+    "bad terrible awful boring worst waste horrible poor stupid dull disappointing "
+    "mess pointless lame annoying predictable ridiculous weak painful forgettable "
+    "unwatchable tedious cheap clumsy"
+).split()
+
+STOP_WORDS = "the a an and of to in is it that this was with for as but on have be at by not".split()
+
+# Shares of a review's words by source; the genre share varies per review so that
+# some reviews are much harder to place than others.
+_GENRE_SHARE_RANGE = (0.10, 0.30)
+_SENTIMENT_SHARE = 0.08
+_STOP_SHARE = 0.25
+
+
+def generate_reviews(n_rows: int, seed: int = 0, median_words: int = 120) -> pd.DataFrame:
+    """``n_rows`` synthetic reviews: columns ``review``, ``sentiment``, ``topic``."""
+    if n_rows < 0:
+        raise ValueError(f"n_rows must be >= 0, got {n_rows}")
+    rng = np.random.default_rng(seed)
+    genre_names = list(GENRES)
+    genre_words = [np.array(GENRES[g].split()) for g in genre_names]
+    filler = np.array(FILLER)
+    zipf = 1.0 / np.arange(1, len(filler) + 1)
+    filler_p = zipf / zipf.sum()
+    sentiment_words = {"positive": np.array(POSITIVE), "negative": np.array(NEGATIVE)}
+    stop = np.array(STOP_WORDS)
+
+    topics = rng.integers(0, len(genre_names), size=n_rows)
+    sentiments = np.where(rng.random(n_rows) < 0.5, "positive", "negative")
+    lengths = np.clip(rng.lognormal(np.log(median_words), 0.6, size=n_rows), 20, 1500).astype(int)
+    genre_share = rng.uniform(*_GENRE_SHARE_RANGE, size=n_rows)
+
+    reviews = []
+    for topic, sentiment, length, share in zip(topics, sentiments, lengths, genre_share):
+        source = rng.choice(
+            4, size=length, p=[share, _SENTIMENT_SHARE, _STOP_SHARE, 1 - share - _SENTIMENT_SHARE - _STOP_SHARE]
+        )
+        words = np.empty(length, dtype=object)
+        for code, vocabulary, p in (
+            (0, genre_words[topic], None),
+            (1, sentiment_words[sentiment], None),
+            (2, stop, None),
+            (3, filler, filler_p),
+        ):
+            mask = source == code
+            words[mask] = rng.choice(vocabulary, size=int(mask.sum()), p=p)
+        reviews.append(_as_prose(words, rng))
+    return pd.DataFrame(
+        {
+            "review": reviews,
+            "sentiment": sentiments,
+            "topic": [genre_names[t] for t in topics],
+        }
+    )
+
+
+def _as_prose(words: np.ndarray, rng: np.random.Generator) -> str:
+    """Sentences of 6-18 words, capitalised, with a little HTML and quoting as scraped reviews have."""
+    sentences = []
+    start = 0
+    while start < len(words):
+        end = start + int(rng.integers(6, 19))
+        chunk = list(words[start:end])
+        chunk[0] = chunk[0].capitalize()
+        if rng.random() < 0.05:
+            chunk[-1] = f'"{chunk[-1]}"'
+        sentences.append(" ".join(chunk) + ("!" if rng.random() < 0.1 else "."))
+        start = end
+    text = " ".join(sentences)
+    roll = rng.random()
+    if roll < 0.3:
+        cut = len(sentences) // 2
+        text = " ".join(sentences[:cut]) + "<br /><br />" + " ".join(sentences[cut:])
+    elif roll < 0.35:
+        text = f"<i>{text}</i>"
+    return text
+
+
+def write_corpus(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write as RFC 4180 CSV (quotes doubled), gzip-compressed when the name ends in .gz."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, doublequote=True)
+    return path

@@ -1,0 +1,61 @@
+"""Clean and vectorize stage, all in Spark ML (JVM): text in, sparse term counts out."""
+
+from __future__ import annotations
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, StopWordsRemover
+from pyspark.sql import DataFrame
+
+from n2d_spark.config import TextConfig
+
+COUNTS_COL = "counts"
+_CLEAN_COL = "_clean_text"
+_TOKENS_COL = "_tokens"
+_TERMS_COL = "_terms"
+
+
+def _cleaning_sql(text_col: str) -> str:
+    # Tags and entities become spaces (so "end.<br />Next" stays two words); apostrophes are
+    # kept only inside words, so "don't" is one token that the stop-word list knows.
+    # coalesce: a null review is an empty document, not a null the tokenizer rejects.
+    return (
+        f"SELECT *, lower(regexp_replace(regexp_replace(regexp_replace(coalesce(`{text_col}`, ''), "
+        r"'<[^>]*>', ' '), '&[#a-zA-Z0-9]+;', ' '), "
+        r"'(?<!\\p{L})[\\x27\\x{2019}]|[\\x27\\x{2019}](?!\\p{L})', ' ')) AS "
+        f"{_CLEAN_COL} FROM __THIS__"
+    )
+
+
+def build_text_pipeline(text_col: str, config: TextConfig) -> Pipeline:
+    return Pipeline(
+        stages=[
+            SQLTransformer(statement=_cleaning_sql(text_col)),
+            RegexTokenizer(
+                inputCol=_CLEAN_COL,
+                outputCol=_TOKENS_COL,
+                pattern=r"[^\p{L}\p{N}'’]+",
+                toLowercase=False,
+                minTokenLength=2,
+            ),
+            StopWordsRemover(inputCol=_TOKENS_COL, outputCol=_TERMS_COL),
+            CountVectorizer(
+                inputCol=_TERMS_COL,
+                outputCol=COUNTS_COL,
+                vocabSize=config.vocab_size,
+                minDF=config.min_df,
+            ),
+        ]
+    )
+
+
+def fit_text_model(reviews: DataFrame, text_col: str, config: TextConfig) -> PipelineModel:
+    return build_text_pipeline(text_col, config).fit(reviews)
+
+
+def vectorize(text_model: PipelineModel, reviews: DataFrame) -> DataFrame:
+    """The input's columns plus ``counts`` (a sparse vector over the vocabulary); helper columns dropped."""
+    return text_model.transform(reviews).drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
+
+
+def vocabulary(text_model: PipelineModel) -> list[str]:
+    return list(text_model.stages[-1].vocabulary)

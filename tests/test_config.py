@@ -1,0 +1,70 @@
+import pytest
+
+from n2d_spark.config import JobConfig, config_from_dict, load_config
+from n2d_spark.errors import ConfigError
+
+
+def test_defaults_follow_the_study():
+    config = load_config()
+    assert config == JobConfig()
+    assert config.autoencoder.hidden == [1024, 512, 256]
+    assert config.autoencoder.bottleneck == 10
+    assert config.autoencoder.sample_rows == 25000
+    assert (config.manifold.n_components, config.manifold.n_neighbors, config.manifold.min_dist) == (5, 50, 0.0)
+    assert (config.cluster.algorithm, config.cluster.eps, config.cluster.min_samples) == ("dbscan", 1.0, 50)
+    assert config.text.vocab_size == 5000
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("autoencoder:\n  epochs: 3\n  hidden: [64, 32]\ncluster:\n  algorithm: kmeans\n")
+    config = load_config(path, ["autoencoder.epochs=7", "cluster.k=4", "input.id_col=null", "text.min_df=2"])
+    assert config.autoencoder.epochs == 7
+    assert config.autoencoder.hidden == [64, 32]
+    assert config.cluster.algorithm == "kmeans"
+    assert config.cluster.k == 4
+    assert config.input.id_col is None
+    assert config.text.min_df == 2.0 and isinstance(config.text.min_df, float)
+
+
+def test_every_shipped_config_loads():
+    from pathlib import Path
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "conf").glob("*.yaml"))
+    assert shipped
+    for path in shipped:
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"autoencoder": {"epoch": 3}}, "unknown config key autoencoder.epoch"),
+        ({"autoencoderr": {}}, "unknown config key autoencoderr"),
+        ({"autoencoder": {"epochs": "ten"}}, "autoencoder.epochs: expected int, got 'ten'"),
+        ({"autoencoder": {"epochs": True}}, "autoencoder.epochs: expected int, got True"),
+        ({"autoencoder": {"hidden": [64, "x"]}}, "autoencoder.hidden[1]: expected int"),
+        ({"autoencoder": {"hidden": 64}}, "autoencoder.hidden: expected a list"),
+        ({"cluster": {"algorithm": "spectral"}}, "cluster.algorithm: expected one of dbscan, kmeans, gmm, hdbscan"),
+        ({"cluster": {"eps": 0}}, "cluster.eps: must be > 0"),
+        ({"text": {"scaling": "idf"}}, "text.scaling: expected one of"),
+        ({"manifold": "fast"}, "manifold: expected a mapping"),
+        ({"autoencoder": {"bottleneck": 4}, "manifold": {"n_components": 5}}, "manifold.n_components: must be at most"),
+        ({"text": {"vocab_size": 8}}, "autoencoder.bottleneck: must be smaller than text.vocab_size"),
+    ],
+)
+def test_bad_keys_are_named(raw, message):
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(raw)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("override", ["epochs=3", "autoencoder.epochs", "a.b.c=1"])
+def test_malformed_override(override):
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        load_config(None, [override])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,103 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from n2d_spark.autoencoder import train_autoencoder
+from n2d_spark.config import AutoencoderConfig
+from n2d_spark.encoder import Encoder, EmbeddingModel, InputScaler, spark_vectors_to_csr
+
+COUNTS = sp.csr_matrix(np.array([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 3.0, 0.0]], dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "scaling, expected",
+    [
+        ("counts", [[2, 0, 1], [0, 0, 0], [1, 3, 0]]),
+        ("binary", [[1, 0, 1], [0, 0, 0], [1, 1, 0]]),
+        ("log1p", [[np.log(3), 0, np.log(2)], [0, 0, 0], [np.log(2), np.log(4), 0]]),
+        # idf = log(4 / (df + 1)): df = 2, 1, 1
+        ("tfidf", [[2 * np.log(4 / 3), 0, np.log(2)], [0, 0, 0], [np.log(4 / 3), 3 * np.log(2), 0]]),
+    ],
+)
+def test_scalings(scaling, expected):
+    scaled = InputScaler.fit(COUNTS, scaling, l2_normalize=False).transform(COUNTS).toarray()
+    np.testing.assert_allclose(scaled, np.array(expected), rtol=1e-6)
+
+
+def test_l2_normalization_keeps_empty_rows_zero():
+    scaled = InputScaler.fit(COUNTS, "counts", l2_normalize=True).transform(COUNTS).toarray()
+    np.testing.assert_allclose(np.linalg.norm(scaled, axis=1), [1.0, 0.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(scaled[0], np.array([2, 0, 1]) / np.sqrt(5), rtol=1e-6)
+
+
+def test_transform_leaves_its_input_alone():
+    counts = COUNTS.copy()
+    InputScaler.fit(counts, "log1p", l2_normalize=True).transform(counts)
+    np.testing.assert_array_equal(counts.toarray(), COUNTS.toarray())
+
+
+def test_spark_vector_batch_to_csr():
+    batch = pd.DataFrame(
+        {
+            "type": [0, 0, 0],
+            "size": [4, 4, 4],
+            "indices": [np.array([0, 3], np.int32), np.array([], np.int32), np.array([2], np.int32)],
+            "values": [np.array([1.0, 2.0]), np.array([]), np.array([5.0])],
+        }
+    )
+    np.testing.assert_array_equal(
+        spark_vectors_to_csr(batch, 4).toarray(), [[1, 0, 0, 2], [0, 0, 0, 0], [0, 0, 5, 0]]
+    )
+
+
+def test_encoder_forward_pass():
+    encoder = Encoder(
+        layers=(
+            (np.array([[1.0, -1.0], [0.5, 2.0]], np.float32), np.array([0.0, -1.0], np.float32)),
+            (np.array([[1.0], [1.0]], np.float32), np.array([0.5], np.float32)),
+        )
+    )
+    # Row 1: [1, 2] -> relu([2, 2]) = [2, 2] -> 4.5. Row 2: [1, 0] -> relu([1, -2]) = [1, 0] -> 1.5.
+    out = encoder(sp.csr_matrix(np.array([[1.0, 2.0], [1.0, 0.0]], np.float32)))
+    np.testing.assert_allclose(out, [[4.5], [1.5]])
+    assert out.dtype == np.float32
+
+
+def _random_counts(rows, cols, seed):
+    rng = np.random.default_rng(seed)
+    dense = rng.poisson(0.3, size=(rows, cols)).astype(np.float32)
+    return sp.csr_matrix(dense)
+
+
+def test_numpy_encoder_matches_keras():
+    import keras
+
+    counts = _random_counts(300, 40, seed=1)
+    config = AutoencoderConfig(hidden=[16, 8], bottleneck=3, epochs=2, batch_size=32, seed=3)
+    scaler = InputScaler.fit(counts, "log1p", l2_normalize=True)
+    trained = train_autoencoder(scaler.transform(counts), config)
+    x = scaler.transform(counts).toarray()
+    # Rebuild the encoder half in Keras from the extracted weights and compare.
+    inputs = keras.Input(shape=(40,))
+    h = inputs
+    for i, (w, b) in enumerate(trained.encoder.layers):
+        layer = keras.layers.Dense(w.shape[1], activation="relu" if i < len(trained.encoder.layers) - 1 else None)
+        h = layer(h)
+        layer.set_weights([w, b])
+    expected = keras.Model(inputs, h).predict(x, verbose=0)
+    np.testing.assert_allclose(EmbeddingModel(scaler, trained.encoder).embed(counts), expected, rtol=1e-4, atol=1e-5)
+    assert trained.encoder.output_dim == 3
+
+
+def test_training_is_deterministic_and_learns():
+    counts = _random_counts(400, 30, seed=2)
+    config = AutoencoderConfig(hidden=[32], bottleneck=4, epochs=8, batch_size=32, seed=5, validation_fraction=0.25)
+    x = InputScaler.fit(counts, "log1p", l2_normalize=False).transform(counts)
+    first = train_autoencoder(x, config)
+    second = train_autoencoder(x, config)
+    for (w1, b1), (w2, b2) in zip(first.encoder.layers, second.encoder.layers):
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(b1, b2)
+    assert len(first.history["loss"]) == len(first.history["val_loss"]) == 8
+    assert first.history["loss"][-1] < first.history["loss"][0]

@@ -1,0 +1,39 @@
+import numpy as np
+from pyspark.ml.linalg import Vectors, VectorUDT
+from pyspark.sql.types import IntegerType, StructField, StructType
+
+from n2d_spark.summary import class_tfidf, cluster_summary, top_terms
+
+
+def test_class_tfidf_by_hand():
+    counts = np.array([[3.0, 1.0, 0.0], [0.0, 1.0, 4.0]])
+    # Words per cluster 4 and 5 (average 4.5); term totals 3, 2, 4.
+    expected = np.array(
+        [
+            [0.75 * np.log1p(4.5 / 3), 0.25 * np.log1p(4.5 / 2), 0.0],
+            [0.0, 0.2 * np.log1p(4.5 / 2), 0.8 * np.log1p(4.5 / 4)],
+        ]
+    )
+    np.testing.assert_allclose(class_tfidf(counts), expected)
+
+
+def test_top_terms_skip_absent_terms_and_break_ties_by_vocabulary():
+    counts = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    scores = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    assert top_terms(scores, counts, ["a", "b", "c"], n=3) == [["a", "b"], ["c"]]
+
+
+def test_cluster_summary_in_spark(spark):
+    rows = [
+        (0, Vectors.sparse(3, [0], [2.0])),
+        (0, Vectors.sparse(3, [0, 1], [1.0, 1.0])),
+        (1, Vectors.sparse(3, [2], [5.0])),
+        (-1, Vectors.sparse(3, [1], [1.0])),
+    ]
+    labelled = spark.createDataFrame(
+        rows, StructType([StructField("cluster", IntegerType()), StructField("counts", VectorUDT())])
+    )
+    summary = cluster_summary(labelled, ["ghost", "love", "alien"], n_terms=2)
+    assert summary["cluster"].tolist() == [-1, 0, 1]
+    assert summary["size"].tolist() == [1, 2, 1]
+    assert summary["top_terms"].tolist() == [["love"], ["ghost", "love"], ["alien"]]

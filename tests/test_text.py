@@ -1,0 +1,38 @@
+from n2d_spark.config import TextConfig
+from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+
+
+def _terms(spark, texts, **config):
+    frame = spark.createDataFrame([(t,) for t in texts], "review string")
+    model = fit_text_model(frame, "review", TextConfig(min_df=1.0, **config))
+    vocab = vocabulary(model)
+    rows = vectorize(model, frame).collect()
+    return vocab, [
+        {vocab[i]: v for i, v in zip(row[COUNTS_COL].indices, row[COUNTS_COL].values)} for row in rows
+    ]
+
+
+def test_html_case_stop_words_and_punctuation(spark):
+    _, docs = _terms(spark, ["The <b>GHOST</b> was scary.<br /><br />Ghost &amp; don't 'haunt' it's Café"])
+    assert docs == [{"ghost": 2.0, "scary": 1.0, "haunt": 1.0, "café": 1.0}]
+
+
+def test_null_and_empty_texts_are_empty_vectors(spark):
+    _, docs = _terms(spark, [None, "", "<br />", "movie"])
+    assert docs == [{}, {}, {}, {"movie": 1.0}]
+
+
+def test_vocabulary_size_and_min_df(spark):
+    texts = ["alpha beta gamma", "alpha beta", "alpha delta"]
+    vocab, _ = _terms(spark, texts, vocab_size=2)
+    assert vocab == ["alpha", "beta"]
+    frame = spark.createDataFrame([(t,) for t in texts], "review string")
+    model = fit_text_model(frame, "review", TextConfig(min_df=2.0))
+    assert sorted(vocabulary(model)) == ["alpha", "beta"]
+
+
+def test_no_python_udf_in_the_plan(spark):
+    frame = spark.createDataFrame([("some text here",)], "review string")
+    model = fit_text_model(frame, "review", TextConfig(min_df=1.0))
+    plan = vectorize(model, frame)._jdf.queryExecution().executedPlan().toString()
+    assert "Python" not in plan and "ArrowEval" not in plan
