@@ -1,0 +1,140 @@
+"""End to end: the whole job on real Spark, through the Python API, the console script and spark-submit."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from n2d_spark.config import load_config
+from n2d_spark.pipeline import run_job
+from n2d_spark.synthetic import generate_reviews, write_corpus
+
+from conftest import IMDB_CSV, REPO, requires_imdb
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(spark, tmp_path_factory):
+    """The default config on a 5,000-review synthetic corpus, run once for the tests below."""
+    work = tmp_path_factory.mktemp("synthetic")
+    corpus = write_corpus(generate_reviews(5000, seed=0), work / "synthetic.csv.gz")
+    config = load_config(REPO / "conf" / "synthetic.yaml")
+    result = run_job(spark, config, str(corpus), str(work / "out"))
+    return work / "out", result.manifest
+
+
+def test_planted_topics_are_recovered(synthetic_run):
+    _, manifest = synthetic_run
+    assert manifest["evaluation"]["label_col"] == "topic"
+    assert manifest["evaluation"]["ari"] >= 0.9
+
+
+def test_every_row_is_labelled_once(spark, synthetic_run):
+    out, manifest = synthetic_run
+    labels = spark.read.parquet(str(out / "labels"))
+    assert manifest["rows"] == {"in": 5000, "labelled": 5000, "autoencoder_sample": 5000}
+    assert labels.count() == 5000
+    assert labels.select("id").distinct().count() == 5000
+    assert labels.filter("cluster IS NULL OR umap IS NULL").count() == 0
+
+
+def test_output_layout_and_schema(spark, synthetic_run):
+    out, manifest = synthetic_run
+    labels = spark.read.parquet(str(out / "labels"))
+    assert labels.columns == ["id", "cluster", "umap", "sentiment", "topic"]
+    assert dict(labels.dtypes) == {
+        "id": "bigint", "cluster": "int", "umap": "array<float>", "sentiment": "string", "topic": "string"
+    }
+    assert {len(r["umap"]) for r in labels.select("umap").collect()} == {5}
+    clusters = spark.read.parquet(str(out / "clusters")).toPandas()
+    sizes = labels.groupBy("cluster").count().toPandas().set_index("cluster")["count"].to_dict()
+    assert clusters.set_index("cluster")["size"].to_dict() == sizes
+    assert all(1 <= len(terms) <= 10 for terms in clusters["top_terms"])
+    assert (out / "model" / "encoder.npz").is_file()
+    assert (out / "model" / "text_pipeline" / "metadata").is_dir()
+    assert not list(out.parent.glob("out.staging-*"))
+
+
+def test_top_terms_name_the_planted_genres(spark, synthetic_run):
+    from n2d_spark.synthetic import GENRES
+
+    out, _ = synthetic_run
+    labels = spark.read.parquet(str(out / "labels")).toPandas()
+    clusters = spark.read.parquet(str(out / "clusters")).toPandas()
+    for _, row in clusters[clusters["size"] > 200].iterrows():
+        topic = labels.loc[labels["cluster"] == row["cluster"], "topic"].mode()[0]
+        assert set(row["top_terms"][:5]) <= set(GENRES[topic].split()), (topic, row["top_terms"])
+
+
+def test_manifest_contents(synthetic_run):
+    out, manifest = synthetic_run
+    on_disk = json.loads((out / "run.json").read_text())
+    assert on_disk == json.loads(json.dumps(manifest))
+    assert set(on_disk["stage_seconds"]) == {"read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "write"}
+    assert on_disk["config"]["cluster"]["algorithm"] == "dbscan"
+    assert on_disk["versions"]["pyspark"].startswith("4.")
+    assert len(on_disk["autoencoder_history"]["loss"]) == on_disk["config"]["autoencoder"]["epochs"]
+    assert on_disk["clusters"]["n_clusters"] >= 2
+    assert sum(on_disk["clusters"]["sizes"].values()) + round(on_disk["clusters"]["noise_share"] * 5000) == 5000
+
+
+@requires_imdb
+def test_imdb_slice_end_to_end(spark, tmp_path):
+    # A 5,000-row slice written to a temporary file, never into the repo.
+    pd.read_csv(IMDB_CSV, nrows=5000).to_csv(tmp_path / "imdb-5000.csv", index=False)
+    config = load_config(REPO / "conf" / "imdb.yaml")
+    manifest = run_job(spark, config, str(tmp_path / "imdb-5000.csv"), str(tmp_path / "out")).manifest
+    assert manifest["rows"]["in"] == manifest["rows"]["labelled"] == 5000
+    assert manifest["vocabulary_size"] == 5000
+    labels = spark.read.parquet(str(tmp_path / "out" / "labels"))
+    assert labels.count() == 5000
+    assert "review" not in labels.columns and "sentiment" in labels.columns
+    assert manifest["clusters"]["n_clusters"] >= 1
+    assert 0.0 <= manifest["evaluation"]["nmi"] <= 1.0
+
+
+def _cli(*args, cwd=REPO):
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    return subprocess.run([str(BIN / "n2d-spark"), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_cli_names_a_bad_config_key_in_one_line(tmp_path):
+    result = _cli("run", "--input", "x.csv", "--output", str(tmp_path / "o"), "--set", "autoencoder.epoch=3")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "n2d-spark: error: unknown config key autoencoder.epoch (known keys in autoencoder: "
+        "sample_rows, hidden, bottleneck, epochs, batch_size, learning_rate, validation_fraction, seed)"
+    ]
+
+
+def test_cli_missing_input_is_one_line(tmp_path):
+    result = _cli("run", "--input", str(tmp_path / "absent.csv"), "--output", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"n2d-spark: error: input not found: {tmp_path / 'absent.csv'}"
+    assert "Traceback" not in result.stderr
+
+
+def test_spark_submit_runs_the_job(tmp_path):
+    corpus = write_corpus(generate_reviews(600, seed=2), tmp_path / "small.csv")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    result = subprocess.run(
+        [
+            str(BIN / "spark-submit"), "--master", "local[2]", str(REPO / "jobs" / "n2d_job.py"),
+            "--config", str(REPO / "conf" / "synthetic.yaml"), "--input", str(corpus), "--output", str(tmp_path / "out"),
+            "--set", "autoencoder.epochs=3", "--set", "autoencoder.hidden=[64]", "--set", "manifold.n_neighbors=15",
+            "--set", "cluster.algorithm=kmeans", "--set", "cluster.k=8",
+        ],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rows:     600 in, 600 labelled" in result.stdout
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["spark"]["master"] == "local[2]"
+    assert manifest["clusters"]["n_clusters"] == 8
+    assert manifest["evaluation"]["ari"] > 0.8
