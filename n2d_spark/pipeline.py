@@ -73,13 +73,15 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
     fs = FileSystem(spark, output_path)
     with staged_output(fs, output_path, config.output.mode, run_id) as staging:
         with timer.stage("read"):
-            reviews = read_reviews(spark, input_path, config.input)
+            reviews = _spread(read_reviews(spark, input_path, config.input)).persist(StorageLevel.MEMORY_AND_DISK)
             label_col = _checked_label_col(reviews, config)
+            reviews.count()
 
         with timer.stage("vectorize"):
             text_model = fit_text_model(reviews, config.input.text_col, config.text)
             vectors = vectorize(text_model, reviews).persist(StorageLevel.MEMORY_AND_DISK)
             rows_in = vectors.count()
+            reviews.unpersist()
             vocab = vocabulary(text_model)
             if len(vocab) <= config.autoencoder.bottleneck:
                 raise InputError(
@@ -153,6 +155,14 @@ _SUMMARY_SCHEMA = T.StructType(
         T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
     ]
 )
+
+
+def _spread(reviews: DataFrame) -> DataFrame:
+    """Hash-partition by id when the input has fewer partitions than cores (a .gz file is read as one)."""
+    cores = reviews.sparkSession.sparkContext.defaultParallelism
+    if reviews.rdd.getNumPartitions() >= cores:
+        return reviews
+    return reviews.repartition(cores, ID_COL)
 
 
 def _checked_label_col(reviews: DataFrame, config: JobConfig) -> str | None:
