@@ -67,7 +67,8 @@ def submit_main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, make_session: Callable) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
     try:
         config = load_config(args.config, args.overrides)
         _require_java()

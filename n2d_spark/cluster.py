@@ -26,14 +26,17 @@ def make_clusterer(config: ClusterConfig):
     raise ValueError(f"unknown cluster.algorithm {config.algorithm!r}")
 
 
+def check_enough_rows(n_rows: int, config: ClusterConfig) -> None:
+    """A clusterer needs at least k rows (kmeans, gmm) or min_samples rows (dbscan, hdbscan)."""
+    key = "k" if config.algorithm in ("kmeans", "gmm") else "min_samples"
+    needed = getattr(config, key)
+    if n_rows < needed:
+        raise InputError(f"{n_rows} usable rows are too few for {config.algorithm} (cluster.{key}={needed})")
+
+
 def fit_clusters(points: np.ndarray, config: ClusterConfig):
     """Returns the fitted estimator and one int32 label per row."""
-    needed = config.k if config.algorithm in ("kmeans", "gmm") else config.min_samples
-    if len(points) < needed:
-        raise InputError(
-            f"{len(points)} rows are too few for {config.algorithm} "
-            f"({'cluster.k' if config.algorithm in ('kmeans', 'gmm') else 'cluster.min_samples'}={needed})"
-        )
+    check_enough_rows(len(points), config)
     clusterer = make_clusterer(config)
     labels = clusterer.fit_predict(points).astype(np.int32)
     return clusterer, labels

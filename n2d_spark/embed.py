@@ -17,7 +17,10 @@ EMBEDDING_COL = "embedding"
 
 
 def embed(vectors: DataFrame, model: EmbeddingModel, batch_rows: int) -> DataFrame:
-    """``vectors`` plus an ``embedding`` column (array<float>, the bottleneck's width)."""
+    """``vectors`` plus an ``embedding`` column (array<float>, the bottleneck's width).
+
+    A row without any vocabulary term has nothing to embed: its embedding is null.
+    """
     spark = vectors.sparkSession
     # The UDF sees one Arrow batch at a time: this bounds its memory and sets the matmul's size.
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
@@ -26,8 +29,10 @@ def embed(vectors: DataFrame, model: EmbeddingModel, batch_rows: int) -> DataFra
 
     @F.pandas_udf(T.ArrayType(T.FloatType()))
     def embed_batch(counts: pd.DataFrame) -> pd.Series:
-        embeddings = shared_model.value.embed(spark_vectors_to_csr(counts, input_dim))
-        return pd.Series(list(embeddings))
+        csr = spark_vectors_to_csr(counts, input_dim)
+        embeddings = pd.Series(list(shared_model.value.embed(csr)), dtype=object)
+        embeddings[np.diff(csr.indptr) == 0] = None
+        return embeddings
 
     return vectors.withColumn(EMBEDDING_COL, embed_batch(F.col(COUNTS_COL)))
 

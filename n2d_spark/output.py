@@ -1,8 +1,4 @@
-"""Write stage: everything goes to a staging folder beside the output, published whole at the end.
-
-Paths go through Hadoop's FileSystem API, so the same code writes to a local folder,
-HDFS or an object store, wherever the Spark session can.
-"""
+"""Write stage: everything goes to a staging folder beside the output, published whole at the end."""
 
 from __future__ import annotations
 
@@ -11,43 +7,15 @@ import json
 from contextlib import contextmanager
 
 import numpy as np
-from pyspark.sql import SparkSession
-
 from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.errors import OutputExistsError
+from n2d_spark.fs import FileSystem
 
 LABELS_DIR = "labels"
 CLUSTERS_DIR = "clusters"
 MODEL_DIR = "model"
+REJECTED_DIR = "rejected"
 MANIFEST_FILE = "run.json"
-
-
-class FileSystem:
-    """The few Hadoop FileSystem calls the job needs, resolved from a path's scheme."""
-
-    def __init__(self, spark: SparkSession, path: str):
-        self._jvm = spark._jvm
-        self._fs = self._path(path).getFileSystem(spark._jsc.hadoopConfiguration())
-
-    def _path(self, path: str):
-        return self._jvm.org.apache.hadoop.fs.Path(path)
-
-    def exists(self, path: str) -> bool:
-        return bool(self._fs.exists(self._path(path)))
-
-    def delete(self, path: str) -> None:
-        self._fs.delete(self._path(path), True)
-
-    def rename(self, source: str, target: str) -> None:
-        if not self._fs.rename(self._path(source), self._path(target)):
-            raise OSError(f"could not move {source} to {target}")
-
-    def write_bytes(self, path: str, data: bytes) -> None:
-        stream = self._fs.create(self._path(path), True)
-        try:
-            stream.write(bytearray(data))
-        finally:
-            stream.close()
 
 
 @contextmanager

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.autoencoder import train_autoencoder
-from n2d_spark.cluster import fit_clusters
+from n2d_spark.cluster import check_enough_rows, fit_clusters
 from n2d_spark.config import JobConfig
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed
 from n2d_spark.encoder import EmbeddingModel, InputScaler
@@ -28,15 +29,25 @@ from n2d_spark.output import (
     CLUSTERS_DIR,
     LABELS_DIR,
     MODEL_DIR,
-    FileSystem,
+    REJECTED_DIR,
     save_embedding_model,
     staged_output,
     write_manifest,
 )
 from n2d_spark.errors import InputError
-from n2d_spark.read import ID_COL, read_reviews
+from n2d_spark.fs import FileSystem
+from n2d_spark.read import CORRUPT_COL, ID_COL, read_reviews
+from n2d_spark.rejects import (
+    EMPTY_AFTER_CLEANING,
+    NO_VOCABULARY_TERMS,
+    REASON_COL,
+    RejectTally,
+    as_rejects,
+    reason_counts,
+    with_input_reason,
+)
 from n2d_spark.summary import CLUSTER_COL, cluster_summary
-from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.text import WORD_COUNT_COL, fit_text_model, vectorize, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -73,25 +84,36 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
     fs = FileSystem(spark, output_path)
     with staged_output(fs, output_path, config.output.mode, run_id) as staging:
         with timer.stage("read"):
-            reviews = _spread(read_reviews(spark, input_path, config.input)).persist(StorageLevel.MEMORY_AND_DISK)
+            reviews = read_reviews(spark, input_path, config.input)
+            input_columns = [c for c in reviews.columns if c != CORRUPT_COL]
             label_col = _checked_label_col(reviews, config)
-            reviews.count()
+            reviews = _spread(with_input_reason(reviews, config.input)).persist(StorageLevel.MEMORY_AND_DISK)
+            rows_in = reviews.count()
+            if rows_in == 0:
+                raise InputError(f"the input has no rows: {input_path}")
 
         with timer.stage("vectorize"):
-            text_model = fit_text_model(reviews, config.input.text_col, config.text)
-            vectors = vectorize(text_model, reviews).persist(StorageLevel.MEMORY_AND_DISK)
-            rows_in = vectors.count()
+            # The vocabulary comes from the accepted rows only; every row is vectorized, so that
+            # the rejects keep their place in one DataFrame with the rest.
+            text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
+            vectors = (
+                vectorize(text_model, reviews)
+                .withColumn(
+                    REASON_COL,
+                    F.coalesce(F.col(REASON_COL), F.when(F.col(WORD_COUNT_COL) == 0, F.lit(EMPTY_AFTER_CLEANING))),
+                )
+                .persist(StorageLevel.MEMORY_AND_DISK)
+            )
+            tally = RejectTally(rows_in=rows_in, max_share=config.input.max_reject_share)
+            tally.add(reason_counts(vectors))
             reviews.unpersist()
             vocab = vocabulary(text_model)
-            if len(vocab) <= config.autoencoder.bottleneck:
-                raise InputError(
-                    f"the vocabulary has {len(vocab)} terms, not more than autoencoder.bottleneck="
-                    f"{config.autoencoder.bottleneck}: lower text.min_df or give more text"
-                )
-            log.info("vectorize: %d rows, %d terms", rows_in, len(vocab))
+            _check_usable(rows_in - tally.total, len(vocab), config)
+            usable = vectors.filter(F.col(REASON_COL).isNull())
+            log.info("vectorize: %d rows, %d rejected, %d terms", rows_in, tally.total, len(vocab))
 
         with timer.stage("autoencoder"):
-            sample_ids, sample_counts = collect_sample(vectors, config.autoencoder.sample_rows, config.autoencoder.seed)
+            sample_ids, sample_counts = collect_sample(usable, config.autoencoder.sample_rows, config.autoencoder.seed)
             scaler = InputScaler.fit(sample_counts, config.text.scaling, config.text.l2_normalize)
             trained = train_autoencoder(scaler.transform(sample_counts), config.autoencoder)
             embedding_model = EmbeddingModel(scaler=scaler, encoder=trained.encoder)
@@ -100,13 +122,17 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
         with timer.stage("embed"):
             extra = [label_col] if label_col else []
             embedded = (
-                embed(vectors, embedding_model, config.embed.batch_rows)
+                embed(usable, embedding_model, config.embed.batch_rows)
                 .select(ID_COL, EMBEDDING_COL, *extra)
                 .toPandas()
                 .sort_values(ID_COL, kind="stable")
                 .reset_index(drop=True)
             )
-            embeddings = np.vstack(embedded[EMBEDDING_COL].to_numpy()) if len(embedded) else np.zeros((0, 1))
+            nothing_to_embed = embedded[EMBEDDING_COL].isna().to_numpy()
+            tally.add({NO_VOCABULARY_TERMS: int(nothing_to_embed.sum())} if nothing_to_embed.any() else {})
+            unembedded_ids = embedded.loc[nothing_to_embed, ID_COL].to_numpy()
+            embedded = embedded[~nothing_to_embed].reset_index(drop=True)
+            embeddings = np.vstack(embedded[EMBEDDING_COL].to_numpy())
 
         with timer.stage("manifold"):
             _, coordinates = fit_manifold(embeddings, config.manifold)
@@ -116,11 +142,19 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
 
         with timer.stage("write"):
             labelled = _attach_labels(vectors, embedded[ID_COL].to_numpy(), labels, coordinates)
-            output_columns = [c for c in labelled.columns if c != COUNTS_COL and (config.output.include_text or c != config.input.text_col)]
-            labelled.select(*output_columns).write.parquet(f"{staging}/{LABELS_DIR}")
+            passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != config.input.text_col)]
+            labelled.select(ID_COL, CLUSTER_COL, UMAP_COL, *passthrough).write.parquet(f"{staging}/{LABELS_DIR}")
+            rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
+                _rows_with_ids(vectors, unembedded_ids).withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
+            )
+            as_rejects(rejected, input_columns).write.parquet(f"{staging}/{REJECTED_DIR}")
             rows_out = spark.read.parquet(f"{staging}/{LABELS_DIR}").count()
-            if rows_out != rows_in:
-                raise RuntimeError(f"row accounting failed: {rows_in} rows in, {rows_out} labelled; output not published")
+            rows_rejected = spark.read.parquet(f"{staging}/{REJECTED_DIR}").count()
+            if rows_out + rows_rejected != rows_in or rows_rejected != tally.total:
+                raise RuntimeError(
+                    f"row accounting failed: {rows_in} rows in, {rows_out} labelled, {rows_rejected} rejected "
+                    f"({tally.total} expected); output not published"
+                )
             summary = cluster_summary(labelled, vocab, config.output.top_terms)
             spark.createDataFrame(summary, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
             text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
@@ -134,7 +168,13 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             "spark": {"master": spark.sparkContext.master, "default_parallelism": spark.sparkContext.defaultParallelism},
             "config": config.to_dict(),
             "versions": _versions(),
-            "rows": {"in": rows_in, "labelled": rows_out, "autoencoder_sample": int(len(sample_ids))},
+            "rows": {
+                "in": rows_in,
+                "labelled": rows_out,
+                "rejected": rows_rejected,
+                "autoencoder_sample": int(len(sample_ids)),
+            },
+            "rejected_by_reason": dict(sorted(tally.by_reason.items())),
             "vocabulary_size": len(vocab),
             "autoencoder_history": trained.history,
             "clusters": label_shape(labels),
@@ -163,6 +203,23 @@ def _spread(reviews: DataFrame) -> DataFrame:
     if reviews.rdd.getNumPartitions() >= cores:
         return reviews
     return reviews.repartition(cores, ID_COL)
+
+
+def _check_usable(n_usable: int, vocabulary_size: int, config: JobConfig) -> None:
+    """Fail before training when the rows or the vocabulary cannot support the configured model."""
+    check_enough_rows(n_usable, config.cluster)
+    if vocabulary_size <= config.autoencoder.bottleneck:
+        raise InputError(
+            f"the vocabulary has {vocabulary_size} terms, not more than autoencoder.bottleneck="
+            f"{config.autoencoder.bottleneck}: lower text.min_df or give more text"
+        )
+
+
+def _rows_with_ids(rows: DataFrame, ids: np.ndarray) -> DataFrame:
+    """The rows of ``rows`` whose id is in ``ids`` (a driver-side array, usually short)."""
+    spark = rows.sparkSession
+    wanted = spark.createDataFrame(pd.DataFrame({ID_COL: ids}), T.StructType([rows.schema[ID_COL]]))
+    return rows.join(F.broadcast(wanted), on=ID_COL, how="left_semi")
 
 
 def _checked_label_col(reviews: DataFrame, config: JobConfig) -> str | None:

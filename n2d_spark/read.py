@@ -10,8 +10,11 @@ from pyspark.sql import types as T
 
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
+from n2d_spark.fs import FileSystem
 
 ID_COL = "id"
+# CSV records that do not parse keep their raw text here (Spark's permissive mode).
+CORRUPT_COL = "_corrupt_record"
 # Rows of one file get ids file_ordinal << 40 | row_position: a single file's ids are its row numbers.
 _ROWS_PER_FILE_BITS = 40
 _URI_SCHEME_AND_AUTHORITY = r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//[^/]*)?"
@@ -31,19 +34,19 @@ def resolve_format(path: str, configured: str) -> str:
 def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
     """The input's columns plus ``id``; the text column is checked to exist and be a string."""
     fmt = resolve_format(path, config.format)
+    if not FileSystem(spark, path).matches(path):
+        raise InputError(f"input not found: {path}")
     try:
         if fmt == "csv":
-            # RFC 4180: quotes inside a field are doubled, and a field may span lines.
-            # Spark's default escape is a backslash, which splits such rows.
-            raw = spark.read.csv(path, header=True, multiLine=True, quote='"', escape='"', mode="PERMISSIVE")
+            raw = _read_csv(spark, path)
         else:
             raw = spark.read.parquet(path)
     except Exception as error:  # Spark raises AnalysisException subclasses with Java detail attached
-        if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error):
-            raise InputError(f"input not found: {path}") from None
         raise InputError(f"cannot read {path} as {fmt}: {str(error).splitlines()[0]}") from None
 
-    columns = raw.columns
+    columns = [c for c in raw.columns if c != CORRUPT_COL]
+    if not columns:
+        raise InputError(f"the input has no columns (an empty file?): {path}")
     if config.text_col not in columns:
         raise InputError(f"text column {config.text_col!r} not in the input; columns found: {', '.join(columns)}")
     text_type = raw.schema[config.text_col].dataType
@@ -61,6 +64,20 @@ def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFra
     if ID_COL in columns:
         raise InputError(f"input has a column named {ID_COL!r}; set input.id_col: {ID_COL} to use it as the id")
     return raw.withColumn(ID_COL, _stable_row_id(raw, fmt))
+
+
+def _read_csv(spark: SparkSession, path: str) -> DataFrame:
+    """All columns as strings, plus ``_corrupt_record``: the raw text of a record that does not parse."""
+    # RFC 4180: quotes inside a field are doubled, and a field may span lines.
+    # Spark's default escape is a backslash, which splits such rows.
+    options = {"header": True, "multiLine": True, "quote": '"', "escape": '"'}
+    header = spark.read.csv(path, **options).schema
+    if CORRUPT_COL in header.fieldNames():
+        raise InputError(f"the input has a column named {CORRUPT_COL!r}, which the job uses for malformed records")
+    schema = T.StructType(
+        [T.StructField(f.name, T.StringType()) for f in header.fields] + [T.StructField(CORRUPT_COL, T.StringType())]
+    )
+    return spark.read.csv(path, schema=schema, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COL, **options)
 
 
 def _stable_row_id(raw: DataFrame, fmt: str) -> Column:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, StopWordsRemover
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from n2d_spark.config import TextConfig
 
 COUNTS_COL = "counts"
+# Words left after cleaning and stop-word removal: 0 means the text was empty after cleaning.
+WORD_COUNT_COL = "_n_words"
 _CLEAN_COL = "_clean_text"
 _TOKENS_COL = "_tokens"
 _TERMS_COL = "_terms"
@@ -53,8 +56,12 @@ def fit_text_model(reviews: DataFrame, text_col: str, config: TextConfig) -> Pip
 
 
 def vectorize(text_model: PipelineModel, reviews: DataFrame) -> DataFrame:
-    """The input's columns plus ``counts`` (a sparse vector over the vocabulary); helper columns dropped."""
-    return text_model.transform(reviews).drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
+    """The input's columns plus ``counts`` (a sparse vector over the vocabulary) and ``_n_words``."""
+    return (
+        text_model.transform(reviews)
+        .withColumn(WORD_COUNT_COL, F.size(F.col(_TERMS_COL)))
+        .drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
+    )
 
 
 def vocabulary(text_model: PipelineModel) -> list[str]:

@@ -33,5 +33,5 @@ def test_dbscan_marks_outliers_as_noise():
 
 
 def test_too_few_rows():
-    with pytest.raises(InputError, match="3 rows are too few for kmeans"):
+    with pytest.raises(InputError, match="3 usable rows are too few for kmeans"):
         fit_clusters(POINTS[:3], ClusterConfig(algorithm="kmeans", k=4))

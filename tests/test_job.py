@@ -38,7 +38,8 @@ def test_planted_topics_are_recovered(synthetic_run):
 def test_every_row_is_labelled_once(spark, synthetic_run):
     out, manifest = synthetic_run
     labels = spark.read.parquet(str(out / "labels"))
-    assert manifest["rows"] == {"in": 5000, "labelled": 5000, "autoencoder_sample": 5000}
+    assert manifest["rows"] == {"in": 5000, "labelled": 5000, "rejected": 0, "autoencoder_sample": 5000}
+    assert manifest["rejected_by_reason"] == {}
     assert labels.count() == 5000
     assert labels.select("id").distinct().count() == 5000
     assert labels.filter("cluster IS NULL OR umap IS NULL").count() == 0
@@ -48,6 +49,7 @@ def test_output_layout_and_schema(spark, synthetic_run):
     out, manifest = synthetic_run
     labels = spark.read.parquet(str(out / "labels"))
     assert labels.columns == ["id", "cluster", "umap", "sentiment", "topic"]
+    assert spark.read.parquet(str(out / "rejected")).count() == 0
     assert dict(labels.dtypes) == {
         "id": "bigint", "cluster": "int", "umap": "array<float>", "sentiment": "string", "topic": "string"
     }
@@ -127,7 +129,8 @@ def test_spark_submit_runs_the_job(tmp_path):
         [
             str(BIN / "spark-submit"), "--master", "local[2]", str(REPO / "jobs" / "n2d_job.py"),
             "--config", str(REPO / "conf" / "synthetic.yaml"), "--input", str(corpus), "--output", str(tmp_path / "out"),
-            "--set", "autoencoder.epochs=3", "--set", "autoencoder.hidden=[64]", "--set", "manifold.n_neighbors=15",
+            "--set", "autoencoder.epochs=20", "--set", "autoencoder.batch_size=32", "--set", "autoencoder.hidden=[128]",
+            "--set", "manifold.n_neighbors=15",
             "--set", "cluster.algorithm=kmeans", "--set", "cluster.k=8",
         ],
         capture_output=True, text=True, env=env, timeout=600,

@@ -1,7 +1,8 @@
 import pytest
 
 from n2d_spark.errors import OutputExistsError
-from n2d_spark.output import FileSystem, staged_output
+from n2d_spark.fs import FileSystem
+from n2d_spark.output import staged_output
 
 
 def _publish(spark, output, mode, content, fail=False):

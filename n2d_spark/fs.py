@@ -1,0 +1,38 @@
+"""The few Hadoop FileSystem calls the job needs, so the same code works on a local
+folder, HDFS or an object store, wherever the Spark session can reach."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+class FileSystem:
+    """The few Hadoop FileSystem calls the job needs, resolved from a path's scheme."""
+
+    def __init__(self, spark: SparkSession, path: str):
+        self._jvm = spark._jvm
+        self._fs = self._path(path).getFileSystem(spark._jsc.hadoopConfiguration())
+
+    def _path(self, path: str):
+        return self._jvm.org.apache.hadoop.fs.Path(path)
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self._path(path)))
+
+    def matches(self, pattern: str) -> bool:
+        """Whether a path or glob pattern names at least one file or folder."""
+        return bool(self._fs.globStatus(self._path(pattern)))
+
+    def delete(self, path: str) -> None:
+        self._fs.delete(self._path(path), True)
+
+    def rename(self, source: str, target: str) -> None:
+        if not self._fs.rename(self._path(source), self._path(target)):
+            raise OSError(f"could not move {source} to {target}")
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        stream = self._fs.create(self._path(path), True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
