@@ -26,6 +26,10 @@ class InputConfig:
     text_col: str = "review"
     # None: the job assigns a stable id from the file name and the row's position in it.
     id_col: str | None = None
+    # Longer texts are rejected (text_too_long) rather than embedded.
+    max_text_chars: int = 100_000
+    # The job fails, publishing nothing, when a larger share of the rows is rejected.
+    max_reject_share: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class TextConfig:
     # Spark's CountVectorizer semantics: >= 1 is a document count, < 1 a fraction of documents.
     min_df: float = 5.0
     # How count vectors are scaled before the autoencoder sees them (README: "Input scaling").
-    scaling: Literal["counts", "binary", "log1p", "tfidf"] = "log1p"
+    scaling: Literal["counts", "binary", "log1p", "tfidf"] = "tfidf"
     l2_normalize: bool = True
 
 
@@ -198,6 +202,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
 
 def _check_ranges(config: JobConfig) -> None:
     positive = {
+        "input.max_text_chars": config.input.max_text_chars,
         "text.vocab_size": config.text.vocab_size,
         "text.min_df": config.text.min_df,
         "autoencoder.sample_rows": config.autoencoder.sample_rows,
@@ -220,6 +225,8 @@ def _check_ranges(config: JobConfig) -> None:
     for i, width in enumerate(config.autoencoder.hidden):
         if width <= 0:
             raise ConfigError(f"autoencoder.hidden[{i}]: must be > 0, got {width}")
+    if not 0.0 <= config.input.max_reject_share <= 1.0:
+        raise ConfigError(f"input.max_reject_share: must be in [0, 1], got {config.input.max_reject_share}")
     if not 0.0 <= config.autoencoder.validation_fraction < 0.5:
         raise ConfigError(
             f"autoencoder.validation_fraction: must be in [0, 0.5), got {config.autoencoder.validation_fraction}"

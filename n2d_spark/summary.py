@@ -2,8 +2,10 @@
 
 The term counts of each cluster are summed in Spark (``Summarizer.sum`` grouped by
 cluster), so only a clusters-by-vocabulary matrix reaches the driver; the ranking on
-that small matrix follows BERTopic's c-TF-IDF: a term's share of its cluster's words,
-weighted by log(1 + average words per cluster / the term's count over all clusters).
+that small matrix follows BERTopic's c-TF-IDF with its ``reduce_frequent_words`` option:
+the square root of a term's share of its cluster's words, weighted by
+log(1 + average words per cluster / the term's count over all clusters). Without the
+square root, words common everywhere ("movie", "film") top every cluster's list.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def class_tfidf(term_counts: np.ndarray) -> np.ndarray:
     """c-TF-IDF scores for a (clusters x vocabulary) matrix of summed term counts."""
     term_counts = np.asarray(term_counts, dtype=np.float64)
     words_per_cluster = term_counts.sum(axis=1, keepdims=True)
-    tf = np.divide(term_counts, words_per_cluster, out=np.zeros_like(term_counts), where=words_per_cluster > 0)
+    tf = np.sqrt(np.divide(term_counts, words_per_cluster, out=np.zeros_like(term_counts), where=words_per_cluster > 0))
     term_totals = term_counts.sum(axis=0)
     average_words = words_per_cluster.mean()
     idf = np.log1p(np.divide(average_words, term_totals, out=np.zeros_like(term_totals), where=term_totals > 0))

@@ -8,10 +8,11 @@ from n2d_spark.summary import class_tfidf, cluster_summary, top_terms
 def test_class_tfidf_by_hand():
     counts = np.array([[3.0, 1.0, 0.0], [0.0, 1.0, 4.0]])
     # Words per cluster 4 and 5 (average 4.5); term totals 3, 2, 4.
+    # Shares 3/4, 1/4 and 1/5, 4/5, square-rooted.
     expected = np.array(
         [
-            [0.75 * np.log1p(4.5 / 3), 0.25 * np.log1p(4.5 / 2), 0.0],
-            [0.0, 0.2 * np.log1p(4.5 / 2), 0.8 * np.log1p(4.5 / 4)],
+            [np.sqrt(0.75) * np.log1p(4.5 / 3), np.sqrt(0.25) * np.log1p(4.5 / 2), 0.0],
+            [0.0, np.sqrt(0.2) * np.log1p(4.5 / 2), np.sqrt(0.8) * np.log1p(4.5 / 4)],
         ]
     )
     np.testing.assert_allclose(class_tfidf(counts), expected)
