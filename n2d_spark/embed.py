@@ -50,7 +50,7 @@ def collect_sample(vectors: DataFrame, n_rows: int, seed: int) -> tuple[np.ndarr
         .collect()
     )
     picked.sort(key=lambda row: row[ID_COL])
-    return np.array([row[ID_COL] for row in picked], dtype=np.int64), rows_to_csr(picked, COUNTS_COL)
+    return np.array([row[ID_COL] for row in picked]), rows_to_csr(picked, COUNTS_COL)
 
 
 def rows_to_csr(rows: list[Row], column: str) -> sp.csr_matrix:

@@ -18,7 +18,13 @@ SCALINGS = ("counts", "binary", "log1p", "tfidf")
 
 @dataclass(frozen=True)
 class InputScaler:
-    """Count vectors to the autoencoder's input: the scaling of ``text.scaling``, then optional L2."""
+    """Count vectors to the autoencoder's input: the scaling of ``text.scaling``, then optional L2.
+
+    L2 normalization scales each row to norm sqrt(vocabulary size), not 1, so that the mean
+    squared input is 1. At unit norm a 5,000-term row's entries are ~0.1 and its squared
+    error ~2e-4: the default initialisation then passes almost no signal, and on IMDB the
+    embedding collapsed (per-dimension std 0.007) with the validation loss flat over epochs.
+    """
 
     scaling: str
     l2_normalize: bool
@@ -46,7 +52,7 @@ class InputScaler:
         if self.l2_normalize:
             norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
             norms[norms == 0] = 1.0
-            x = sp.csr_matrix(sp.diags(1.0 / norms).astype(np.float32) @ x)
+            x = sp.csr_matrix(sp.diags(np.sqrt(x.shape[1]) / norms).astype(np.float32) @ x)
         return x
 
 

@@ -38,16 +38,16 @@ from n2d_spark.errors import InputError
 from n2d_spark.fs import FileSystem
 from n2d_spark.read import CORRUPT_COL, ID_COL, read_reviews
 from n2d_spark.rejects import (
-    EMPTY_AFTER_CLEANING,
     NO_VOCABULARY_TERMS,
     REASON_COL,
     RejectTally,
     as_rejects,
     reason_counts,
     with_input_reason,
+    with_text_reason,
 )
 from n2d_spark.summary import CLUSTER_COL, cluster_summary
-from n2d_spark.text import WORD_COUNT_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.text import fit_text_model, vectorize, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +96,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             # The vocabulary comes from the accepted rows only; every row is vectorized, so that
             # the rejects keep their place in one DataFrame with the rest.
             text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
-            vectors = (
-                vectorize(text_model, reviews)
-                .withColumn(
-                    REASON_COL,
-                    F.coalesce(F.col(REASON_COL), F.when(F.col(WORD_COUNT_COL) == 0, F.lit(EMPTY_AFTER_CLEANING))),
-                )
-                .persist(StorageLevel.MEMORY_AND_DISK)
-            )
+            vectors = with_text_reason(vectorize(text_model, reviews)).persist(StorageLevel.MEMORY_AND_DISK)
             tally = RejectTally(rows_in=rows_in, max_share=config.input.max_reject_share)
             tally.add(reason_counts(vectors))
             reviews.unpersist()

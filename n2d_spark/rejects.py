@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
 from n2d_spark.read import CORRUPT_COL, ID_COL
+from n2d_spark.text import WORD_COUNT_COL
 
 REASON_COL = "reason"
 RECORD_COL = "record"
@@ -57,6 +58,12 @@ def with_input_reason(reviews: DataFrame, config: InputConfig) -> DataFrame:
     for condition, code in reversed(checks):
         reason = F.when(condition, F.lit(code)).otherwise(reason)
     return reviews.withColumn(REASON_COL, reason)
+
+
+def with_text_reason(vectors: DataFrame) -> DataFrame:
+    """Adds ``empty_after_cleaning`` to the reasons of vectorized rows (see ``text.vectorize``)."""
+    empty = F.when(F.col(WORD_COUNT_COL) == 0, F.lit(EMPTY_AFTER_CLEANING))
+    return vectors.withColumn(REASON_COL, F.coalesce(F.col(REASON_COL), empty))
 
 
 def as_rejects(rows: DataFrame, input_columns: list[str]) -> DataFrame:

@@ -25,10 +25,10 @@ def test_scalings(scaling, expected):
     np.testing.assert_allclose(scaled, np.array(expected), rtol=1e-6)
 
 
-def test_l2_normalization_keeps_empty_rows_zero():
+def test_l2_normalization_to_root_vocabulary_size_keeps_empty_rows_zero():
     scaled = InputScaler.fit(COUNTS, "counts", l2_normalize=True).transform(COUNTS).toarray()
-    np.testing.assert_allclose(np.linalg.norm(scaled, axis=1), [1.0, 0.0, 1.0], rtol=1e-6)
-    np.testing.assert_allclose(scaled[0], np.array([2, 0, 1]) / np.sqrt(5), rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(scaled, axis=1), [np.sqrt(3), 0.0, np.sqrt(3)], rtol=1e-6)
+    np.testing.assert_allclose(scaled[0], np.array([2, 0, 1]) * np.sqrt(3 / 5), rtol=1e-6)
 
 
 def test_transform_leaves_its_input_alone():

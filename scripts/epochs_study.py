@@ -1,0 +1,54 @@
+"""How many epochs, and what batch size? Validation loss against time spent, on IMDB.
+
+    .venv/bin/python scripts/epochs_study.py [--epochs 20] [--batch-sizes 128,256,512]
+
+Vectorizes the 50,000 IMDB reviews as the job does (conf/imdb.yaml), takes the job's
+25,000-row autoencoder sample, and trains the default architecture once per batch size,
+printing each epoch's validation loss and the cumulative training seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from n2d_spark.autoencoder import train_autoencoder
+from n2d_spark.cli import build_local_session
+from n2d_spark.config import SparkConfig, load_config
+from n2d_spark.embed import collect_sample
+from n2d_spark.encoder import InputScaler
+from n2d_spark.read import read_reviews
+from n2d_spark.text import fit_text_model, vectorize
+
+REPO = Path(__file__).resolve().parents[1]
+IMDB = REPO.parent / "shared" / "data" / "imdb_reviews.csv.gz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-sizes", default="128,256,512")
+    args = parser.parse_args()
+    config = load_config(REPO / "conf" / "imdb.yaml")
+    spark = build_local_session(SparkConfig(master="local[2]"))
+    spark.sparkContext.setLogLevel("ERROR")
+    reviews = read_reviews(spark, str(IMDB), config.input)
+    vectors = vectorize(fit_text_model(reviews, config.input.text_col, config.text), reviews)
+    _, counts = collect_sample(vectors, config.autoencoder.sample_rows, config.autoencoder.seed)
+    x = InputScaler.fit(counts, config.text.scaling, config.text.l2_normalize).transform(counts)
+    print(f"sample: {x.shape[0]} rows x {x.shape[1]} terms, scaling {config.text.scaling}, L2 {config.text.l2_normalize}")
+    print("| batch size | epoch | cumulative s | val loss | val loss / epoch-1 val loss |")
+    print("|---|---|---|---|---|")
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        trained = train_autoencoder(
+            x, dataclasses.replace(config.autoencoder, epochs=args.epochs, batch_size=batch_size)
+        )
+        history, elapsed = trained.history, 0.0
+        for epoch, (seconds, loss) in enumerate(zip(history["epoch_seconds"], history["val_loss"]), start=1):
+            elapsed += seconds
+            print(f"| {batch_size} | {epoch} | {elapsed:.1f} | {loss:.4e} | {loss / history['val_loss'][0]:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
