@@ -115,7 +115,8 @@ def format_summary(manifest: dict) -> str:
     clusters = manifest["clusters"]
     lines = [
         f"output:   {manifest['output']}",
-        f"rows:     {manifest['rows']['in']} in, {manifest['rows']['labelled']} labelled",
+        f"rows:     {manifest['rows']['in']} in, {manifest['rows']['labelled']} labelled, "
+        f"{manifest['rows']['rejected']} rejected",
         f"clusters: {clusters['n_clusters']} (noise share {clusters['noise_share']:.1%})",
         "stages:   " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in manifest["stage_seconds"].items())
         + f"; total {manifest['total_seconds']:.1f}s",

@@ -48,7 +48,7 @@ class AutoencoderConfig:
     hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])
     bottleneck: int = 10
     epochs: int = 10
-    batch_size: int = 256
+    batch_size: int = 512
     learning_rate: float = 0.001
     validation_fraction: float = 0.1
     seed: int = 0

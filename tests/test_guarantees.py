@@ -106,6 +106,8 @@ BAD_INPUTS = [
     ),
     Case("a Parquet text column of the wrong type", writer=_parquet_with_int_text, suffix=".parquet",
          error="text column 'review' has type bigint, expected string"),
+    Case("an unreadable format", content=b"review\nnot parquet at all\n", suffix=".parquet",
+         error="cannot read"),
     Case("a missing text column", overrides=["input.text_col=body"],
          error="text column 'body' not in the input; columns found: doc_id, review, sentiment, topic"),
     Case("a missing label column", overrides=["evaluate.label_col=stars"],

@@ -136,7 +136,7 @@ def test_spark_submit_runs_the_job(tmp_path):
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "rows:     600 in, 600 labelled" in result.stdout
+    assert "rows:     600 in, 600 labelled, 0 rejected" in result.stdout
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["spark"]["master"] == "local[2]"
     assert manifest["clusters"]["n_clusters"] == 8
