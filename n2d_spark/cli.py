@@ -124,7 +124,8 @@ def format_summary(manifest: dict) -> str:
     evaluation = manifest.get("evaluation")
     if evaluation:
         lines.append(
-            f"recovery of {evaluation['label_col']!r}: ARI {evaluation['ari']:.3f}, NMI {evaluation['nmi']:.3f}"
+            f"recovery of {evaluation['label_col']!r}: accuracy {evaluation['accuracy']:.3f}, "
+            f"ARI {evaluation['ari']:.3f}, NMI {evaluation['nmi']:.3f}"
         )
     return "\n".join(lines)
 

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from n2d_spark.metrics import agreement, clustering_accuracy, label_shape
+
+
+def test_accuracy_is_invariant_to_cluster_ids():
+    classes = np.array(["a", "a", "b", "b", "c", "c"])
+    assert clustering_accuracy(classes, np.array([7, 7, 3, 3, 5, 5])) == 1.0
+
+
+def test_accuracy_by_hand():
+    # Clusters 0 -> a (2 rows right), 1 -> b (2 right); the "a" in cluster 1 and the "b" in cluster 0 are wrong.
+    classes = np.array(["a", "a", "a", "b", "b", "b"])
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    assert clustering_accuracy(classes, labels) == pytest.approx(4 / 6)
+
+
+def test_noise_is_a_cluster_of_its_own():
+    # Noise (-1) can be matched to one class only: here to "b", which leaves "c" unmatched.
+    classes = np.array(["a", "a", "b", "b", "c", "c"])
+    labels = np.array([0, 0, -1, -1, -1, -1])
+    assert clustering_accuracy(classes, labels) == pytest.approx(4 / 6)
+    scores = agreement(labels, classes)
+    assert scores["noise_share"] == pytest.approx(4 / 6)
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_more_clusters_than_classes():
+    classes = np.array(["a", "a", "a", "a"])
+    labels = np.array([0, 0, 1, 2])
+    assert clustering_accuracy(classes, labels) == pytest.approx(0.5)
+
+
+def test_ari_and_nmi_by_hand():
+    classes = np.array([0, 0, 1, 1])
+    perfect = agreement(np.array([1, 1, 0, 0]), classes)
+    assert perfect["ari"] == pytest.approx(1.0) and perfect["nmi"] == pytest.approx(1.0)
+    # Each cluster holds one row of each class: no information at all.
+    independent = agreement(np.array([0, 1, 0, 1]), classes)
+    assert independent["nmi"] == pytest.approx(0.0, abs=1e-12)
+    # ARI by hand: pair index sum C(n_ij, 2) = 0; class and cluster sums 2 each; C(4, 2) = 6;
+    # expected index 2 * 2 / 6 = 2/3; max index (2 + 2) / 2 = 2 -> (0 - 2/3) / (2 - 2/3) = -0.5.
+    assert independent["ari"] == pytest.approx(-0.5)
+    # NMI by hand for classes [0,0,0,1] vs labels [0,0,1,1]: I = H(C) + H(L) - H(C,L).
+    h = lambda p: -sum(x * np.log(x) for x in p if x > 0)  # noqa: E731
+    mutual = h([0.75, 0.25]) + h([0.5, 0.5]) - h([0.5, 0.25, 0.25])
+    expected = mutual / ((h([0.75, 0.25]) + h([0.5, 0.5])) / 2)
+    assert agreement(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1]))["nmi"] == pytest.approx(expected)
+
+
+def test_label_shape():
+    shape = label_shape(np.array([2, 2, 2, 0, -1]))
+    assert shape == {"n_clusters": 2, "noise_share": 0.2, "sizes": {2: 3, 0: 1}}
