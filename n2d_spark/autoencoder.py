@@ -30,7 +30,7 @@ class TrainedAutoencoder:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
-def train_autoencoder(x: sp.csr_matrix, config: AutoencoderConfig) -> TrainedAutoencoder:
+def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) -> TrainedAutoencoder:
     """Fit on the rows of ``x`` (already scaled), holding out ``validation_fraction`` of them."""
     keras.utils.set_random_seed(config.seed)
     # Same config, same weights: deterministic kernels cost little on CPU.
@@ -40,8 +40,9 @@ def train_autoencoder(x: sp.csr_matrix, config: AutoencoderConfig) -> TrainedAut
     order = np.random.default_rng(config.seed).permutation(n_rows)
     n_val = int(round(n_rows * config.validation_fraction)) if n_rows > 1 else 0
     val_rows, train_rows = order[:n_val], order[n_val:]
-    x_train = x[train_rows].toarray()
-    x_val = x[val_rows].toarray() if n_val else None
+    dense = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float32)
+    x_train = dense[train_rows]
+    x_val = dense[val_rows] if n_val else None
 
     model, encoder_layers = _build(input_dim, config)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")

@@ -26,6 +26,9 @@ class InputConfig:
     text_col: str = "review"
     # None: the job assigns a stable id from the file name and the row's position in it.
     id_col: str | None = None
+    # A numeric vector column (array of numbers, or a Spark ML vector) to cluster instead of
+    # text: the text stage is skipped and ``features.scaling`` replaces ``text.scaling``.
+    features_col: str | None = None
     # Longer texts are rejected (text_too_long) rather than embedded.
     max_text_chars: int = 100_000
     # The job fails, publishing nothing, when a larger share of the rows is rejected.
@@ -40,6 +43,12 @@ class TextConfig:
     # How count vectors are scaled before the autoencoder sees them (README: "Input scaling").
     scaling: Literal["counts", "binary", "log1p", "tfidf"] = "tfidf"
     l2_normalize: bool = True
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    # How the vectors of input.features_col are scaled, per dimension, before the autoencoder.
+    scaling: Literal["none", "minmax", "standardize"] = "minmax"
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ class SparkConfig:
 class JobConfig:
     input: InputConfig = field(default_factory=InputConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     manifold: ManifoldConfig = field(default_factory=ManifoldConfig)
@@ -233,7 +243,7 @@ def _check_ranges(config: JobConfig) -> None:
         )
     if config.manifold.min_dist < 0:
         raise ConfigError(f"manifold.min_dist: must be >= 0, got {config.manifold.min_dist}")
-    if config.autoencoder.bottleneck >= config.text.vocab_size:
+    if config.input.features_col is None and config.autoencoder.bottleneck >= config.text.vocab_size:
         raise ConfigError(
             f"autoencoder.bottleneck: must be smaller than text.vocab_size ({config.text.vocab_size}), "
             f"got {config.autoencoder.bottleneck}"

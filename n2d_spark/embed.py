@@ -1,56 +1,85 @@
-"""Embed stage: every row's count vector through the broadcast encoder, in Arrow batches on the executors."""
+"""Embed stage: every row's input vector through the broadcast encoder, in Arrow batches on the executors.
+
+The input column is either the text stage's sparse count vectors (a Spark ML vector
+column, which Arrow hands over as its indices and values) or vector mode's fixed-length
+``array<float>``; both become one matrix per batch.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.encoder import EmbeddingModel, spark_vectors_to_csr
 from n2d_spark.read import ID_COL
-from n2d_spark.text import COUNTS_COL
 
 EMBEDDING_COL = "embedding"
 
 
-def embed(vectors: DataFrame, model: EmbeddingModel, batch_rows: int) -> DataFrame:
-    """``vectors`` plus an ``embedding`` column (array<float>, the bottleneck's width).
+def embed(rows: DataFrame, column: str, model: EmbeddingModel, batch_rows: int) -> DataFrame:
+    """``rows`` plus an ``embedding`` column (array<float>, the bottleneck's width).
 
-    A row without any vocabulary term has nothing to embed: its embedding is null.
+    A row of count vectors without any vocabulary term has nothing to embed: its embedding is null.
     """
-    spark = vectors.sparkSession
+    spark = rows.sparkSession
     # The UDF sees one Arrow batch at a time: this bounds its memory and sets the matmul's size.
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
     shared_model = spark.sparkContext.broadcast(model)
     input_dim = model.encoder.input_dim
+    sparse = isinstance(rows.schema[column].dataType, VectorUDT)
 
-    @F.pandas_udf(T.ArrayType(T.FloatType()))
-    def embed_batch(counts: pd.DataFrame) -> pd.Series:
-        csr = spark_vectors_to_csr(counts, input_dim)
-        embeddings = pd.Series(list(shared_model.value.embed(csr)), dtype=object)
-        embeddings[np.diff(csr.indptr) == 0] = None
+    def embed_matrix(matrix: sp.csr_matrix | np.ndarray) -> pd.Series:
+        embeddings = pd.Series(list(shared_model.value.embed(matrix)), dtype=object)
+        if sparse:
+            embeddings[np.diff(matrix.indptr) == 0] = None
         return embeddings
 
-    return vectors.withColumn(EMBEDDING_COL, embed_batch(F.col(COUNTS_COL)))
+    # Arrow hands a vector column over as a frame of its fields, an array column as a series.
+    if sparse:
+
+        @F.pandas_udf(T.ArrayType(T.FloatType()))
+        def embed_batch(batch: pd.DataFrame) -> pd.Series:
+            return embed_matrix(spark_vectors_to_csr(batch, input_dim))
+
+    else:
+
+        @F.pandas_udf(T.ArrayType(T.FloatType()))
+        def embed_batch(batch: pd.Series) -> pd.Series:
+            return embed_matrix(dense_rows(batch.to_numpy(), input_dim))
+
+    return rows.withColumn(EMBEDDING_COL, embed_batch(F.col(column)))
 
 
-def collect_sample(vectors: DataFrame, n_rows: int, seed: int) -> tuple[np.ndarray, sp.csr_matrix]:
-    """A uniform sample of ``n_rows`` count vectors on the driver, as (ids, CSR rows), sorted by id.
+def collect_sample(rows: DataFrame, column: str, n_rows: int, seed: int) -> tuple[np.ndarray, sp.csr_matrix | np.ndarray]:
+    """A uniform sample of ``n_rows`` input vectors on the driver, as (ids, matrix), sorted by id.
 
     Rows are ranked by a seeded hash of their id, so the sample is the same whatever the
     partitioning, and only the top ``n_rows`` of each partition travel to the driver.
+    The matrix is CSR for count vectors, dense for vector mode's arrays.
     """
     picked = (
-        vectors.select(ID_COL, COUNTS_COL)
+        rows.select(ID_COL, column)
         .orderBy(F.xxhash64(F.col(ID_COL), F.lit(seed)))
         .limit(n_rows)
         .collect()
     )
     picked.sort(key=lambda row: row[ID_COL])
-    return np.array([row[ID_COL] for row in picked]), rows_to_csr(picked, COUNTS_COL)
+    ids = np.array([row[ID_COL] for row in picked])
+    if isinstance(rows.schema[column].dataType, VectorUDT):
+        return ids, rows_to_csr(picked, column)
+    return ids, dense_rows([row[column] for row in picked], None)
+
+
+def dense_rows(arrays, width: int | None) -> np.ndarray:
+    """Equal-length arrays as a float32 matrix (``width`` columns when there are no rows)."""
+    if len(arrays) == 0:
+        return np.zeros((0, width or 0), dtype=np.float32)
+    return np.vstack(arrays).astype(np.float32)
 
 
 def rows_to_csr(rows: list[Row], column: str) -> sp.csr_matrix:

@@ -55,6 +55,42 @@ class InputScaler:
             x = sp.csr_matrix(sp.diags(np.sqrt(x.shape[1]) / norms).astype(np.float32) @ x)
         return x
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"scaling": np.array(self.scaling), "l2_normalize": np.array(self.l2_normalize)}
+        if self.idf is not None:
+            arrays["idf"] = self.idf
+        return arrays
+
+
+@dataclass(frozen=True)
+class DenseScaler:
+    """Vector mode's input scaling, per dimension: none, min-max to [0, 1], or standardize."""
+
+    scaling: str
+    offset: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, scaling: str) -> "DenseScaler":
+        x = np.asarray(x, dtype=np.float64)
+        if scaling == "none":
+            offset, spread = np.zeros(x.shape[1]), np.ones(x.shape[1])
+        elif scaling == "minmax":
+            offset, spread = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+        elif scaling == "standardize":
+            offset, spread = x.mean(axis=0), x.std(axis=0)
+        else:
+            raise ValueError(f"unknown scaling {scaling!r}; expected none, minmax or standardize")
+        # A constant dimension carries nothing: it becomes 0 rather than a division by zero.
+        scale = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 0)
+        return cls(scaling=scaling, offset=offset.astype(np.float32), scale=scale.astype(np.float32))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float32) - self.offset) * self.scale).astype(np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"scaling": np.array(self.scaling), "offset": self.offset, "scale": self.scale}
+
 
 @dataclass(frozen=True)
 class Encoder:
@@ -82,13 +118,13 @@ class Encoder:
 
 @dataclass(frozen=True)
 class EmbeddingModel:
-    """Everything the executors need to embed a batch of count vectors."""
+    """Everything the executors need to embed a batch: count vectors (CSR) or dense feature rows."""
 
-    scaler: InputScaler
+    scaler: InputScaler | DenseScaler
     encoder: Encoder
 
-    def embed(self, counts: sp.csr_matrix) -> np.ndarray:
-        return self.encoder(self.scaler.transform(counts))
+    def embed(self, rows: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        return self.encoder(self.scaler.transform(rows))
 
 
 def spark_vectors_to_csr(vectors: pd.DataFrame, size: int) -> sp.csr_matrix:

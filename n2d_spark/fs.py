@@ -36,3 +36,11 @@ class FileSystem:
             stream.write(bytearray(data))
         finally:
             stream.close()
+
+    def read_bytes(self, path: str) -> bytes:
+        stream = self._fs.open(self._path(path))
+        try:
+            # commons-io ships with Spark; py4j returns a Java byte[] as Python bytes.
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()

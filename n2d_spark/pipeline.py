@@ -6,7 +6,7 @@ import logging
 import platform
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -14,6 +14,7 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 from pyspark import StorageLevel
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -22,7 +23,7 @@ from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.cluster import check_enough_rows, fit_clusters
 from n2d_spark.config import JobConfig
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed
-from n2d_spark.encoder import EmbeddingModel, InputScaler
+from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
 from n2d_spark.manifold import fit_manifold
 from n2d_spark.metrics import agreement, label_shape
 from n2d_spark.output import (
@@ -45,9 +46,11 @@ from n2d_spark.rejects import (
     reason_counts,
     with_input_reason,
     with_text_reason,
+    with_vector_reason,
 )
 from n2d_spark.summary import CLUSTER_COL, cluster_summary
-from n2d_spark.text import fit_text_model, vectorize, vocabulary
+from n2d_spark.features import FEATURES_COL, as_feature_arrays, most_common_length
+from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -82,47 +85,49 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
     started = time.perf_counter()
     timer = StageTimer()
     fs = FileSystem(spark, output_path)
-    with staged_output(fs, output_path, config.output.mode, run_id) as staging:
+    with ExitStack() as cached, staged_output(fs, output_path, config.output.mode, run_id) as staging:
         with timer.stage("read"):
             reviews = read_reviews(spark, input_path, config.input)
             input_columns = [c for c in reviews.columns if c != CORRUPT_COL]
             label_col = _checked_label_col(reviews, config)
             reviews = _spread(with_input_reason(reviews, config.input)).persist(StorageLevel.MEMORY_AND_DISK)
+            cached.callback(reviews.unpersist)
             rows_in = reviews.count()
             if rows_in == 0:
                 raise InputError(f"the input has no rows: {input_path}")
 
         with timer.stage("vectorize"):
-            # The vocabulary comes from the accepted rows only; every row is vectorized, so that
-            # the rejects keep their place in one DataFrame with the rest.
-            text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
-            vectors = with_text_reason(vectorize(text_model, reviews)).persist(StorageLevel.MEMORY_AND_DISK)
+            features = _featurize(reviews, config)
+            vectors = features.rows.persist(StorageLevel.MEMORY_AND_DISK)
+            cached.callback(vectors.unpersist)
             tally = RejectTally(rows_in=rows_in, max_share=config.input.max_reject_share)
             tally.add(reason_counts(vectors))
             reviews.unpersist()
-            vocab = vocabulary(text_model)
-            _check_usable(rows_in - tally.total, len(vocab), config)
+            _check_usable(rows_in - tally.total, features, config)
             usable = vectors.filter(F.col(REASON_COL).isNull())
-            log.info("vectorize: %d rows, %d rejected, %d terms", rows_in, tally.total, len(vocab))
+            log.info("vectorize: %d rows, %d rejected, %s", rows_in, tally.total, features.dimension_text)
 
         with timer.stage("autoencoder"):
-            sample_ids, sample_counts = collect_sample(usable, config.autoencoder.sample_rows, config.autoencoder.seed)
-            scaler = InputScaler.fit(sample_counts, config.text.scaling, config.text.l2_normalize)
-            trained = train_autoencoder(scaler.transform(sample_counts), config.autoencoder)
+            sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
+            if features.vocabulary is None:
+                scaler = DenseScaler.fit(sample, config.features.scaling)
+            else:
+                scaler = InputScaler.fit(sample, config.text.scaling, config.text.l2_normalize)
+            trained = train_autoencoder(scaler.transform(sample), config.autoencoder)
             embedding_model = EmbeddingModel(scaler=scaler, encoder=trained.encoder)
             log.info("autoencoder: trained on %d rows", len(sample_ids))
 
         with timer.stage("embed"):
             extra = [label_col] if label_col else []
             embedded = (
-                embed(usable, embedding_model, config.embed.batch_rows)
+                embed(usable, features.column, embedding_model, config.embed.batch_rows)
                 .select(ID_COL, EMBEDDING_COL, *extra)
                 .toPandas()
                 .sort_values(ID_COL, kind="stable")
                 .reset_index(drop=True)
             )
             nothing_to_embed = embedded[EMBEDDING_COL].isna().to_numpy()
-            tally.add({NO_VOCABULARY_TERMS: int(nothing_to_embed.sum())} if nothing_to_embed.any() else {})
+            tally.add({NO_VOCABULARY_TERMS: int(nothing_to_embed.sum())})
             unembedded_ids = embedded.loc[nothing_to_embed, ID_COL].to_numpy()
             embedded = embedded[~nothing_to_embed].reset_index(drop=True)
             embeddings = np.vstack(embedded[EMBEDDING_COL].to_numpy())
@@ -135,7 +140,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
 
         with timer.stage("write"):
             labelled = _attach_labels(vectors, embedded[ID_COL].to_numpy(), labels, coordinates)
-            passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != config.input.text_col)]
+            passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != features.source)]
             labelled.select(ID_COL, CLUSTER_COL, UMAP_COL, *passthrough).write.parquet(f"{staging}/{LABELS_DIR}")
             rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
                 _rows_with_ids(vectors, unembedded_ids).withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
@@ -148,9 +153,10 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                     f"row accounting failed: {rows_in} rows in, {rows_out} labelled, {rows_rejected} rejected "
                     f"({tally.total} expected); output not published"
                 )
-            summary = cluster_summary(labelled, vocab, config.output.top_terms)
+            summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
             spark.createDataFrame(summary, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
-            text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
+            if features.text_model is not None:
+                features.text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
             save_embedding_model(fs, f"{staging}/{MODEL_DIR}", embedding_model)
 
         manifest = {
@@ -168,7 +174,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 "autoencoder_sample": int(len(sample_ids)),
             },
             "rejected_by_reason": dict(sorted(tally.by_reason.items())),
-            "vocabulary_size": len(vocab),
+            "input_dimension": features.dimension,
             "autoencoder_history": trained.history,
             "clusters": label_shape(labels),
             "stage_seconds": timer.seconds,
@@ -177,7 +183,6 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
         if label_col:
             manifest["evaluation"] = {"label_col": label_col, **agreement(labels, embedded[label_col].astype(str).to_numpy())}
         write_manifest(fs, staging, manifest)
-    vectors.unpersist()
     return RunResult(output=output_path, manifest=manifest)
 
 
@@ -198,13 +203,58 @@ def _spread(reviews: DataFrame) -> DataFrame:
     return reviews.repartition(cores, ID_COL)
 
 
-def _check_usable(n_usable: int, vocabulary_size: int, config: JobConfig) -> None:
-    """Fail before training when the rows or the vocabulary cannot support the configured model."""
+@dataclass(frozen=True)
+class Featurized:
+    """The vectorize stage's result: every row with its input vector and reject reason."""
+
+    rows: DataFrame
+    # The column the autoencoder and the embedding read, and the input column it came from.
+    column: str
+    source: str
+    dimension: int
+    # Text mode only.
+    text_model: PipelineModel | None = None
+    vocabulary: list[str] | None = None
+
+    @property
+    def dimension_text(self) -> str:
+        if self.vocabulary is not None:
+            return f"the vocabulary has {self.dimension} terms"
+        return f"the feature vectors have {self.dimension} values"
+
+
+def _featurize(reviews: DataFrame, config: JobConfig) -> Featurized:
+    """Text mode: Spark ML count vectors; vector mode: the checked numeric column."""
+    if config.input.features_col is not None:
+        arrays = as_feature_arrays(reviews, config.input.features_col)
+        length = most_common_length(arrays.filter(F.col(REASON_COL).isNull()))
+        return Featurized(
+            rows=with_vector_reason(arrays, length),
+            column=FEATURES_COL,
+            source=config.input.features_col,
+            dimension=length,
+        )
+    # The vocabulary comes from the accepted rows only; every row is vectorized, so that
+    # the rejects keep their place in one DataFrame with the rest.
+    text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
+    vocab = vocabulary(text_model)
+    return Featurized(
+        rows=with_text_reason(vectorize(text_model, reviews)),
+        column=COUNTS_COL,
+        source=config.input.text_col,
+        dimension=len(vocab),
+        text_model=text_model,
+        vocabulary=vocab,
+    )
+
+
+def _check_usable(n_usable: int, features: Featurized, config: JobConfig) -> None:
+    """Fail before training when the rows or the input vectors cannot support the configured model."""
     check_enough_rows(n_usable, config.cluster)
-    if vocabulary_size <= config.autoencoder.bottleneck:
+    if features.dimension <= config.autoencoder.bottleneck:
+        advice = "lower text.min_df or give more text" if features.vocabulary is not None else "lower the bottleneck"
         raise InputError(
-            f"the vocabulary has {vocabulary_size} terms, not more than autoencoder.bottleneck="
-            f"{config.autoencoder.bottleneck}: lower text.min_df or give more text"
+            f"{features.dimension_text}, not more than autoencoder.bottleneck={config.autoencoder.bottleneck}: {advice}"
         )
 
 

@@ -10,6 +10,7 @@ from pyspark.sql import types as T
 
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
+from n2d_spark.features import check_features_type
 from n2d_spark.fs import FileSystem
 
 ID_COL = "id"
@@ -47,11 +48,18 @@ def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFra
     columns = [c for c in raw.columns if c != CORRUPT_COL]
     if not columns:
         raise InputError(f"the input has no columns (an empty file?): {path}")
-    if config.text_col not in columns:
-        raise InputError(f"text column {config.text_col!r} not in the input; columns found: {', '.join(columns)}")
-    text_type = raw.schema[config.text_col].dataType
-    if not isinstance(text_type, T.StringType):
-        raise InputError(f"text column {config.text_col!r} has type {text_type.simpleString()}, expected string")
+    if config.features_col is not None:
+        if config.features_col not in columns:
+            raise InputError(
+                f"features column {config.features_col!r} not in the input; columns found: {', '.join(columns)}"
+            )
+        check_features_type(raw.schema[config.features_col].dataType, config.features_col)
+    else:
+        if config.text_col not in columns:
+            raise InputError(f"text column {config.text_col!r} not in the input; columns found: {', '.join(columns)}")
+        text_type = raw.schema[config.text_col].dataType
+        if not isinstance(text_type, T.StringType):
+            raise InputError(f"text column {config.text_col!r} has type {text_type.simpleString()}, expected string")
 
     if config.id_col is not None:
         if config.id_col not in columns:

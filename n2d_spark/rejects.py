@@ -13,6 +13,9 @@ as far as it could be read). The reason codes:
 | ``text_too_long`` | has more than ``input.max_text_chars`` characters |
 | ``empty_after_cleaning`` | has no words left once HTML and stop words are removed |
 | ``no_vocabulary_terms`` | has words, but none in the fitted vocabulary, so nothing to embed |
+| ``null_vector`` | (vector mode) has no value in ``input.features_col`` |
+| ``wrong_vector_length`` | (vector mode) has a vector of another length than most rows' |
+| ``non_finite_values`` | (vector mode) has a NaN, an infinity or a null in its vector |
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pyspark.sql import functions as F
 
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
+from n2d_spark.features import vector_reason
 from n2d_spark.read import CORRUPT_COL, ID_COL
 from n2d_spark.text import WORD_COUNT_COL
 
@@ -49,15 +53,21 @@ def with_input_reason(reviews: DataFrame, config: InputConfig) -> DataFrame:
     if config.id_col is not None:
         checks.append((F.col(ID_COL).isNull(), NULL_ID))
         checks.append((F.count(F.lit(1)).over(Window.partitionBy(ID_COL)) > 1, DUPLICATE_ID))
-    checks += [
-        (text.isNull(), NULL_TEXT),
-        (F.instr(text, "\ufffd") > 0, INVALID_ENCODING),
-        (F.length(text) > config.max_text_chars, TEXT_TOO_LONG),
-    ]
+    if config.features_col is None:
+        checks += [
+            (text.isNull(), NULL_TEXT),
+            (F.instr(text, "\ufffd") > 0, INVALID_ENCODING),
+            (F.length(text) > config.max_text_chars, TEXT_TOO_LONG),
+        ]
     reason = F.lit(None).cast("string")
     for condition, code in reversed(checks):
         reason = F.when(condition, F.lit(code)).otherwise(reason)
     return reviews.withColumn(REASON_COL, reason)
+
+
+def with_vector_reason(rows: DataFrame, length: int) -> DataFrame:
+    """Vector mode: adds null_vector, wrong_vector_length and non_finite_values to the reasons."""
+    return rows.withColumn(REASON_COL, F.coalesce(F.col(REASON_COL), vector_reason(length)))
 
 
 def with_text_reason(vectors: DataFrame) -> DataFrame:
@@ -87,7 +97,8 @@ class RejectTally:
 
     def add(self, counts: dict[str, int]) -> None:
         for reason, count in counts.items():
-            self.by_reason[reason] = self.by_reason.get(reason, 0) + count
+            if count:
+                self.by_reason[reason] = self.by_reason.get(reason, 0) + count
         if self.rows_in and self.total / self.rows_in > self.max_share:
             reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.by_reason.items()))
             raise InputError(

@@ -41,21 +41,22 @@ def top_terms(scores: np.ndarray, term_counts: np.ndarray, vocabulary: list[str]
     return result
 
 
-def cluster_summary(labelled: DataFrame, vocabulary: list[str], n_terms: int) -> pd.DataFrame:
-    """One row per cluster: ``cluster``, ``size``, ``top_terms`` (best first), ordered by cluster."""
-    rows = (
-        labelled.groupBy(CLUSTER_COL)
-        .agg(F.count("*").alias("size"), Summarizer.sum(F.col(COUNTS_COL)).alias("term_counts"))
-        .orderBy(CLUSTER_COL)
-        .collect()
-    )
-    if not rows:
-        return pd.DataFrame({CLUSTER_COL: [], "size": [], "top_terms": []})
-    term_counts = np.vstack([row["term_counts"].toArray() for row in rows])
+def cluster_summary(labelled: DataFrame, vocabulary: list[str] | None, n_terms: int) -> pd.DataFrame:
+    """One row per cluster: ``cluster``, ``size``, ``top_terms`` (best first), ordered by cluster.
+
+    Without a vocabulary (vector mode) the clusters have no terms: ``top_terms`` is empty.
+    """
+    sums = [Summarizer.sum(F.col(COUNTS_COL)).alias("term_counts")] if vocabulary is not None else []
+    rows = labelled.groupBy(CLUSTER_COL).agg(F.count("*").alias("size"), *sums).orderBy(CLUSTER_COL).collect()
+    if vocabulary is None or not rows:
+        terms = [[] for _ in rows]
+    else:
+        term_counts = np.vstack([row["term_counts"].toArray() for row in rows])
+        terms = top_terms(class_tfidf(term_counts), term_counts, vocabulary, n_terms)
     return pd.DataFrame(
         {
             CLUSTER_COL: np.array([row[CLUSTER_COL] for row in rows], dtype=np.int32),
             "size": np.array([row["size"] for row in rows], dtype=np.int64),
-            "top_terms": top_terms(class_tfidf(term_counts), term_counts, vocabulary, n_terms),
+            "top_terms": terms,
         }
     )

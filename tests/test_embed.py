@@ -30,7 +30,7 @@ def _model(size=6, seed=0):
 def test_udf_embedding_equals_local_embedding(spark):
     vectors = _vectors(spark, 200).repartition(3)
     model = _model()
-    rows = embed(vectors, model, batch_rows=16).orderBy("id").collect()
+    rows = embed(vectors, "counts", model, batch_rows=16).orderBy("id").collect()
     empty = np.array([row["counts"].numNonzeros() == 0 for row in rows])
     assert 0 < empty.sum() < len(rows)
     # A row without terms has nothing to embed: null, and the job rejects it.
@@ -44,17 +44,17 @@ def test_udf_embedding_equals_local_embedding(spark):
 def test_batch_size_does_not_change_embeddings(spark):
     vectors = _vectors(spark, 100)
     model = _model()
-    small = [r[EMBEDDING_COL] for r in embed(vectors, model, batch_rows=7).orderBy("id").collect()]
-    large = [r[EMBEDDING_COL] for r in embed(vectors, model, batch_rows=1000).orderBy("id").collect()]
+    small = [r[EMBEDDING_COL] for r in embed(vectors, "counts", model, batch_rows=7).orderBy("id").collect()]
+    large = [r[EMBEDDING_COL] for r in embed(vectors, "counts", model, batch_rows=1000).orderBy("id").collect()]
     assert [s is None for s in small] == [g is None for g in large]
     np.testing.assert_allclose([s for s in small if s is not None], [g for g in large if g is not None], rtol=1e-6)
 
 
 def test_sample_is_sized_sorted_and_independent_of_partitioning(spark):
     vectors = _vectors(spark, 300)
-    ids, counts = collect_sample(vectors, 50, seed=7)
-    ids_again, _ = collect_sample(vectors.repartition(5), 50, seed=7)
-    other_ids, _ = collect_sample(vectors, 50, seed=8)
+    ids, counts = collect_sample(vectors, "counts", 50, seed=7)
+    ids_again, _ = collect_sample(vectors.repartition(5), "counts", 50, seed=7)
+    other_ids, _ = collect_sample(vectors, "counts", 50, seed=8)
     assert len(ids) == 50 and counts.shape == (50, 6)
     assert list(ids) == sorted(ids)
     np.testing.assert_array_equal(ids, ids_again)
@@ -64,6 +64,6 @@ def test_sample_is_sized_sorted_and_independent_of_partitioning(spark):
 
 
 def test_sample_larger_than_input_takes_everything(spark):
-    ids, counts = collect_sample(_vectors(spark, 20), 1000, seed=0)
+    ids, counts = collect_sample(_vectors(spark, 20), "counts", 1000, seed=0)
     assert list(ids) == list(range(20))
     assert isinstance(counts, sp.csr_matrix)

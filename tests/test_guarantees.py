@@ -236,7 +236,7 @@ def test_survives_spark_task_retries(tmp_path):
         vectors = spark.createDataFrame(rows, schema).repartition(4, "id")
         model = EmbeddingModel(InputScaler("tfidf", True, np.ones(8, np.float32)), Encoder(layers=(
             (rng.normal(size=(8, 3)).astype(np.float32), np.zeros(3, np.float32)),)))
-        embedded = embed(vectors, model, batch_rows=32).select("id", "embedding")
+        embedded = embed(vectors, "counts", model, batch_rows=32).select("id", "embedding")
 
         def fail_first_attempt(batches):
             if TaskContext.get().attemptNumber() == 0:
@@ -266,7 +266,7 @@ def test_cleaning_and_vectorizing_never_raise_and_account_for_every_row(spark, t
     size = len(vocabulary(text_model))
     encoder = Encoder(layers=((np.ones((size, 2), np.float32), np.zeros(2, np.float32)),))
     model = EmbeddingModel(InputScaler("log1p", l2_normalize=True), encoder)
-    result = embed(with_text_reason(vectorize(text_model, reviews)), model, batch_rows=4).collect()
+    result = embed(with_text_reason(vectorize(text_model, reviews)), COUNTS_COL, model, batch_rows=4).collect()
     assert sorted(r["id"] for r in result) == [i for i, _ in rows]
     for row in result:
         has_terms = row[COUNTS_COL].numNonzeros() > 0

@@ -93,7 +93,7 @@ def test_imdb_slice_end_to_end(spark, tmp_path):
     config = load_config(REPO / "conf" / "imdb.yaml")
     manifest = run_job(spark, config, str(tmp_path / "imdb-5000.csv"), str(tmp_path / "out")).manifest
     assert manifest["rows"]["in"] == manifest["rows"]["labelled"] == 5000
-    assert manifest["vocabulary_size"] == 5000
+    assert manifest["input_dimension"] == 5000
     labels = spark.read.parquet(str(tmp_path / "out" / "labels"))
     assert labels.count() == 5000
     assert "review" not in labels.columns and "sentiment" in labels.columns
