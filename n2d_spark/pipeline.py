@@ -89,7 +89,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
         with timer.stage("read"):
             reviews = read_reviews(spark, input_path, config.input)
             input_columns = [c for c in reviews.columns if c != CORRUPT_COL]
-            label_col = _checked_label_col(reviews, config)
+            label_col = _checked_label_col(input_columns, config)
             reviews = _spread(with_input_reason(reviews, config.input)).persist(StorageLevel.MEMORY_AND_DISK)
             cached.callback(reviews.unpersist)
             rows_in = reviews.count()
@@ -265,12 +265,10 @@ def _rows_with_ids(rows: DataFrame, ids: np.ndarray) -> DataFrame:
     return rows.join(F.broadcast(wanted), on=ID_COL, how="left_semi")
 
 
-def _checked_label_col(reviews: DataFrame, config: JobConfig) -> str | None:
+def _checked_label_col(input_columns: list[str], config: JobConfig) -> str | None:
     label_col = config.evaluate.label_col
-    if label_col is not None and label_col not in reviews.columns:
-        raise InputError(
-            f"evaluate.label_col {label_col!r} not in the input; columns found: {', '.join(reviews.columns)}"
-        )
+    if label_col is not None and label_col not in input_columns:
+        raise InputError(f"evaluate.label_col {label_col!r} not in the input; columns found: {', '.join(input_columns)}")
     return label_col
 
 

@@ -33,7 +33,7 @@ def resolve_format(path: str, configured: str) -> str:
 
 
 def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
-    """The input's columns plus ``id``; the text column is checked to exist and be a string."""
+    """The input's columns plus ``id``; the text (or features) column is checked to exist with a usable type."""
     fmt = resolve_format(path, config.format)
     if not FileSystem(spark, path).matches(path):
         raise InputError(f"input not found: {path}")
@@ -49,21 +49,16 @@ def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFra
     if not columns:
         raise InputError(f"the input has no columns (an empty file?): {path}")
     if config.features_col is not None:
-        if config.features_col not in columns:
-            raise InputError(
-                f"features column {config.features_col!r} not in the input; columns found: {', '.join(columns)}"
-            )
+        _require_column(columns, config.features_col, "features")
         check_features_type(raw.schema[config.features_col].dataType, config.features_col)
     else:
-        if config.text_col not in columns:
-            raise InputError(f"text column {config.text_col!r} not in the input; columns found: {', '.join(columns)}")
+        _require_column(columns, config.text_col, "text")
         text_type = raw.schema[config.text_col].dataType
         if not isinstance(text_type, T.StringType):
             raise InputError(f"text column {config.text_col!r} has type {text_type.simpleString()}, expected string")
 
     if config.id_col is not None:
-        if config.id_col not in columns:
-            raise InputError(f"id column {config.id_col!r} not in the input; columns found: {', '.join(columns)}")
+        _require_column(columns, config.id_col, "id")
         if config.id_col == ID_COL:
             return raw
         if ID_COL in columns:
@@ -72,6 +67,11 @@ def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFra
     if ID_COL in columns:
         raise InputError(f"input has a column named {ID_COL!r}; set input.id_col: {ID_COL} to use it as the id")
     return raw.withColumn(ID_COL, _stable_row_id(raw, fmt))
+
+
+def _require_column(columns: list[str], name: str, role: str) -> None:
+    if name not in columns:
+        raise InputError(f"{role} column {name!r} not in the input; columns found: {', '.join(columns)}")
 
 
 def _read_csv(spark: SparkSession, path: str) -> DataFrame:

@@ -111,7 +111,7 @@ BAD_INPUTS = [
     Case("a missing text column", overrides=["input.text_col=body"],
          error="text column 'body' not in the input; columns found: doc_id, review, sentiment, topic"),
     Case("a missing label column", overrides=["evaluate.label_col=stars"],
-         error="evaluate.label_col 'stars' not in the input; columns found: doc_id, review, sentiment, topic"),
+         error="evaluate.label_col 'stars' not in the input; columns found: doc_id, review, sentiment, topic, id"),
     Case("fewer rows than the clusterer needs", overrides=["cluster.k=100"],
          error="60 usable rows are too few for kmeans (cluster.k=100)"),
     Case("a vocabulary smaller than the bottleneck",
