@@ -93,6 +93,8 @@ class ClusterConfig:
 class EvaluateConfig:
     # A column of known classes (e.g. sentiment, or the synthetic corpus's planted topic).
     label_col: str | None = None
+    # Rows sampled (seeded) for the silhouette score of the manifold coordinates.
+    silhouette_rows: int = 5000
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,7 @@ def _check_ranges(config: JobConfig) -> None:
         "cluster.k": config.cluster.k,
         "cluster.eps": config.cluster.eps,
         "cluster.min_samples": config.cluster.min_samples,
+        "evaluate.silhouette_rows": config.evaluate.silhouette_rows,
         "output.top_terms": config.output.top_terms,
         "spark.shuffle_partitions": config.spark.shuffle_partitions,
     }

@@ -7,8 +7,9 @@ beside them, so that a run that calls half its rows noise cannot look better tha
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
 
 from n2d_spark.cluster import NOISE
@@ -43,3 +44,37 @@ def agreement(labels: np.ndarray, classes: np.ndarray) -> dict:
         "nmi": float(normalized_mutual_info_score(classes, labels)),
         "noise_share": float(np.mean(labels == NOISE)) if len(labels) else 0.0,
     }
+
+
+def silhouette_on_sample(points: np.ndarray, labels: np.ndarray, sample_rows: int, seed: int) -> float | None:
+    """Silhouette of the clustered (non-noise) rows on a seeded sample; None with fewer than 2 clusters."""
+    clustered = labels != NOISE
+    if len(np.unique(labels[clustered])) < 2:
+        return None
+    sample = min(sample_rows, int(clustered.sum()))
+    return float(silhouette_score(points[clustered], labels[clustered], sample_size=sample, random_state=seed))
+
+
+def npmi_coherence(documents: sp.csr_matrix, term_ids: list[int]) -> float | None:
+    """Mean normalized PMI over the pairs of ``term_ids``, from document co-occurrence in ``documents``.
+
+    NPMI(a, b) = log(p(a, b) / (p(a) p(b))) / -log p(a, b), with p the share of documents
+    holding the term(s); a pair that never co-occurs scores -1. None with fewer than 2 terms.
+    """
+    if len(term_ids) < 2 or documents.shape[0] == 0:
+        return None
+    present = (documents[:, term_ids] > 0).astype(np.float64)
+    n_documents = documents.shape[0]
+    together = (present.T @ present).toarray() / n_documents
+    alone = np.diag(together)
+    scores = []
+    for a in range(len(term_ids)):
+        for b in range(a + 1, len(term_ids)):
+            joint = together[a, b]
+            if joint == 0:
+                scores.append(-1.0)
+            elif joint == 1:
+                scores.append(1.0)
+            else:
+                scores.append(np.log(joint / (alone[a] * alone[b])) / -np.log(joint))
+    return float(np.mean(scores))

@@ -25,7 +25,7 @@ from n2d_spark.config import JobConfig
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
 from n2d_spark.manifold import fit_manifold
-from n2d_spark.metrics import agreement, label_shape
+from n2d_spark.metrics import agreement, label_shape, npmi_coherence, silhouette_on_sample
 from n2d_spark.output import (
     CLUSTERS_DIR,
     LABELS_DIR,
@@ -154,6 +154,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                     f"({tally.total} expected); output not published"
                 )
             summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
+            summary["coherence"] = _coherence(summary["top_terms"], features.vocabulary, sample)
             spark.createDataFrame(summary, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
             if features.text_model is not None:
                 features.text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
@@ -176,7 +177,12 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             "rejected_by_reason": dict(sorted(tally.by_reason.items())),
             "input_dimension": features.dimension,
             "autoencoder_history": trained.history,
-            "clusters": label_shape(labels),
+            "clusters": {
+                **label_shape(labels),
+                "silhouette": silhouette_on_sample(
+                    coordinates, labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
+                ),
+            },
             "stage_seconds": timer.seconds,
             "total_seconds": round(time.perf_counter() - started, 3),
         }
@@ -191,8 +197,17 @@ _SUMMARY_SCHEMA = T.StructType(
         T.StructField(CLUSTER_COL, T.IntegerType(), False),
         T.StructField("size", T.LongType(), False),
         T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
+        T.StructField("coherence", T.DoubleType(), True),
     ]
 )
+
+
+def _coherence(top_terms: pd.Series, vocab: list[str] | None, documents) -> list[float | None]:
+    """Each cluster's top-term NPMI over the autoencoder's sample of the corpus (text mode only)."""
+    if vocab is None:
+        return [None] * len(top_terms)
+    index = {term: i for i, term in enumerate(vocab)}
+    return [npmi_coherence(documents, [index[t] for t in terms]) for terms in top_terms]
 
 
 def _spread(reviews: DataFrame) -> DataFrame:

@@ -58,6 +58,9 @@ def test_output_layout_and_schema(spark, synthetic_run):
     sizes = labels.groupBy("cluster").count().toPandas().set_index("cluster")["count"].to_dict()
     assert clusters.set_index("cluster")["size"].to_dict() == sizes
     assert all(1 <= len(terms) <= 10 for terms in clusters["top_terms"])
+    # Planted genres' words co-occur: every sizeable cluster's top terms cohere.
+    assert clusters.loc[clusters["size"] > 200, "coherence"].between(0.0, 1.0).all()
+    assert 0.0 < manifest["clusters"]["silhouette"] <= 1.0
     assert (out / "model" / "encoder.npz").is_file()
     assert (out / "model" / "text_pipeline" / "metadata").is_dir()
     assert not list(out.parent.glob("out.staging-*"))

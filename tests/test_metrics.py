@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from n2d_spark.metrics import agreement, clustering_accuracy, label_shape
+from n2d_spark.metrics import agreement, clustering_accuracy, label_shape, npmi_coherence, silhouette_on_sample
 
 
 def test_accuracy_is_invariant_to_cluster_ids():
@@ -52,3 +53,22 @@ def test_ari_and_nmi_by_hand():
 def test_label_shape():
     shape = label_shape(np.array([2, 2, 2, 0, -1]))
     assert shape == {"n_clusters": 2, "noise_share": 0.2, "sizes": {2: 3, 0: 1}}
+
+
+def test_silhouette_on_sample_ignores_noise_and_needs_two_clusters():
+    points = np.array([[0.0], [0.1], [10.0], [10.1], [50.0]])
+    labels = np.array([0, 0, 1, 1, -1])
+    # a(i) = 0.1, b(i) ~ 10 for every clustered point: s = 1 - 0.1 / b(i).
+    expected = np.mean([1 - 0.1 / 10.05, 1 - 0.1 / 9.95, 1 - 0.1 / 9.95, 1 - 0.1 / 10.05])
+    assert silhouette_on_sample(points, labels, sample_rows=100, seed=0) == pytest.approx(expected, rel=1e-3)
+    assert silhouette_on_sample(points, np.array([0, 0, 0, 0, -1]), sample_rows=100, seed=0) is None
+
+
+def test_npmi_by_hand():
+    # Four documents; terms 0 and 1 always together (in 2 of 4), term 2 never with them.
+    documents = sp.csr_matrix(np.array([[1, 1, 0], [2, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=float))
+    # NPMI(0, 1): p = 0.5 each and jointly -> log(0.5 / 0.25) / -log(0.5) = 1.
+    assert npmi_coherence(documents, [0, 1]) == pytest.approx(1.0)
+    # Pairs (0,1) = 1, (0,2) = -1, (1,2) = -1.
+    assert npmi_coherence(documents, [0, 1, 2]) == pytest.approx(-1 / 3)
+    assert npmi_coherence(documents, [0]) is None
