@@ -15,12 +15,16 @@ from sklearn.metrics.cluster import contingency_matrix
 from n2d_spark.cluster import NOISE
 
 
+def noise_share(labels: np.ndarray) -> float:
+    return float(np.mean(labels == NOISE)) if len(labels) else 0.0
+
+
 def label_shape(labels: np.ndarray) -> dict:
     """Number of clusters (noise excluded), noise share and cluster sizes, largest first."""
     clusters, sizes = np.unique(labels[labels != NOISE], return_counts=True)
     return {
         "n_clusters": int(len(clusters)),
-        "noise_share": float(np.mean(labels == NOISE)) if len(labels) else 0.0,
+        "noise_share": noise_share(labels),
         "sizes": {int(c): int(s) for c, s in sorted(zip(clusters, sizes), key=lambda cs: -cs[1])},
     }
 
@@ -42,7 +46,7 @@ def agreement(labels: np.ndarray, classes: np.ndarray) -> dict:
         "accuracy": clustering_accuracy(classes, labels),
         "ari": float(adjusted_rand_score(classes, labels)),
         "nmi": float(normalized_mutual_info_score(classes, labels)),
-        "noise_share": float(np.mean(labels == NOISE)) if len(labels) else 0.0,
+        "noise_share": noise_share(labels),
     }
 
 
