@@ -1,0 +1,153 @@
+"""The report stage: every file written, PNGs valid, report.html self-contained and escaped."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from n2d_spark.report import ReportInputs, map_2d, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SCRIPT_TEXT = "<script>alert('x')</script> & a review that goes on " + "and on " * 100
+
+
+def _inputs(with_truth: bool = True, with_baseline: bool = True, with_examples: bool = True) -> ReportInputs:
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0] * 10, [8.0] * 10, [-8.0] * 5 + [8.0] * 5])
+    blob = np.repeat(np.arange(3), 100)
+    embeddings = (centres[blob] + rng.normal(size=(300, 10))).astype(np.float32)
+    labels = blob.copy()
+    labels[::25] = -1
+    manifest = {
+        "run_id": "20261126T000000Z-abcdef12",
+        "config": {"autoencoder": {"epochs": 3, "hidden": [1024, 512, 256]}, "cluster": {"algorithm": "dbscan", "eps": 1.0}},
+        "rows": {"in": 1000, "labelled": 990, "rejected": 10, "autoencoder_sample": 500},
+        "clusters": {"n_clusters": 3, "noise_share": 0.04, "sizes": {0: 330, 1: 320, 2: 300}, "silhouette": 0.6543},
+        "autoencoder_history": {"loss": [1.0, 0.9, 0.85], "val_loss": [1.01, 0.93, 0.88], "epoch_seconds": [1.5, 1.4, 1.4]},
+        "stage_seconds": {"read": 1.0, "vectorize": 2.0, "autoencoder": 4.3, "manifold": 5.0},
+        "total_seconds": 12.3,
+    }
+    if with_truth:
+        manifest["evaluation"] = {"label_col": "topic", "accuracy": 0.8771, "ari": 0.7654, "nmi": 0.6543, "noise_share": 0.04}
+        manifest["baselines"] = {
+            "kmeans_raw": {"n_clusters": 3, "noise_share": 0.0, "accuracy": 0.5432, "ari": 0.4321, "nmi": 0.3219},
+            "kmeans_embedding": {"n_clusters": 3, "noise_share": 0.0, "accuracy": 0.6111, "ari": 0.5222, "nmi": 0.4333},
+            "n2d": {"n_clusters": 3, "noise_share": 0.04, "accuracy": 0.8771, "ari": 0.7654, "nmi": 0.6543},
+        }
+        manifest["stability"] = {"ari": 0.9321, "seeds": [0, 1]}
+    summary = pd.DataFrame(
+        {
+            "cluster": np.array([-1, 0, 1, 2], dtype=np.int32),
+            "size": np.array([40, 330, 320, 300], dtype=np.int64),
+            "top_terms": [["noise_term"], ["alpha", "beta"], ["gamma", "delta<b>"], []],
+            "coherence": [None, 0.4567, -0.1234, None],
+        }
+    )
+    examples = {0: ["first example", SCRIPT_TEXT], 1: ["third & last"], -1: ["a noisy one"]} if with_examples else {}
+    return ReportInputs(
+        manifest=manifest,
+        embeddings=embeddings,
+        labels=labels,
+        truth=np.array(["a", "b", "c"], dtype=object)[blob] if with_truth else None,
+        baseline_labels=(blob + 1) % 3 if with_baseline else None,
+        summary=summary,
+        examples=examples,
+    )
+
+
+def _write(inputs: ReportInputs) -> tuple[list[str], dict[str, bytes]]:
+    files: dict[str, bytes] = {}
+
+    def write_bytes(name: str, data: bytes) -> None:
+        assert name not in files, f"{name} written twice"
+        files[name] = data
+
+    return write_report(inputs, write_bytes, seed=0), files
+
+
+@pytest.fixture(scope="module")
+def full_report():
+    return _write(_inputs())
+
+
+def test_every_file_is_written_and_pngs_are_pngs(full_report):
+    names, files = full_report
+    expected = {"loss.png", "map_clusters.png", "map_labels.png", "map_baseline.png", "cluster_sizes.png", "report.html"}
+    assert set(names) == set(files) == expected
+    for name in expected - {"report.html"}:
+        assert files[name].startswith(PNG_SIGNATURE), name
+        assert len(files[name]) > 1000
+
+
+def test_html_is_self_contained(full_report):
+    _, files = full_report
+    page = files["report.html"].decode("utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    sources = re.findall(r"""\bsrc\s*=\s*["']?([^"'\s>]*)""", page, flags=re.IGNORECASE)
+    assert len(sources) == 5
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert not re.search(r"https?://", page, flags=re.IGNORECASE)
+    assert not re.search(r"\bhref\s*=", page, flags=re.IGNORECASE)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+
+
+def test_images_in_the_html_are_the_files_written(full_report):
+    import base64
+
+    _, files = full_report
+    page = files["report.html"].decode("utf-8")
+    for name in ("loss.png", "map_clusters.png", "cluster_sizes.png"):
+        assert base64.b64encode(files[name]).decode("ascii") in page
+
+
+def test_user_text_is_escaped_and_truncated(full_report):
+    _, files = full_report
+    page = files["report.html"].decode("utf-8")
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a review" in page
+    assert "and on " * 100 not in page
+    assert "delta&lt;b&gt;" in page and "delta<b>" not in page
+    assert "third &amp; last" in page
+
+
+def test_metrics_appear(full_report):
+    _, files = full_report
+    page = files["report.html"].decode("utf-8")
+    for value in ("0.877", "0.765", "0.654", "0.543", "0.432", "0.611", "0.932", "0.457", "-0.123", "0.040"):
+        assert value in page, value
+    for text in ("topic", "KMeans on the raw vectors", "KMeans on the autoencoder embedding", "seeds 0 and 1",
+                 "alpha, beta", "autoencoder:", "hidden:", "vectorize", "20261126T000000Z-abcdef12"):
+        assert text in page, text
+
+
+def test_optional_maps_follow_their_inputs():
+    names, files = _write(_inputs(with_truth=False, with_baseline=False, with_examples=False))
+    assert set(names) == {"loss.png", "map_clusters.png", "cluster_sizes.png", "report.html"}
+    page = files["report.html"].decode("utf-8")
+    assert len(re.findall(r"\bsrc=", page)) == 3
+    assert "Against the baselines" not in page and "Example texts" not in page
+
+    names, _ = _write(_inputs(with_truth=False, with_baseline=True))
+    assert "map_baseline.png" in names and "map_labels.png" not in names
+    names, _ = _write(_inputs(with_truth=True, with_baseline=False))
+    assert "map_labels.png" in names and "map_baseline.png" not in names
+
+
+def test_the_map_is_seeded_and_two_dimensional():
+    embeddings = _inputs().embeddings
+    first, second = map_2d(embeddings, seed=3), map_2d(embeddings, seed=3)
+    assert first.shape == (300, 2)
+    np.testing.assert_array_equal(first, second)
+    # Too few rows for UMAP: the first two dimensions, still a report.
+    assert map_2d(embeddings[:4], seed=0).shape == (4, 2)
+
+
+def test_mismatched_lengths_are_refused():
+    inputs = _inputs()
+    with pytest.raises(ValueError, match="truth"):
+        write_report(
+            ReportInputs(**{**inputs.__dict__, "truth": inputs.truth[:10]}), lambda name, data: None
+        )
