@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+from sklearn.metrics import silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
 
 from n2d_spark.cluster import NOISE
@@ -21,33 +21,74 @@ def noise_share(labels: np.ndarray) -> float:
 
 def label_shape(labels: np.ndarray) -> dict:
     """Number of clusters (noise excluded), noise share and cluster sizes, largest first."""
-    clusters, sizes = np.unique(labels[labels != NOISE], return_counts=True)
+    clusters, sizes = np.unique(labels, return_counts=True)
+    return sizes_shape(dict(zip(clusters.tolist(), sizes.tolist())))
+
+
+def sizes_shape(sizes: dict[int, int]) -> dict:
+    """``label_shape`` from the size of each label (noise included as -1)."""
+    total = sum(sizes.values())
+    clustered = {int(c): int(s) for c, s in sizes.items() if c != NOISE}
     return {
-        "n_clusters": int(len(clusters)),
-        "noise_share": noise_share(labels),
-        "sizes": {int(c): int(s) for c, s in sorted(zip(clusters, sizes), key=lambda cs: -cs[1])},
+        "n_clusters": len(clustered),
+        "noise_share": sizes.get(NOISE, 0) / total if total else 0.0,
+        "sizes": dict(sorted(clustered.items(), key=lambda cs: -cs[1])),
     }
-
-
-def clustering_accuracy(classes: np.ndarray, labels: np.ndarray) -> float:
-    """Share of rows whose cluster maps to their class under the best one-to-one matching.
-
-    The matching is the Hungarian assignment on the contingency table; clusters left
-    without a class (more clusters than classes) count as wrong for all their rows.
-    """
-    table = contingency_matrix(classes, labels)
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / table.sum())
 
 
 def agreement(labels: np.ndarray, classes: np.ndarray) -> dict:
     """Accuracy (best matching), ARI and NMI (arithmetic mean) against known classes, and the noise share."""
+    return table_agreement(contingency_matrix(classes, labels), noise_share(labels))
+
+
+def table_agreement(table: np.ndarray, noise: float) -> dict:
+    """``agreement`` from a contingency table (classes by clusters, noise a column of its own).
+
+    The job counts the table with Spark, so that scoring millions of rows needs no labels on
+    the driver; the formulas are scikit-learn's, limit cases included.
+    """
+    table = np.asarray(table, dtype=np.int64)
+    rows, cols = linear_sum_assignment(table, maximize=True)
     return {
-        "accuracy": clustering_accuracy(classes, labels),
-        "ari": float(adjusted_rand_score(classes, labels)),
-        "nmi": float(normalized_mutual_info_score(classes, labels)),
-        "noise_share": noise_share(labels),
+        "accuracy": float(table[rows, cols].sum() / table.sum()),
+        "ari": _adjusted_rand(table),
+        "nmi": _normalized_mutual_info(table),
+        "noise_share": noise,
     }
+
+
+def _adjusted_rand(table: np.ndarray) -> float:
+    # The pair confusion matrix, in Python ints: its products overflow int64 past ~100,000 rows.
+    n = int(table.sum())
+    sum_squares = int((table.astype(object) ** 2).sum())
+    by_class, by_cluster = table.sum(axis=1).astype(object), table.sum(axis=0).astype(object)
+    together_in_class_only = int((by_class**2).sum()) - sum_squares
+    together_in_cluster_only = int((by_cluster**2).sum()) - sum_squares
+    together_in_both = sum_squares - n
+    apart_in_both = n * n - together_in_class_only - together_in_cluster_only - sum_squares
+    if together_in_class_only == 0 and together_in_cluster_only == 0:
+        return 1.0
+    numerator = 2 * (together_in_both * apart_in_both - together_in_class_only * together_in_cluster_only)
+    denominator = (together_in_both + together_in_class_only) * (together_in_class_only + apart_in_both) + (
+        together_in_both + together_in_cluster_only
+    ) * (together_in_cluster_only + apart_in_both)
+    return float(numerator / denominator)
+
+
+def _normalized_mutual_info(table: np.ndarray) -> float:
+    by_class, by_cluster = table.sum(axis=1), table.sum(axis=0)
+    n_classes, n_clusters = int((by_class > 0).sum()), int((by_cluster > 0).sum())
+    # Neither labelling splits the data: a perfect match.
+    if n_classes == n_clusters and n_classes <= 1:
+        return 1.0
+    n = table.sum()
+    joint = table[table > 0] / n
+    outer = np.outer(by_class, by_cluster)[table > 0] / (n * n)
+    mutual_info = float(np.sum(joint * np.log(joint / outer)))
+    if mutual_info <= 0:
+        return 0.0
+    entropy_class, entropy_cluster = (-np.sum(p * np.log(p)) for p in (by_class[by_class > 0] / n, by_cluster[by_cluster > 0] / n))
+    return float(mutual_info / ((entropy_class + entropy_cluster) / 2))
 
 
 def silhouette_on_sample(points: np.ndarray, labels: np.ndarray, sample_rows: int, seed: int) -> float | None:

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from n2d_spark.metrics import agreement, clustering_accuracy, label_shape, npmi_coherence, silhouette_on_sample
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from n2d_spark.metrics import agreement, label_shape, npmi_coherence, silhouette_on_sample, table_agreement
+
+
+def clustering_accuracy(classes, labels):
+    return agreement(labels, classes)["accuracy"]
 
 
 def test_accuracy_is_invariant_to_cluster_ids():
@@ -72,3 +78,24 @@ def test_npmi_by_hand():
     # Pairs (0,1) = 1, (0,2) = -1, (1,2) = -1.
     assert npmi_coherence(documents, [0, 1, 2]) == pytest.approx(-1 / 3)
     assert npmi_coherence(documents, [0]) is None
+
+
+@pytest.mark.parametrize("n_rows, n_classes, n_clusters", [(50, 3, 4), (2000, 2, 9), (300, 1, 1), (300, 5, 1)])
+def test_contingency_scores_equal_scikit_learn(n_rows, n_classes, n_clusters):
+    rng = np.random.default_rng(n_rows)
+    classes = rng.integers(0, n_classes, n_rows)
+    # Half the rows follow their class, so that the scores are neither 0 nor 1.
+    labels = np.where(rng.random(n_rows) < 0.5, classes % n_clusters, rng.integers(-1, n_clusters, n_rows))
+    scores = agreement(labels, classes)
+    assert scores["ari"] == pytest.approx(adjusted_rand_score(classes, labels), abs=1e-12)
+    assert scores["nmi"] == pytest.approx(normalized_mutual_info_score(classes, labels), abs=1e-12)
+
+
+def test_contingency_scores_do_not_overflow_at_millions_of_rows():
+    table = np.array([[400_000, 100_000], [50_000, 450_000]]) * 3
+    classes = np.repeat([0, 0, 1, 1], table.ravel())
+    labels = np.repeat([0, 1, 0, 1], table.ravel())
+    scores = table_agreement(table, noise=0.0)
+    assert scores["ari"] == pytest.approx(adjusted_rand_score(classes, labels), rel=1e-9)
+    assert scores["nmi"] == pytest.approx(normalized_mutual_info_score(classes, labels), rel=1e-9)
+    assert scores["accuracy"] == pytest.approx(0.85)
