@@ -76,6 +76,12 @@ class ManifoldConfig:
     min_dist: float = 0.0
     metric: str = "euclidean"
     seed: int = 0
+    # UMAP and the clusterer are fitted on this many rows (a seeded sample); the other rows
+    # are placed and labelled by the fitted models on the executors (README: "Fitting on a sample").
+    fit_rows: int = 50_000
+    # Rows per batch of that transform. UMAP's result for a row depends on its batch, and a
+    # batch of more than 10,000 rows gets 30 optimisation epochs where a smaller one gets 100.
+    batch_rows: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,8 @@ def _check_ranges(config: JobConfig) -> None:
         "embed.batch_rows": config.embed.batch_rows,
         "manifold.n_components": config.manifold.n_components,
         "manifold.n_neighbors": config.manifold.n_neighbors,
+        "manifold.fit_rows": config.manifold.fit_rows,
+        "manifold.batch_rows": config.manifold.batch_rows,
         "cluster.k": config.cluster.k,
         "cluster.eps": config.cluster.eps,
         "cluster.min_samples": config.cluster.min_samples,

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 
 from n2d_spark.config import ManifoldConfig
 
 log = logging.getLogger(__name__)
+
+
+def import_umap_without_tensorflow() -> None:
+    """Import umap-learn without TensorFlow, where nothing has imported TensorFlow yet.
+
+    umap's package init tries to import its parametric variant, which imports TensorFlow:
+    seconds and about half a GiB in every executor's Python worker that unpickles a UMAP
+    model, for code the job never runs there. A None entry in sys.modules makes that
+    import fail, and umap carries on without the parametric variant.
+    """
+    if "umap" in sys.modules or "tensorflow" in sys.modules:
+        return
+    sys.modules["tensorflow"] = None
+    try:
+        import umap  # noqa: F401
+    finally:
+        del sys.modules["tensorflow"]
 
 
 def fit_manifold(embeddings: np.ndarray, config: ManifoldConfig):

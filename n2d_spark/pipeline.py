@@ -1,4 +1,4 @@
-"""The N2D job, stage by stage: read, vectorize, autoencoder, embed, manifold, cluster, write."""
+"""The N2D job, stage by stage: read, vectorize, autoencoder, embed, manifold, cluster, assign, write."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 
-import numpy as np
 import pandas as pd
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
@@ -20,12 +19,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.autoencoder import train_autoencoder
-from n2d_spark.cluster import check_enough_rows, fit_clusters
+from n2d_spark.assign import UMAP_COL, ClusterAssigner, assign, fitted_assignments
+from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters
 from n2d_spark.config import JobConfig
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
 from n2d_spark.manifold import fit_manifold
-from n2d_spark.metrics import agreement, label_shape, npmi_coherence, silhouette_on_sample
+from n2d_spark.metrics import npmi_coherence, silhouette_on_sample, sizes_shape, table_agreement
 from n2d_spark.output import (
     CLUSTERS_DIR,
     LABELS_DIR,
@@ -54,7 +54,6 @@ from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
 log = logging.getLogger(__name__)
 
-UMAP_COL = "umap"
 _VERSIONED_PACKAGES = ("pyspark", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "umap-learn", "tensorflow", "keras")
 
 
@@ -122,28 +121,45 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             embedded = (
                 embed(usable, features.column, embedding_model, config.embed.batch_rows)
                 .select(ID_COL, EMBEDDING_COL, *extra)
-                .toPandas()
-                .sort_values(ID_COL, kind="stable")
-                .reset_index(drop=True)
+                .persist(StorageLevel.MEMORY_AND_DISK)
             )
-            nothing_to_embed = embedded[EMBEDDING_COL].isna().to_numpy()
-            tally.add({NO_VOCABULARY_TERMS: int(nothing_to_embed.sum())})
-            unembedded_ids = embedded.loc[nothing_to_embed, ID_COL].to_numpy()
-            embedded = embedded[~nothing_to_embed].reset_index(drop=True)
-            embeddings = np.vstack(embedded[EMBEDDING_COL].to_numpy())
+            cached.callback(embedded.unpersist)
+            n_embedded = embedded.count()
+            unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
+            n_unembedded = unembedded.count()
+            tally.add({NO_VOCABULARY_TERMS: n_unembedded})
+            embedded_ok = embedded.filter(F.col(EMBEDDING_COL).isNotNull())
+            n_embedded -= n_unembedded
 
         with timer.stage("manifold"):
-            _, coordinates = fit_manifold(embeddings, config.manifold)
+            check_enough_rows(n_embedded, config.cluster)
+            fit_ids, fit_embeddings = collect_sample(embedded_ok, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
+            reducer, fit_coordinates = fit_manifold(fit_embeddings, config.manifold)
 
         with timer.stage("cluster"):
-            _, labels = fit_clusters(coordinates, config.cluster)
+            clusters, fit_labels = fit_clusters(fit_coordinates, config.cluster)
+
+        with timer.stage("assign"):
+            id_type = vectors.schema[ID_COL].dataType
+            assigned = fitted_assignments(spark, fit_ids, fit_labels, fit_coordinates, id_type)
+            n_assigned = n_embedded - len(fit_ids)
+            if n_assigned:
+                outside_fit = embedded_ok.join(F.broadcast(assigned.select(ID_COL)), on=ID_COL, how="left_anti")
+                assigner = ClusterAssigner(reducer=reducer, clusters=clusters)
+                assigned = assigned.unionByName(
+                    assign(outside_fit, assigner, n_assigned, config.manifold.batch_rows, config.manifold.seed)
+                )
+            assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
+            cached.callback(assigned.unpersist)
+            assigned.count()
+            log.info("assign: %d rows fitted on the driver, %d assigned on the executors", len(fit_ids), n_assigned)
 
         with timer.stage("write"):
-            labelled = _attach_labels(vectors, embedded[ID_COL].to_numpy(), labels, coordinates)
+            labelled = _attach_labels(vectors, assigned)
             passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != features.source)]
             labelled.select(ID_COL, CLUSTER_COL, UMAP_COL, *passthrough).write.parquet(f"{staging}/{LABELS_DIR}")
             rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
-                _rows_with_ids(vectors, unembedded_ids).withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
+                vectors.join(unembedded, on=ID_COL, how="left_semi").withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
             )
             as_rejects(rejected, input_columns).write.parquet(f"{staging}/{REJECTED_DIR}")
             rows_out = spark.read.parquet(f"{staging}/{LABELS_DIR}").count()
@@ -160,6 +176,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 features.text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
             save_embedding_model(fs, f"{staging}/{MODEL_DIR}", embedding_model)
 
+        cores = spark.sparkContext.defaultParallelism
         manifest = {
             "run_id": run_id,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -173,21 +190,28 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 "labelled": rows_out,
                 "rejected": rows_rejected,
                 "autoencoder_sample": int(len(sample_ids)),
+                "manifold_fit": int(len(fit_ids)),
+                "assigned_on_executors": int(n_assigned),
             },
             "rejected_by_reason": dict(sorted(tally.by_reason.items())),
             "input_dimension": features.dimension,
             "autoencoder_history": trained.history,
             "clusters": {
-                **label_shape(labels),
+                **sizes_shape(dict(zip(summary[CLUSTER_COL].tolist(), summary["size"].tolist()))),
+                # On the fit sample: the coordinates of every row are not on the driver.
                 "silhouette": silhouette_on_sample(
-                    coordinates, labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
+                    fit_coordinates, fit_labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
                 ),
             },
             "stage_seconds": timer.seconds,
+            "rows_per_second_per_core": {
+                "embed": _per_core_second(n_embedded + n_unembedded, timer.seconds["embed"], cores),
+                "assign": _per_core_second(n_assigned, timer.seconds["assign"], cores),
+            },
             "total_seconds": round(time.perf_counter() - started, 3),
         }
         if label_col:
-            manifest["evaluation"] = {"label_col": label_col, **agreement(labels, embedded[label_col].astype(str).to_numpy())}
+            manifest["evaluation"] = {"label_col": label_col, **_agreement(assigned, embedded, label_col)}
         write_manifest(fs, staging, manifest)
     return RunResult(output=output_path, manifest=manifest)
 
@@ -273,11 +297,22 @@ def _check_usable(n_usable: int, features: Featurized, config: JobConfig) -> Non
         )
 
 
-def _rows_with_ids(rows: DataFrame, ids: np.ndarray) -> DataFrame:
-    """The rows of ``rows`` whose id is in ``ids`` (a driver-side array, usually short)."""
-    spark = rows.sparkSession
-    wanted = spark.createDataFrame(pd.DataFrame({ID_COL: ids}), T.StructType([rows.schema[ID_COL]]))
-    return rows.join(F.broadcast(wanted), on=ID_COL, how="left_semi")
+def _per_core_second(n_rows: int, seconds: float, cores: int) -> float | None:
+    return round(n_rows / seconds / cores, 1) if n_rows and seconds > 0 else None
+
+
+def _agreement(assigned: DataFrame, embedded: DataFrame, label_col: str) -> dict:
+    """Scores against ``label_col`` from a contingency table counted by Spark (null labels form a class)."""
+    label = F.coalesce(F.col(label_col).cast("string"), F.lit("<null>")).alias(label_col)
+    counts = (
+        assigned.join(embedded.select(ID_COL, label), on=ID_COL)
+        .groupBy(label_col, CLUSTER_COL)
+        .count()
+        .toPandas()
+    )
+    table = counts.pivot(index=label_col, columns=CLUSTER_COL, values="count").fillna(0)
+    noise = table[NOISE].sum() / table.to_numpy().sum() if NOISE in table.columns else 0.0
+    return table_agreement(table.to_numpy(), float(noise))
 
 
 def _checked_label_col(input_columns: list[str], config: JobConfig) -> str | None:
@@ -287,19 +322,8 @@ def _checked_label_col(input_columns: list[str], config: JobConfig) -> str | Non
     return label_col
 
 
-def _attach_labels(vectors: DataFrame, ids: np.ndarray, labels: np.ndarray, coordinates: np.ndarray) -> DataFrame:
+def _attach_labels(vectors: DataFrame, assigned: DataFrame) -> DataFrame:
     """``vectors`` with ``cluster`` and ``umap`` joined on id; columns: id, cluster, umap, then the input's."""
-    spark = vectors.sparkSession
-    assigned = spark.createDataFrame(
-        pd.DataFrame({ID_COL: ids, CLUSTER_COL: labels, UMAP_COL: list(coordinates)}),
-        T.StructType(
-            [
-                T.StructField(ID_COL, vectors.schema[ID_COL].dataType, False),
-                T.StructField(CLUSTER_COL, T.IntegerType(), False),
-                T.StructField(UMAP_COL, T.ArrayType(T.FloatType(), False), False),
-            ]
-        ),
-    )
     joined = vectors.join(assigned, on=ID_COL, how="inner")
     rest = [c for c in vectors.columns if c != ID_COL]
     return joined.select(ID_COL, CLUSTER_COL, UMAP_COL, *rest)

@@ -9,7 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sklearn.metrics import adjusted_rand_score
+
+from n2d_spark.cluster import fit_clusters
 from n2d_spark.config import load_config
+from n2d_spark.embed import collect_sample
 from n2d_spark.pipeline import run_job
 from n2d_spark.synthetic import generate_reviews, write_corpus
 
@@ -38,7 +42,10 @@ def test_planted_topics_are_recovered(synthetic_run):
 def test_every_row_is_labelled_once(spark, synthetic_run):
     out, manifest = synthetic_run
     labels = spark.read.parquet(str(out / "labels"))
-    assert manifest["rows"] == {"in": 5000, "labelled": 5000, "rejected": 0, "autoencoder_sample": 5000}
+    assert manifest["rows"] == {
+        "in": 5000, "labelled": 5000, "rejected": 0, "autoencoder_sample": 5000,
+        "manifold_fit": 5000, "assigned_on_executors": 0,
+    }
     assert manifest["rejected_by_reason"] == {}
     assert labels.count() == 5000
     assert labels.select("id").distinct().count() == 5000
@@ -81,12 +88,52 @@ def test_manifest_contents(synthetic_run):
     out, manifest = synthetic_run
     on_disk = json.loads((out / "run.json").read_text())
     assert on_disk == json.loads(json.dumps(manifest))
-    assert set(on_disk["stage_seconds"]) == {"read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "write"}
+    assert set(on_disk["stage_seconds"]) == {
+        "read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "assign", "write"
+    }
     assert on_disk["config"]["cluster"]["algorithm"] == "dbscan"
     assert on_disk["versions"]["pyspark"].startswith("4.")
     assert len(on_disk["autoencoder_history"]["loss"]) == on_disk["config"]["autoencoder"]["epochs"]
     assert on_disk["clusters"]["n_clusters"] >= 2
     assert sum(on_disk["clusters"]["sizes"].values()) + round(on_disk["clusters"]["noise_share"] * 5000) == 5000
+
+
+def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, tmp_path, monkeypatch):
+    """manifold.fit_rows below the row count: half the rows fitted, half assigned on the executors."""
+    import n2d_spark.pipeline as pipeline
+
+    fits = []
+
+    def recorded_fit_clusters(points, config):
+        fitted, labels = fit_clusters(points, config)
+        fits.append(labels)
+        return fitted, labels
+
+    samples = []
+
+    def recorded_collect_sample(rows, column, n_rows, seed):
+        ids, matrix = collect_sample(rows, column, n_rows, seed)
+        samples.append(ids)
+        return ids, matrix
+
+    monkeypatch.setattr(pipeline, "fit_clusters", recorded_fit_clusters)
+    monkeypatch.setattr(pipeline, "collect_sample", recorded_collect_sample)
+    all_rows_out, _ = synthetic_run
+    config = load_config(REPO / "conf" / "synthetic.yaml", ["manifold.fit_rows=2500", "manifold.batch_rows=1000"])
+    corpus = write_corpus(generate_reviews(5000, seed=0), tmp_path / "synthetic.csv.gz")
+    manifest = run_job(spark, config, str(corpus), str(tmp_path / "out")).manifest
+    assert manifest["rows"]["manifold_fit"] == 2500 and manifest["rows"]["assigned_on_executors"] == 2500
+    assert manifest["rows_per_second_per_core"]["assign"] > 0
+
+    sampled = spark.read.parquet(str(tmp_path / "out" / "labels")).select("id", "cluster").toPandas().set_index("id")
+    everything = spark.read.parquet(str(all_rows_out / "labels")).select("id", "cluster").toPandas().set_index("id")
+    assert len(sampled) == 5000
+    assert adjusted_rand_score(everything.loc[sampled.index, "cluster"], sampled["cluster"]) >= 0.9
+    # The second collect_sample call picks the fit sample; its rows keep the fit's own labels.
+    fit_ids = samples[1]
+    assert len(fit_ids) == 2500
+    assert sampled.loc[fit_ids, "cluster"].tolist() == fits[0].tolist()
+    assert manifest["evaluation"]["ari"] >= 0.9
 
 
 @requires_imdb

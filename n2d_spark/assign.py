@@ -1,0 +1,84 @@
+"""Assign stage: place new embeddings on the fitted manifold and give them a cluster, on the executors.
+
+The manifold and the clusterer are fitted on a sample on the driver; every other row is
+transformed by the fitted UMAP and assigned by the fitted clusterer in pandas UDFs, so
+that nothing the size of the input comes back to the driver.
+
+UMAP's ``transform`` of a row depends on the batch it arrives in: the batch's rows share
+the random stream of the layout optimisation, and a batch of more than 10,000 rows gets
+30 optimisation epochs where a smaller one gets 100. The batches are therefore fixed by
+the data, not by the partitioning: a row's batch is a seeded hash of its id modulo the
+number of batches, and a batch is sorted by id before the transform. The same input and
+config give the same labels on any cluster; another ``manifold.batch_rows`` can move rows
+near a cluster's edge (README: "Fitting on a sample").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from n2d_spark.cluster import FittedClusters
+from n2d_spark.embed import EMBEDDING_COL, dense_rows
+from n2d_spark.manifold import import_umap_without_tensorflow
+from n2d_spark.read import ID_COL
+
+from n2d_spark.summary import CLUSTER_COL
+UMAP_COL = "umap"
+_BATCH_COL = "_assign_batch"
+
+
+@dataclass
+class ClusterAssigner:
+    """The fitted UMAP and clusterer: embeddings in, manifold coordinates and cluster labels out."""
+
+    reducer: object
+    clusters: FittedClusters
+
+    def assign(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        coordinates = self.reducer.transform(embeddings).astype(np.float32)
+        return coordinates, self.clusters.predict(coordinates)
+
+
+def assignment_schema(id_type: T.DataType) -> T.StructType:
+    return T.StructType(
+        [
+            T.StructField(ID_COL, id_type, False),
+            T.StructField(CLUSTER_COL, T.IntegerType(), False),
+            T.StructField(UMAP_COL, T.ArrayType(T.FloatType(), False), False),
+        ]
+    )
+
+
+def assign(rows: DataFrame, assigner: ClusterAssigner, n_rows: int, batch_rows: int, seed: int) -> DataFrame:
+    """``rows`` (id, embedding; ``n_rows`` of them) as (id, cluster, umap), computed in batches of about ``batch_rows``."""
+    spark = rows.sparkSession
+    shared = spark.sparkContext.broadcast(assigner)
+    n_batches = max(1, math.ceil(n_rows / batch_rows))
+    width = len(rows.first()[EMBEDDING_COL]) if n_rows else 0
+
+    def assign_batch(batch: pd.DataFrame) -> pd.DataFrame:
+        import_umap_without_tensorflow()
+        batch = batch.sort_values(ID_COL, kind="stable")
+        coordinates, labels = shared.value.assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
+        return pd.DataFrame({ID_COL: batch[ID_COL].to_numpy(), CLUSTER_COL: labels, UMAP_COL: list(coordinates)})
+
+    return (
+        rows.select(ID_COL, EMBEDDING_COL)
+        .withColumn(_BATCH_COL, F.pmod(F.xxhash64(F.col(ID_COL), F.lit(seed)), F.lit(n_batches)))
+        .groupBy(_BATCH_COL)
+        .applyInPandas(assign_batch, assignment_schema(rows.schema[ID_COL].dataType))
+    )
+
+
+def fitted_assignments(spark, ids: np.ndarray, labels: np.ndarray, coordinates: np.ndarray, id_type: T.DataType) -> DataFrame:
+    """The fit sample's own labels and coordinates as a DataFrame of the same shape as ``assign``'s."""
+    return spark.createDataFrame(
+        pd.DataFrame({ID_COL: ids, CLUSTER_COL: labels, UMAP_COL: list(coordinates)}), assignment_schema(id_type)
+    )

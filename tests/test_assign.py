@@ -1,0 +1,83 @@
+"""The assign stage: rows outside the fit sample placed and labelled on the executors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import types as T
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from n2d_spark.assign import ClusterAssigner, assign, fitted_assignments
+from n2d_spark.cluster import fit_clusters
+from n2d_spark.config import ClusterConfig, ManifoldConfig
+from n2d_spark.embed import EMBEDDING_COL, collect_sample
+from n2d_spark.manifold import fit_manifold
+
+N_ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def embeddings(spark):
+    points, truth = make_blobs(n_samples=N_ROWS, n_features=10, centers=4, cluster_std=1.0, random_state=3)
+    frame = pd.DataFrame({"id": np.arange(N_ROWS, dtype=np.int64), EMBEDDING_COL: list(points.astype(np.float32))})
+    schema = T.StructType(
+        [T.StructField("id", T.LongType(), False), T.StructField(EMBEDDING_COL, T.ArrayType(T.FloatType()), False)]
+    )
+    return spark.createDataFrame(frame, schema), truth
+
+
+@pytest.fixture(scope="module")
+def fitted(embeddings):
+    rows, _ = embeddings
+    ids, sample = collect_sample(rows, EMBEDDING_COL, 1000, seed=0)
+    reducer, coordinates = fit_manifold(sample, ManifoldConfig(n_neighbors=15))
+    clusters, labels = fit_clusters(coordinates, ClusterConfig(algorithm="kmeans", k=4))
+    return ids, coordinates, labels, ClusterAssigner(reducer=reducer, clusters=clusters)
+
+
+def _assign_outside(rows, fitted, batch_rows):
+    ids, _, _, assigner = fitted
+    outside = rows.filter(~rows["id"].isin([int(i) for i in ids]))
+    return assign(outside, assigner, N_ROWS - len(ids), batch_rows, seed=0).toPandas().sort_values("id")
+
+
+def test_every_row_outside_the_sample_gets_its_blob(embeddings, fitted):
+    rows, truth = embeddings
+    ids, _, _, _ = fitted
+    assigned = _assign_outside(rows, fitted, batch_rows=700)
+    assert len(assigned) == N_ROWS - len(ids)
+    assert assigned["id"].is_unique and not assigned["id"].isin(ids).any()
+    assert adjusted_rand_score(truth[assigned["id"].to_numpy()], assigned["cluster"]) > 0.95
+    assert {len(u) for u in assigned["umap"]} == {5}
+
+
+def test_assignment_does_not_depend_on_the_partitioning(embeddings, fitted):
+    rows, _ = embeddings
+    one = _assign_outside(rows.repartition(1), fitted, batch_rows=700).reset_index(drop=True)
+    five = _assign_outside(rows.repartition(5, "id"), fitted, batch_rows=700).reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, five)
+
+
+def test_fit_sample_keeps_the_labels_of_the_fit(spark, embeddings, fitted):
+    ids, coordinates, labels, assigner = fitted
+    frame = fitted_assignments(spark, ids, labels, coordinates, T.LongType()).toPandas()
+    assert frame["id"].tolist() == ids.tolist() and frame["cluster"].tolist() == labels.tolist()
+    # Transforming the fit rows again gives nearly, not exactly, the fit's labels: the job keeps the fit's own.
+    relabelled = assigner.assign(np.vstack(collect_sample(embeddings[0], EMBEDDING_COL, 1000, seed=0)[1]))[1]
+    assert adjusted_rand_score(labels, relabelled) > 0.95
+
+
+def test_executors_do_not_import_tensorflow(embeddings, fitted):
+    rows, _ = embeddings
+
+    def modules(batches):
+        import sys
+
+        from n2d_spark.manifold import import_umap_without_tensorflow
+
+        import_umap_without_tensorflow()
+        for batch in batches:
+            yield pd.DataFrame({"umap": ["umap" in sys.modules] * len(batch), "tf": ["tensorflow" in sys.modules] * len(batch)})
+
+    seen = rows.limit(10).mapInPandas(modules, "umap boolean, tf boolean").distinct().collect()
+    assert [(r["umap"], r["tf"]) for r in seen] == [(True, False)]
