@@ -19,3 +19,7 @@ class OutputExistsError(N2DError, FileExistsError):
 
 class EnvironmentProblem(N2DError):
     """Something the job needs outside Python is missing (Java, for one)."""
+
+
+class BundleError(N2DError):
+    """A model bundle is missing, damaged, of another format version, or needs other library versions."""

@@ -44,3 +44,16 @@ class FileSystem:
             return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
         finally:
             stream.close()
+
+    def list_files(self, path: str) -> list[tuple[str, int]]:
+        """Every file under the folder ``path``, recursively: (path relative to it, '/'-separated; size in bytes), sorted."""
+        base = self._fs.makeQualified(self._path(path)).toString().rstrip("/") + "/"
+        files = []
+        listing = self._fs.listFiles(self._path(path), True)
+        while listing.hasNext():
+            status = listing.next()
+            name = status.getPath().toString()
+            if not name.startswith(base):
+                raise OSError(f"{name} is not under {path}")
+            files.append((name[len(base):], int(status.getLen())))
+        return sorted(files)

@@ -1,0 +1,234 @@
+"""The model bundle: saved whole, loaded to the same predictions, and refused with one line when damaged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from n2d_spark import bundle as bundle_module
+from n2d_spark.assign import ClusterAssigner
+from n2d_spark.bundle import FORMAT_VERSION, load_bundle, save_bundle
+from n2d_spark.cluster import fit_clusters
+from n2d_spark.config import config_from_dict
+from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
+from n2d_spark.errors import BundleError
+from n2d_spark.fs import FileSystem
+from n2d_spark.manifold import fit_manifold
+from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+
+BOTTLENECK = 10
+SMALL = {
+    "text": {"min_df": 1.0},
+    "autoencoder": {"bottleneck": BOTTLENECK},
+    "manifold": {"n_components": 2, "n_neighbors": 10},
+    "cluster": {"algorithm": "kmeans", "k": 3},
+}
+TEXTS = ["ghost house scary night", "space ship alien planet", "cooking pasta sauce garlic", "ghost alien pasta"]
+
+
+def _encoder(input_dim: int, seed: int = 0) -> Encoder:
+    rng = np.random.default_rng(seed)
+    return Encoder(
+        layers=(
+            (rng.normal(size=(input_dim, 8)).astype(np.float32), rng.normal(size=8).astype(np.float32)),
+            (rng.normal(size=(8, BOTTLENECK)).astype(np.float32), rng.normal(size=BOTTLENECK).astype(np.float32)),
+        )
+    )
+
+
+def _assigner(config) -> ClusterAssigner:
+    points = np.random.default_rng(1).normal(size=(300, BOTTLENECK)).astype(np.float32)
+    reducer, coordinates = fit_manifold(points, config.manifold)
+    clusters, _ = fit_clusters(coordinates, config.cluster)
+    return ClusterAssigner(reducer=reducer, clusters=clusters)
+
+
+def _listing(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def saved(spark, tmp_path_factory):
+    """One text-mode bundle, saved once; each test copies it before damaging it."""
+    config = config_from_dict(SMALL)
+    reviews = spark.createDataFrame([(t,) for t in TEXTS], "review string")
+    text_model = fit_text_model(reviews, "review", config.text)
+    idf = np.linspace(0.5, 2.0, len(vocabulary(text_model))).astype(np.float32)
+    embedding_model = EmbeddingModel(InputScaler("tfidf", True, idf), _encoder(len(vocabulary(text_model))))
+    assigner = _assigner(config)
+    folder = tmp_path_factory.mktemp("bundle") / "model"
+    model_id = save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, text_model)
+    return folder, model_id, config, embedding_model, assigner, text_model
+
+
+def _copy(saved, tmp_path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(saved[0], target)
+    return target
+
+
+def _load(spark, folder: Path):
+    return load_bundle(spark, FileSystem(spark, str(folder)), str(folder))
+
+
+def test_layout_and_manifest(saved):
+    folder, model_id, config, *_ = saved
+    files = _listing(folder)
+    assert {"bundle.json", "encoder.npz", "umap.pkl", "clusters.pkl"} <= set(files)
+    assert any(name.startswith("text_pipeline/stages/") for name in files)
+    manifest = json.loads((folder / "bundle.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["model_id"] == model_id and len(model_id) == 16
+    assert manifest["config"] == config.to_dict()
+    assert {"python", "numpy", "scipy", "scikit-learn", "umap-learn", "pynndescent", "hdbscan", "pyspark"} <= set(
+        manifest["versions"]
+    )
+    for name, part in manifest["parts"].items():
+        assert files[name] == part["bytes"] and len(part["sha256"]) == 64
+    # The local file system's .crc sidecars are not parts: a copy to HDFS or S3 drops them.
+    assert not any(name.rsplit("/", 1)[-1].endswith(".crc") for name in manifest["parts"])
+
+
+def test_loaded_bundle_predicts_as_the_saved_models(spark, saved, tmp_path):
+    folder, model_id, config, embedding_model, assigner, text_model = saved
+    before = _listing(folder)
+    loaded = _load(spark, folder)
+    assert _listing(folder) == before  # loading writes nothing
+    assert loaded.model_id == model_id and loaded.config == config
+    assert loaded.versions == json.loads((folder / "bundle.json").read_text())["versions"]
+
+    reviews = spark.createDataFrame([("a scary ghost and an alien",), ("garlic sauce",)], "review string")
+    assert vocabulary(loaded.text_model) == vocabulary(text_model)
+    counts = [row[COUNTS_COL].toArray() for row in vectorize(loaded.text_model, reviews).collect()]
+    expected_counts = [row[COUNTS_COL].toArray() for row in vectorize(text_model, reviews).collect()]
+    np.testing.assert_array_equal(counts, expected_counts)
+
+    rows = sp.csr_matrix(np.array(counts, dtype=np.float32))
+    np.testing.assert_array_equal(loaded.embedding_model.embed(rows), embedding_model.embed(rows))
+
+    points = np.random.default_rng(2).normal(size=(40, BOTTLENECK)).astype(np.float32)
+    coordinates, labels = loaded.assigner.assign(points)
+    expected_coordinates, expected_labels = assigner.assign(points)
+    np.testing.assert_array_equal(coordinates, expected_coordinates)
+    np.testing.assert_array_equal(labels, expected_labels)
+
+
+
+def test_vector_mode_bundle_has_no_text_pipeline(spark, saved, tmp_path):
+    _, _, config, _, assigner, _ = saved
+    config = config_from_dict({**SMALL, "input": {"features_col": "pixels"}})
+    model = EmbeddingModel(DenseScaler("minmax", np.zeros(6, np.float32), np.ones(6, np.float32)), _encoder(6))
+    folder = tmp_path / "model"
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, assigner, None)
+    assert not (folder / "text_pipeline").exists()
+    loaded = _load(spark, folder)
+    assert loaded.text_model is None and loaded.config.input.features_col == "pixels"
+    x = np.random.default_rng(3).normal(size=(5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.embedding_model.embed(x), model.embed(x))
+
+
+def _truncate(folder: Path, name: str) -> None:
+    path = folder / name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip_byte(folder: Path, name: str) -> None:
+    path = folder / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    # A local copy carries Hadoop's .crc sidecar; without it the damage reaches the checksum of bundle.json.
+    (folder / f".{name}.crc").unlink()
+
+
+def _write_manifest(folder: Path, text: str) -> None:
+    (folder / "bundle.json").write_text(text)
+    (folder / ".bundle.json.crc").unlink(missing_ok=True)
+
+
+def _edit_manifest(folder: Path, edit) -> None:
+    manifest = json.loads((folder / "bundle.json").read_text())
+    edit(manifest)
+    _write_manifest(folder, json.dumps(manifest))
+
+
+def _first_text_part(folder: Path) -> str:
+    manifest = json.loads((folder / "bundle.json").read_text())
+    return sorted(name for name in manifest["parts"] if name.startswith("text_pipeline/") and "part-" in name)[0]
+
+
+CORRUPTIONS = {
+    "truncated_umap": (lambda f: _truncate(f, "umap.pkl"), r"part umap\.pkl is \d+ bytes, expected \d+ \(truncated or replaced\)"),
+    "missing_clusters": (lambda f: (f / "clusters.pkl").unlink(), r"part clusters\.pkl is missing"),
+    "altered_encoder": (lambda f: _flip_byte(f, "encoder.npz"), r"part encoder\.npz does not match its checksum"),
+    "missing_text_pipeline_file": (
+        lambda f: (f / _first_text_part(f)).unlink(),
+        r"part text_pipeline/\S+ is missing",
+    ),
+    "format_version": (
+        lambda f: _edit_manifest(f, lambda m: m.update(format_version=2)),
+        r"format version 2, but this n2d-spark reads format version 1",
+    ),
+    "scikit_learn_version": (
+        lambda f: _edit_manifest(f, lambda m: m["versions"].update({"scikit-learn": "0.24.2"})),
+        r"saved with scikit-learn 0\.24\.2, this environment has scikit-learn \S+; .* needs scikit-learn 0\.24\.\*",
+    ),
+    "numpy_major": (
+        lambda f: _edit_manifest(f, lambda m: m["versions"].update(numpy="1.26.4")),
+        r"saved with numpy 1\.26\.4, this environment has numpy \S+; .* needs numpy 1\.\*",
+    ),
+    "no_manifest": (lambda f: (f / "bundle.json").unlink(), r"^not a model bundle: \S+/model/bundle\.json is missing$"),
+    "manifest_not_json": (
+        lambda f: _write_manifest(f, '{"format_version": 1, "parts": '),
+        r"bundle\.json is not valid JSON \(Expecting value: line 1 column 32 \(char 31\)\)$",
+    ),
+    "manifest_fails_its_crc": (
+        lambda f: (f / "bundle.json").write_text("{}"),
+        r"bundle\.json cannot be read \(org\.apache\.hadoop\.fs\.ChecksumException: Checksum error: ",
+    ),
+    "manifest_lacks_parts": (lambda f: _edit_manifest(f, lambda m: m.pop("parts")), r"bundle\.json has no 'parts'"),
+    "edited_part_list": (
+        lambda f: _edit_manifest(f, lambda m: m["parts"].pop("umap.pkl")),
+        r"model_id '\w+' does not match its parts' checksums",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS), ids=list(CORRUPTIONS))
+def test_damaged_bundle_is_one_clear_line_and_nothing_is_unpickled(spark, saved, tmp_path, monkeypatch, case):
+    damage, message = CORRUPTIONS[case]
+    folder = _copy(saved, tmp_path)
+    damage(folder)
+    before = _listing(tmp_path)
+    unpickled = []
+    monkeypatch.setattr(bundle_module.pickle, "loads", lambda data: unpickled.append(data))
+    with pytest.raises(BundleError) as raised:
+        _load(spark, folder)
+    text = str(raised.value)
+    assert "\n" not in text and len(text) < 400, text
+    assert text.startswith(("model bundle ", "not a model bundle: ")), text
+    assert re.search(message, text), text
+    assert unpickled == []
+    assert _listing(tmp_path) == before
+
+
+def test_a_part_that_fails_to_load_is_named(spark, saved, tmp_path):
+    """A part whose checksum is right but whose content is not what it should be (rewritten bundle.json)."""
+    folder = _copy(saved, tmp_path)
+    (folder / "clusters.pkl").write_bytes(b"not a pickle")
+    (folder / ".clusters.pkl.crc").unlink()
+
+    def rewrite(manifest):
+        manifest["parts"]["clusters.pkl"] = {"sha256": hashlib.sha256(b"not a pickle").hexdigest(), "bytes": 12}
+        manifest["model_id"] = bundle_module._model_id(manifest["parts"])
+
+    _edit_manifest(folder, rewrite)
+    with pytest.raises(BundleError, match=r"part clusters\.pkl could not be loaded \(UnpicklingError: .*\)$"):
+        _load(spark, folder)
