@@ -73,6 +73,7 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         config = load_config(args.config, args.overrides)
         _require_java()
         spark = make_session(config)
+        from n2d_spark.session import log_session; log_session(spark)  # noqa: E702
         spark.sparkContext.setLogLevel("WARN")
         from n2d_spark.pipeline import run_job
 
