@@ -101,6 +101,14 @@ class EvaluateConfig:
     label_col: str | None = None
     # Rows sampled (seeded) for the silhouette score of the manifold coordinates.
     silhouette_rows: int = 5000
+    # Also cluster the fit sample with KMeans on the scaled input vectors and on the
+    # autoencoder embedding (k = cluster.k): the study's comparison, in run.json and the report.
+    baselines: bool = False
+    # Fit a second time with every seed moved by one and report the ARI between the two
+    # labellings of the fit sample; retrains the autoencoder, so it nearly doubles the cost.
+    stability: bool = False
+    # Rows of the fit sample drawn on the report's 2-D maps.
+    map_rows: int = 3000
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ class OutputConfig:
     mode: Literal["error", "overwrite"] = "error"
     include_text: bool = False
     top_terms: int = 10
+    # Example rows per cluster: their ids in clusters/, their texts in the report.
+    examples: int = 3
 
 
 @dataclass(frozen=True)
@@ -237,6 +247,8 @@ def _check_ranges(config: JobConfig) -> None:
         "cluster.eps": config.cluster.eps,
         "cluster.min_samples": config.cluster.min_samples,
         "evaluate.silhouette_rows": config.evaluate.silhouette_rows,
+        "evaluate.map_rows": config.evaluate.map_rows,
+        "output.examples": config.output.examples,
         "output.top_terms": config.output.top_terms,
         "spark.shuffle_partitions": config.spark.shuffle_partitions,
     }

@@ -15,6 +15,7 @@ LABELS_DIR = "labels"
 CLUSTERS_DIR = "clusters"
 MODEL_DIR = "model"
 REJECTED_DIR = "rejected"
+REPORT_DIR = "report"
 MANIFEST_FILE = "run.json"
 
 

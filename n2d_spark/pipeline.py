@@ -1,4 +1,4 @@
-"""The N2D job, stage by stage: read, vectorize, autoencoder, embed, manifold, cluster, assign, write."""
+"""The N2D job, stage by stage: read, vectorize, autoencoder, embed, manifold, cluster, assign, evaluate, write, report."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 
+import numpy as np
 import pandas as pd
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -22,12 +23,15 @@ from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.assign import UMAP_COL, ClusterAssigner, assign, fitted_assignments
 from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters
 from n2d_spark.config import JobConfig
-from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed
+from n2d_spark.embed import EMBEDDING_COL, collect_sample, dense_rows, embed, rows_to_csr
+from n2d_spark.evaluate import compare_baselines, stability
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
 from n2d_spark.manifold import fit_manifold
 from n2d_spark.metrics import npmi_coherence, silhouette_on_sample, sizes_shape, table_agreement
+from n2d_spark.report import ReportInputs, write_report
 from n2d_spark.output import (
     CLUSTERS_DIR,
+    REPORT_DIR,
     LABELS_DIR,
     MODEL_DIR,
     REJECTED_DIR,
@@ -154,6 +158,23 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             assigned.count()
             log.info("assign: %d rows fitted on the driver, %d assigned on the executors", len(fit_ids), n_assigned)
 
+        with timer.stage("evaluate"):
+            fit_classes = None
+            if label_col:
+                fit_classes = np.array(
+                    [_NULL_CLASS if r[label_col] is None else str(r[label_col]) for r in _collect_for_ids(embedded_ok, fit_ids, extra)]
+                )
+            baselines = None
+            if config.evaluate.baselines or config.evaluate.stability:
+                fit_inputs = _as_matrix(_collect_for_ids(vectors, fit_ids, [features.column]), features.column)
+            if config.evaluate.baselines:
+                baselines = compare_baselines(
+                    embedding_model.scaler.transform(fit_inputs), fit_embeddings, fit_labels, fit_classes, config
+                )
+            stability_scores = (
+                stability(sample, fit_inputs, fit_labels, embedding_model, config) if config.evaluate.stability else None
+            )
+
         with timer.stage("write"):
             labelled = _attach_labels(vectors, assigned)
             passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != features.source)]
@@ -171,6 +192,10 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 )
             summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
             summary["coherence"] = _coherence(summary["top_terms"], features.vocabulary, sample)
+            examples = _examples(labelled, features.source if features.vocabulary is not None else None, config)
+            summary["example_ids"] = [
+                examples.loc[examples[CLUSTER_COL] == c, ID_COL].tolist() for c in summary[CLUSTER_COL]
+            ]
             spark.createDataFrame(summary, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
             if features.text_model is not None:
                 features.text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
@@ -212,6 +237,27 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
         }
         if label_col:
             manifest["evaluation"] = {"label_col": label_col, **_agreement(assigned, embedded, label_col)}
+        if baselines is not None:
+            manifest["baselines"] = baselines.scores
+        if stability_scores is not None:
+            manifest["stability"] = stability_scores
+        with timer.stage("report"):
+            on_map = _map_sample(len(fit_ids), config)
+            report = ReportInputs(
+                manifest=manifest,
+                embeddings=fit_embeddings[on_map],
+                labels=fit_labels[on_map],
+                truth=fit_classes[on_map] if fit_classes is not None else None,
+                baseline_labels=baselines.raw_labels[on_map] if baselines is not None else None,
+                summary=summary,
+                examples={
+                    int(c): group[features.source].tolist()
+                    for c, group in examples.groupby(CLUSTER_COL)
+                    if features.source in group
+                },
+            )
+            write_report(report, lambda name, data: fs.write_bytes(f"{staging}/{REPORT_DIR}/{name}", data), seed=config.manifold.seed)
+        manifest["total_seconds"] = round(time.perf_counter() - started, 3)
         write_manifest(fs, staging, manifest)
     return RunResult(output=output_path, manifest=manifest)
 
@@ -222,8 +268,43 @@ _SUMMARY_SCHEMA = T.StructType(
         T.StructField("size", T.LongType(), False),
         T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
         T.StructField("coherence", T.DoubleType(), True),
+        T.StructField("example_ids", T.ArrayType(T.LongType(), False), False),
     ]
 )
+
+
+def _collect_for_ids(rows: DataFrame, ids: np.ndarray, columns: list[str]) -> list:
+    """The rows of ``rows`` whose id is in ``ids`` (a driver-side sample), with ``columns``, in id order."""
+    spark = rows.sparkSession
+    wanted = spark.createDataFrame(pd.DataFrame({ID_COL: ids}), T.StructType([rows.schema[ID_COL]]))
+    picked = rows.join(F.broadcast(wanted), on=ID_COL, how="left_semi").select(ID_COL, *columns).collect()
+    picked.sort(key=lambda row: row[ID_COL])
+    return picked
+
+
+def _as_matrix(rows: list, column: str):
+    if rows and not isinstance(rows[0][column], (list, np.ndarray)):
+        return rows_to_csr(rows, column)
+    return dense_rows([row[column] for row in rows], None)
+
+
+def _examples(labelled: DataFrame, text_col: str | None, config: JobConfig) -> pd.DataFrame:
+    """``output.examples`` rows per cluster (a seeded hash of the id picks them): cluster, id and the text."""
+    order = Window.partitionBy(CLUSTER_COL).orderBy(F.xxhash64(F.col(ID_COL), F.lit(config.cluster.seed)), ID_COL)
+    columns = [CLUSTER_COL, ID_COL] + ([text_col] if text_col else [])
+    return (
+        labelled.withColumn("_rank", F.row_number().over(order))
+        .filter(F.col("_rank") <= config.output.examples)
+        .orderBy(CLUSTER_COL, "_rank")
+        .select(*columns)
+        .toPandas()
+    )
+
+
+def _map_sample(n_rows: int, config: JobConfig) -> np.ndarray:
+    """Positions of the fit rows drawn on the report's maps: a seeded sample, in id order."""
+    picked = np.random.default_rng(config.manifold.seed).permutation(n_rows)[: config.evaluate.map_rows]
+    return np.sort(picked)
 
 
 def _coherence(top_terms: pd.Series, vocab: list[str] | None, documents) -> list[float | None]:
@@ -301,9 +382,13 @@ def _per_core_second(n_rows: int, seconds: float, cores: int) -> float | None:
     return round(n_rows / seconds / cores, 1) if n_rows and seconds > 0 else None
 
 
+# Rows without a known class are scored as one class of their own.
+_NULL_CLASS = "<null>"
+
+
 def _agreement(assigned: DataFrame, embedded: DataFrame, label_col: str) -> dict:
     """Scores against ``label_col`` from a contingency table counted by Spark (null labels form a class)."""
-    label = F.coalesce(F.col(label_col).cast("string"), F.lit("<null>")).alias(label_col)
+    label = F.coalesce(F.col(label_col).cast("string"), F.lit(_NULL_CLASS)).alias(label_col)
     counts = (
         assigned.join(embedded.select(ID_COL, label), on=ID_COL)
         .groupBy(label_col, CLUSTER_COL)

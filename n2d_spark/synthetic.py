@@ -80,13 +80,19 @@ STOP_WORDS = "the a an and of to in is it that this was with for as but on have 
 
 # Shares of a review's words by source; the genre share varies per review so that
 # some reviews are much harder to place than others.
-_GENRE_SHARE_RANGE = (0.10, 0.30)
+GENRE_SHARE_RANGE = (0.10, 0.30)
 _SENTIMENT_SHARE = 0.08
 _STOP_SHARE = 0.25
 
 
-def generate_reviews(n_rows: int, seed: int = 0, median_words: int = 120) -> pd.DataFrame:
-    """``n_rows`` synthetic reviews: columns ``review``, ``sentiment``, ``topic``."""
+def generate_reviews(
+    n_rows: int, seed: int = 0, median_words: int = 120, genre_share: tuple[float, float] = GENRE_SHARE_RANGE
+) -> pd.DataFrame:
+    """``n_rows`` synthetic reviews: columns ``review``, ``sentiment``, ``topic``.
+
+    ``genre_share`` bounds the share of a review's words drawn from its genre: the lower it
+    is, the weaker the planted signal against the shared filler words.
+    """
     if n_rows < 0:
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
     rng = np.random.default_rng(seed)
@@ -101,7 +107,7 @@ def generate_reviews(n_rows: int, seed: int = 0, median_words: int = 120) -> pd.
     topics = rng.integers(0, len(genre_names), size=n_rows)
     sentiments = np.where(rng.random(n_rows) < 0.5, "positive", "negative")
     lengths = np.clip(rng.lognormal(np.log(median_words), 0.6, size=n_rows), 20, 1500).astype(int)
-    genre_share = rng.uniform(*_GENRE_SHARE_RANGE, size=n_rows)
+    genre_share = rng.uniform(*genre_share, size=n_rows)
 
     reviews = []
     for topic, sentiment, length, share in zip(topics, sentiments, lengths, genre_share):

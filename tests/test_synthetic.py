@@ -30,3 +30,17 @@ def test_csv_round_trip_through_spark(spark, tmp_path):
     read = read_reviews(spark, str(path), InputConfig()).orderBy("id").toPandas()
     assert read["review"].tolist() == frame["review"].tolist()
     assert read["topic"].tolist() == frame["topic"].tolist()
+
+
+def test_genre_share_sets_the_strength_of_the_planted_signal():
+    def genre_word_share(frame):
+        shares = []
+        for review, topic in zip(frame["review"], frame["topic"]):
+            words = review.lower().replace("<br />", " ").split()
+            genre = set(GENRES[topic].split())
+            shares.append(sum(w.strip('.,"<>/i') in genre for w in words) / len(words))
+        return sum(shares) / len(shares)
+
+    weak = genre_word_share(generate_reviews(300, seed=1, genre_share=(0.03, 0.10)))
+    default = genre_word_share(generate_reviews(300, seed=1))
+    assert 0.03 <= weak <= 0.10 < 0.15 <= default <= 0.30
