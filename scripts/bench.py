@@ -38,13 +38,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "write")
+STAGES = ("read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "assign", "write")
 
 
-def tree_rss_bytes(root_pid: int) -> int:
-    """Resident memory of ``root_pid`` and all its descendants."""
+def tree_rss_bytes(root_pid: int) -> tuple[int, int]:
+    """Resident memory of ``root_pid`` and all its descendants, and of the driver alone.
+
+    The driver is the root process and its JVM; in local mode the JVM also holds the
+    executors' tasks and cached blocks. The Python workers (executors) are left out of it.
+    """
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    names: dict[int, str] = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
@@ -53,12 +58,15 @@ def tree_rss_bytes(root_pid: int) -> int:
         pid, ppid = int(fields["Pid"]), int(fields["PPid"])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-    total, stack = 0, [root_pid]
+        names[pid] = fields["Name"].strip()
+    total, driver, stack = 0, 0, [root_pid]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        if pid == root_pid or names.get(pid) == "java":
+            driver += rss.get(pid, 0)
         stack.extend(children.get(pid, []))
-    return total
+    return total, driver
 
 
 def measured(command: list[str], log_path: Path) -> dict:
@@ -67,14 +75,16 @@ def measured(command: list[str], log_path: Path) -> dict:
     with open(log_path, "w") as log:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
-        peak = 0
+        peak = peak_driver = 0
         while process.poll() is None:
-            peak = max(peak, tree_rss_bytes(process.pid))
+            tree, driver = tree_rss_bytes(process.pid)
+            peak, peak_driver = max(peak, tree), max(peak_driver, driver)
             time.sleep(0.2)
         wall = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit(f"{command[0]} failed ({process.returncode}); log {log_path}:\n{log_path.read_text()[-4000:]}")
-    return {"wall_seconds": round(wall, 3), "peak_rss_bytes": peak, "load_before": round(load_before, 2)}
+    return {"wall_seconds": round(wall, 3), "peak_rss_bytes": peak, "peak_driver_rss_bytes": peak_driver,
+            "load_before": round(load_before, 2)}
 
 
 def run_job(input_path: str, config: str, overrides: list[str], work: Path, name: str) -> dict:
@@ -166,14 +176,18 @@ def single_row(result: dict, label: str) -> str:
     stages = manifest["stage_seconds"]
     rows = manifest["rows"]["in"]
     lines = [
-        "| input | rows | " + " | ".join(STAGES) + " | total s | rows/s | driver peak GiB | clusters | noise |",
-        "|---" * (len(STAGES) + 7) + "|",
+        "| input | rows | " + " | ".join(STAGES)
+        + " | total s | rows/s | driver peak GiB | process tree peak GiB | clusters | noise |",
+        "|---" * (len(STAGES) + 8) + "|",
         f"| {label} | {rows} | "
         + " | ".join(f"{stages[s]:.1f}" if s in stages else "–" for s in STAGES)
         + f" | {result['wall_seconds']:.1f} | {rows / result['wall_seconds']:.0f}"
-        + f" | {result['peak_rss_bytes'] / 2**30:.2f} | {manifest['clusters']['n_clusters']}"
-        + f" | {manifest['clusters']['noise_share']:.3f} |",
+        + f" | {result['peak_driver_rss_bytes'] / 2**30:.2f} | {result['peak_rss_bytes'] / 2**30:.2f}"
+        + f" | {manifest['clusters']['n_clusters']} | {manifest['clusters']['noise_share']:.3f} |",
     ]
+    per_core = manifest.get("rows_per_second_per_core")
+    if per_core:
+        lines.append(f"\nrows per second per core: {per_core}; rows {manifest['rows']}")
     evaluation = manifest.get("evaluation")
     if evaluation:
         lines.append(f"\nagainst {evaluation['label_col']}: ARI {evaluation['ari']:.3f}, NMI {evaluation['nmi']:.3f}")
