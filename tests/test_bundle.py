@@ -232,3 +232,28 @@ def test_a_part_that_fails_to_load_is_named(spark, saved, tmp_path):
     _edit_manifest(folder, rewrite)
     with pytest.raises(BundleError, match=r"part clusters\.pkl could not be loaded \(UnpicklingError: .*\)$"):
         _load(spark, folder)
+
+
+@pytest.mark.parametrize(
+    "cluster", [{"algorithm": "dbscan", "eps": 0.5, "min_samples": 5}, {"algorithm": "hdbscan", "min_samples": 10},
+                {"algorithm": "gmm", "k": 3}],
+    ids=lambda c: c["algorithm"],
+)
+def test_every_clusterer_round_trips(spark, saved, tmp_path, cluster):
+    reducer = saved[4].reducer
+    config = config_from_dict({**SMALL, "input": {"features_col": "pixels"}, "cluster": cluster})
+    points = np.random.default_rng(4).normal(size=(300, BOTTLENECK)).astype(np.float32)
+    clusters, _ = fit_clusters(reducer.transform(points), config.cluster)
+    model = EmbeddingModel(DenseScaler("none", np.zeros(6, np.float32), np.ones(6, np.float32)), _encoder(6))
+    folder = tmp_path / "model"
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, ClusterAssigner(reducer, clusters), None)
+    loaded = _load(spark, folder)
+    coordinates = reducer.transform(points[:50])
+    np.testing.assert_array_equal(loaded.assigner.clusters.predict(coordinates), clusters.predict(coordinates))
+
+
+def test_versions_that_do_not_matter_are_not_checked(spark, saved, tmp_path):
+    """hdbscan's version matters only to an hdbscan clusterer; Python's and SciPy's are recorded, not checked."""
+    folder = _copy(saved, tmp_path)
+    _edit_manifest(folder, lambda m: m["versions"].update(hdbscan="0.1.0", python="3.99.0", scipy="0.1.0"))
+    assert _load(spark, folder).versions["hdbscan"] == "0.1.0"
