@@ -3,6 +3,7 @@
 # for executors (and, in cluster deploy mode, the driver) that have none of our packages:
 #
 #   scripts/package_env.sh [--executors] [--output env.tar.gz] [--python PYTHON] [--python-prefix DIR]
+#                          [--constraints-from DRIVER_VENV (default .venv)] [--build-dir DIR (default build/package_env)]
 #   spark-submit --archives env.tar.gz#environment --conf spark.pyspark.python=./environment/bin/python ...
 #
 # It follows PySpark's packaging guide with venv-pack: NumPy, SciPy, PyArrow and TensorFlow are
@@ -36,7 +37,7 @@ BUILD="$REPO/build/package_env"
 # What the executors import (n2d_spark.embed, n2d_spark.encoder and what they import): no TensorFlow.
 EXECUTOR_PACKAGES=(numpy pandas pyarrow scipy pyyaml)
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
