@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections.abc import Callable
 
-from n2d_spark.config import JobConfig, SparkConfig, load_config
+from n2d_spark.config import JobConfig, load_config
 from n2d_spark.errors import EnvironmentProblem, N2DError
 
 log = logging.getLogger("n2d_spark")
@@ -18,9 +18,8 @@ log = logging.getLogger("n2d_spark")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="n2d-spark", description="Cluster text with N2D on Spark.")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("run", help="run the clustering job")
-    _add_job_arguments(run)
+    _add_run_arguments(commands.add_parser("run", help="train the model and label every row"))
+    _add_assign_arguments(commands.add_parser("assign", help="label new rows with a saved model, without training"))
 
     generate = commands.add_parser("generate", help="write the synthetic review corpus with planted topics")
     generate.add_argument("--rows", type=int, default=5000)
@@ -29,14 +28,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a YAML file from conf/ (defaults apply to keys it leaves out)")
+    _add_common_arguments(parser, "output folder (labels/, rejected/, clusters/, model/, report/, run.json)")
+
+
+def _add_assign_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a training run's model folder (OUTPUT/model)")
+    _add_common_arguments(parser, "output folder (labels/, rejected/, clusters/, run.json)")
+
+
+def _add_common_arguments(parser: argparse.ArgumentParser, output_help: str) -> None:
     parser.add_argument("--input", required=True, help="CSV or Parquet file or folder")
-    parser.add_argument("--output", required=True, help="output folder (labels/, clusters/, model/, run.json)")
+    parser.add_argument("--output", required=True, help=output_help)
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override a config key, e.g. --set autoencoder.epochs=10 (repeatable)",
     )
+    parser.add_argument("--table", help="also write the labels as this catalog table (db.name), and db.name_clusters")
+    parser.add_argument("--table-mode", choices=("fail", "overwrite", "append"), help="when the table exists (default fail)")
     parser.add_argument("--debug", action="store_true", help="show full stack traces")
 
 
@@ -49,14 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         path = write_corpus(generate_reviews(args.rows, seed=args.seed), args.output)
         print(f"wrote {args.rows} synthetic reviews to {path}")
         return 0
-    return _run(args, lambda config: build_local_session(config.spark))
+    return _run(args, build_local_session)
 
 
-def submit_main(argv: list[str] | None = None) -> int:
-    """The spark-submit entry (``jobs/n2d_job.py``): the submit line decides master and resources."""
-    parser = argparse.ArgumentParser(prog="n2d_job.py", description="Cluster text with N2D on Spark.")
-    _add_job_arguments(parser)
+def submit_main(command: str = "run", argv: list[str] | None = None) -> int:
+    """The spark-submit entries (``jobs/n2d_job.py``: run, ``jobs/assign_job.py``: assign); the submit line decides master and resources."""
+    parser = argparse.ArgumentParser(prog=f"{'n2d' if command == 'run' else command}_job.py", description=_parser().description)
+    (_add_run_arguments if command == "run" else _add_assign_arguments)(parser)
     args = parser.parse_args(argv)
+    args.command = command
 
     def submitted_session(_config: JobConfig):
         from pyspark.sql import SparkSession
@@ -69,15 +80,29 @@ def submit_main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, make_session: Callable) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
+    overrides = list(args.overrides)
+    if args.table is not None:
+        overrides.append(f"output.table={args.table}")
+    if args.table_mode is not None:
+        overrides.append(f"output.table_mode={args.table_mode}")
     try:
-        config = load_config(args.config, args.overrides)
+        if args.command == "run":
+            config = load_config(args.config, overrides)
+        else:
+            # The model decides the rest; here only what the session needs, checked again against the model.
+            config = load_config(None, [o for o in overrides if o.startswith(("spark.", "output."))])
         _require_java()
         spark = make_session(config)
-        from n2d_spark.session import log_session; log_session(spark)  # noqa: E702
-        spark.sparkContext.setLogLevel("WARN")
-        from n2d_spark.pipeline import run_job
+        from n2d_spark.session import log_session
 
-        result = run_job(spark, config, args.input, args.output)
+        log_session(spark)
+        spark.sparkContext.setLogLevel("WARN")
+        from n2d_spark.pipeline import run_assign, run_job
+
+        if args.command == "run":
+            result = run_job(spark, config, args.input, args.output)
+        else:
+            result = run_assign(spark, args.model, args.input, args.output, overrides)
     except N2DError as error:
         if args.debug:
             raise
@@ -96,20 +121,29 @@ def _require_java() -> None:
         )
 
 
-def build_local_session(config: SparkConfig):
-    """A SparkSession for the console script; executors run this same Python interpreter."""
+def build_local_session(config: JobConfig):
+    """A SparkSession for the console script; executors run this same Python interpreter.
+
+    With ``output.table`` set, the catalog is Spark's embedded one (Hive with a Derby
+    metastore), its warehouse and metastore under the working directory.
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    return (
+    builder = (
         SparkSession.builder.appName("n2d-spark")
-        .master(config.master)
-        .config("spark.driver.memory", config.driver_memory)
-        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+        .master(config.spark.master)
+        .config("spark.driver.memory", config.spark.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
     )
+    if config.output.table is not None:
+        from n2d_spark.catalog import catalog_session_confs
+
+        for key, value in catalog_session_confs(os.getcwd()).items():
+            builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def format_summary(manifest: dict) -> str:

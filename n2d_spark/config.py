@@ -119,6 +119,10 @@ class OutputConfig:
     top_terms: int = 10
     # Example rows per cluster: their ids in clusters/, their texts in the report.
     examples: int = 3
+    # Also write labels/ and clusters/ as catalog tables: this name (db.name or name) and
+    # name_clusters. table_mode: fail if either exists, overwrite them, or append to them.
+    table: str | None = None
+    table_mode: Literal["fail", "overwrite", "append"] = "fail"
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
         raw = loaded
     for override in overrides:
-        _apply_override(raw, override)
+        apply_override(raw, override)
     return config_from_dict(raw)
 
 
@@ -169,7 +173,8 @@ def config_from_dict(raw: dict[str, Any]) -> JobConfig:
     return config
 
 
-def _apply_override(raw: dict[str, Any], override: str) -> None:
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``section.key=value`` (the value parsed as YAML) in a raw config mapping."""
     key, sep, value = override.partition("=")
     parts = key.strip().split(".")
     if not sep or len(parts) != 2 or not all(parts):

@@ -24,7 +24,7 @@ def import_umap_without_tensorflow() -> None:
         return
     sys.modules["tensorflow"] = None
     try:
-        import umap  # noqa: F401
+        import umap  # noqa: F401  (imported for its side effect: the module cached without TensorFlow)
     finally:
         del sys.modules["tensorflow"]
 

@@ -19,27 +19,30 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.assign import UMAP_COL, ClusterAssigner, assign, fitted_assignments
+from n2d_spark.autoencoder import train_autoencoder
+from n2d_spark.bundle import load_bundle, save_bundle
+from n2d_spark.catalog import check_tables, write_tables
 from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters
-from n2d_spark.config import JobConfig
+from n2d_spark.config import JobConfig, OutputConfig, apply_override, config_from_dict
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, dense_rows, embed, rows_to_csr
-from n2d_spark.evaluate import compare_baselines, stability
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
+from n2d_spark.errors import ConfigError, InputError
+from n2d_spark.evaluate import compare_baselines, stability
 from n2d_spark.manifold import fit_manifold
 from n2d_spark.metrics import npmi_coherence, silhouette_on_sample, sizes_shape, table_agreement
-from n2d_spark.report import ReportInputs, write_report
 from n2d_spark.output import (
     CLUSTERS_DIR,
-    REPORT_DIR,
     LABELS_DIR,
     MODEL_DIR,
+    MODEL_ID_COL,
     REJECTED_DIR,
-    save_embedding_model,
+    REPORT_DIR,
+    RUN_ID_COL,
     staged_output,
     write_manifest,
 )
-from n2d_spark.errors import InputError
+from n2d_spark.report import ReportInputs, write_report
 from n2d_spark.fs import FileSystem
 from n2d_spark.read import CORRUPT_COL, ID_COL, read_reviews
 from n2d_spark.rejects import (
@@ -82,184 +85,327 @@ class RunResult:
     manifest: dict
 
 
+@dataclass
+class _Run:
+    """What every stage of one run shares: the session, config, output staging, timer, caches and reject tally."""
+
+    spark: SparkSession
+    config: JobConfig
+    input_path: str
+    output_path: str
+    fs: FileSystem
+    cached: ExitStack
+    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8])
+    started: float = field(default_factory=time.perf_counter)
+    timer: StageTimer = field(default_factory=StageTimer)
+    tally: RejectTally | None = None
+
+    def persist(self, frame: DataFrame) -> DataFrame:
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self.cached.callback(frame.unpersist)
+        return frame
+
+
+@dataclass
+class _Embedded:
+    """The embed stage's result: usable rows with an embedding, and the ids of rows with nothing to embed."""
+
+    rows: DataFrame
+    n_rows: int
+    unembedded_ids: DataFrame
+    n_unembedded: int
+
+
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
-    """Cluster the reviews at ``input_path``; publish labels, summary, model and manifest at ``output_path``."""
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    started = time.perf_counter()
-    timer = StageTimer()
-    fs = FileSystem(spark, output_path)
-    with ExitStack() as cached, staged_output(fs, output_path, config.output.mode, run_id) as staging:
-        with timer.stage("read"):
-            reviews = read_reviews(spark, input_path, config.input)
-            input_columns = [c for c in reviews.columns if c != CORRUPT_COL]
-            label_col = _checked_label_col(input_columns, config)
-            reviews = _spread(with_input_reason(reviews, config.input)).persist(StorageLevel.MEMORY_AND_DISK)
-            cached.callback(reviews.unpersist)
-            rows_in = reviews.count()
-            if rows_in == 0:
-                raise InputError(f"the input has no rows: {input_path}")
-
-        with timer.stage("vectorize"):
-            features = _featurize(reviews, config)
-            vectors = features.rows.persist(StorageLevel.MEMORY_AND_DISK)
-            cached.callback(vectors.unpersist)
-            tally = RejectTally(rows_in=rows_in, max_share=config.input.max_reject_share)
-            tally.add(reason_counts(vectors))
-            reviews.unpersist()
-            _check_usable(rows_in - tally.total, features, config)
+    """Cluster the reviews at ``input_path``; publish labels, summary, model bundle, report and manifest at ``output_path``."""
+    _check_table_first(spark, config)
+    with ExitStack() as cached:
+        run = _Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
+        with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
+            reviews, input_columns, label_col = _read(run)
+            features, vectors = _vectorize(run, reviews, text_model=None)
             usable = vectors.filter(F.col(REASON_COL).isNull())
-            log.info("vectorize: %d rows, %d rejected, %s", rows_in, tally.total, features.dimension_text)
 
-        with timer.stage("autoencoder"):
-            sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
-            if features.vocabulary is None:
-                scaler = DenseScaler.fit(sample, config.features.scaling)
-            else:
-                scaler = InputScaler.fit(sample, config.text.scaling, config.text.l2_normalize)
-            trained = train_autoencoder(scaler.transform(sample), config.autoencoder)
-            embedding_model = EmbeddingModel(scaler=scaler, encoder=trained.encoder)
-            log.info("autoencoder: trained on %d rows", len(sample_ids))
+            with run.timer.stage("autoencoder"):
+                sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
+                if features.vocabulary is None:
+                    scaler = DenseScaler.fit(sample, config.features.scaling)
+                else:
+                    scaler = InputScaler.fit(sample, config.text.scaling, config.text.l2_normalize)
+                trained = train_autoencoder(scaler.transform(sample), config.autoencoder)
+                embedding_model = EmbeddingModel(scaler=scaler, encoder=trained.encoder)
+                log.info("autoencoder: trained on %d rows", len(sample_ids))
 
-        with timer.stage("embed"):
-            extra = [label_col] if label_col else []
-            embedded = (
-                embed(usable, features.column, embedding_model, config.embed.batch_rows)
-                .select(ID_COL, EMBEDDING_COL, *extra)
-                .persist(StorageLevel.MEMORY_AND_DISK)
-            )
-            cached.callback(embedded.unpersist)
-            n_embedded = embedded.count()
-            unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
-            n_unembedded = unembedded.count()
-            tally.add({NO_VOCABULARY_TERMS: n_unembedded})
-            embedded_ok = embedded.filter(F.col(EMBEDDING_COL).isNotNull())
-            n_embedded -= n_unembedded
+            embedded = _embed(run, usable, features, embedding_model, label_col)
 
-        with timer.stage("manifold"):
-            check_enough_rows(n_embedded, config.cluster)
-            fit_ids, fit_embeddings = collect_sample(embedded_ok, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
-            reducer, fit_coordinates = fit_manifold(fit_embeddings, config.manifold)
+            with run.timer.stage("manifold"):
+                check_enough_rows(embedded.n_rows, config.cluster)
+                fit_ids, fit_embeddings = collect_sample(embedded.rows, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
+                reducer, fit_coordinates = fit_manifold(fit_embeddings, config.manifold)
 
-        with timer.stage("cluster"):
-            clusters, fit_labels = fit_clusters(fit_coordinates, config.cluster)
+            with run.timer.stage("cluster"):
+                clusters, fit_labels = fit_clusters(fit_coordinates, config.cluster)
+            assigner = ClusterAssigner(reducer=reducer, clusters=clusters)
 
-        with timer.stage("assign"):
-            id_type = vectors.schema[ID_COL].dataType
-            assigned = fitted_assignments(spark, fit_ids, fit_labels, fit_coordinates, id_type)
-            n_assigned = n_embedded - len(fit_ids)
-            if n_assigned:
-                outside_fit = embedded_ok.join(F.broadcast(assigned.select(ID_COL)), on=ID_COL, how="left_anti")
-                assigner = ClusterAssigner(reducer=reducer, clusters=clusters)
-                assigned = assigned.unionByName(
-                    assign(outside_fit, assigner, n_assigned, config.manifold.batch_rows, config.manifold.seed)
+            with run.timer.stage("assign"):
+                id_type = vectors.schema[ID_COL].dataType
+                assigned = fitted_assignments(spark, fit_ids, fit_labels, fit_coordinates, id_type)
+                n_assigned = embedded.n_rows - len(fit_ids)
+                if n_assigned:
+                    outside_fit = embedded.rows.join(F.broadcast(assigned.select(ID_COL)), on=ID_COL, how="left_anti")
+                    assigned = assigned.unionByName(
+                        assign(outside_fit, assigner, n_assigned, config.manifold.batch_rows, config.manifold.seed)
+                    )
+                assigned = run.persist(assigned)
+                assigned.count()
+                log.info("assign: %d rows fitted on the driver, %d assigned on the executors", len(fit_ids), n_assigned)
+
+            with run.timer.stage("evaluate"):
+                fit_classes = None
+                if label_col:
+                    fit_classes = np.array(
+                        [_class_of(r[label_col]) for r in _collect_for_ids(embedded.rows, fit_ids, [label_col])]
+                    )
+                baselines = None
+                if config.evaluate.baselines or config.evaluate.stability:
+                    fit_inputs = _as_matrix(_collect_for_ids(vectors, fit_ids, [features.column]), features.column)
+                if config.evaluate.baselines:
+                    baselines = compare_baselines(scaler.transform(fit_inputs), fit_embeddings, fit_labels, fit_classes, config)
+                stability_scores = (
+                    stability(sample, fit_inputs, fit_labels, embedding_model, config) if config.evaluate.stability else None
                 )
-            assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
-            cached.callback(assigned.unpersist)
-            assigned.count()
-            log.info("assign: %d rows fitted on the driver, %d assigned on the executors", len(fit_ids), n_assigned)
 
-        with timer.stage("evaluate"):
-            fit_classes = None
-            if label_col:
-                fit_classes = np.array(
-                    [_NULL_CLASS if r[label_col] is None else str(r[label_col]) for r in _collect_for_ids(embedded_ok, fit_ids, extra)]
-                )
-            baselines = None
-            if config.evaluate.baselines or config.evaluate.stability:
-                fit_inputs = _as_matrix(_collect_for_ids(vectors, fit_ids, [features.column]), features.column)
-            if config.evaluate.baselines:
-                baselines = compare_baselines(
-                    embedding_model.scaler.transform(fit_inputs), fit_embeddings, fit_labels, fit_classes, config
-                )
-            stability_scores = (
-                stability(sample, fit_inputs, fit_labels, embedding_model, config) if config.evaluate.stability else None
-            )
+            with run.timer.stage("write"):
+                model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, embedding_model, assigner, features.text_model)
+                written = _write_rows(run, staging, vectors, features, assigned, embedded, input_columns, model_id)
+                written.summary["coherence"] = _coherence(written.summary["top_terms"], features.vocabulary, sample)
+                _write_summary(run, staging, written.summary, model_id)
 
-        with timer.stage("write"):
-            labelled = _attach_labels(vectors, assigned)
-            passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != features.source)]
-            labelled.select(ID_COL, CLUSTER_COL, UMAP_COL, *passthrough).write.parquet(f"{staging}/{LABELS_DIR}")
-            rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
-                vectors.join(unembedded, on=ID_COL, how="left_semi").withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
+            manifest = _manifest(run, features, written, model_id, assigned, embedded, label_col, n_assigned)
+            manifest["rows"]["autoencoder_sample"] = int(len(sample_ids))
+            manifest["rows"]["manifold_fit"] = int(len(fit_ids))
+            manifest["autoencoder_history"] = trained.history
+            manifest["clusters"]["silhouette"] = silhouette_on_sample(
+                fit_coordinates, fit_labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
             )
-            as_rejects(rejected, input_columns).write.parquet(f"{staging}/{REJECTED_DIR}")
-            rows_out = spark.read.parquet(f"{staging}/{LABELS_DIR}").count()
-            rows_rejected = spark.read.parquet(f"{staging}/{REJECTED_DIR}").count()
-            if rows_out + rows_rejected != rows_in or rows_rejected != tally.total:
-                raise RuntimeError(
-                    f"row accounting failed: {rows_in} rows in, {rows_out} labelled, {rows_rejected} rejected "
-                    f"({tally.total} expected); output not published"
+            if baselines is not None:
+                manifest["baselines"] = baselines.scores
+            if stability_scores is not None:
+                manifest["stability"] = stability_scores
+            with run.timer.stage("report"):
+                on_map = _map_sample(len(fit_ids), config)
+                report = ReportInputs(
+                    manifest=manifest,
+                    embeddings=fit_embeddings[on_map],
+                    labels=fit_labels[on_map],
+                    truth=fit_classes[on_map] if fit_classes is not None else None,
+                    baseline_labels=baselines.raw_labels[on_map] if baselines is not None else None,
+                    summary=written.summary,
+                    examples=written.example_texts,
                 )
-            summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
-            summary["coherence"] = _coherence(summary["top_terms"], features.vocabulary, sample)
-            examples = _examples(labelled, features.source if features.vocabulary is not None else None, config)
-            summary["example_ids"] = [
-                examples.loc[examples[CLUSTER_COL] == c, ID_COL].tolist() for c in summary[CLUSTER_COL]
-            ]
-            spark.createDataFrame(summary, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
-            if features.text_model is not None:
-                features.text_model.write().save(f"{staging}/{MODEL_DIR}/text_pipeline")
-            save_embedding_model(fs, f"{staging}/{MODEL_DIR}", embedding_model)
-
-        cores = spark.sparkContext.defaultParallelism
-        manifest = {
-            "run_id": run_id,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "input": input_path,
-            "output": output_path,
-            "spark": {"master": spark.sparkContext.master, "default_parallelism": spark.sparkContext.defaultParallelism},
-            "config": config.to_dict(),
-            "versions": _versions(),
-            "rows": {
-                "in": rows_in,
-                "labelled": rows_out,
-                "rejected": rows_rejected,
-                "autoencoder_sample": int(len(sample_ids)),
-                "manifold_fit": int(len(fit_ids)),
-                "assigned_on_executors": int(n_assigned),
-            },
-            "rejected_by_reason": dict(sorted(tally.by_reason.items())),
-            "input_dimension": features.dimension,
-            "autoencoder_history": trained.history,
-            "clusters": {
-                **sizes_shape(dict(zip(summary[CLUSTER_COL].tolist(), summary["size"].tolist()))),
-                # On the fit sample: the coordinates of every row are not on the driver.
-                "silhouette": silhouette_on_sample(
-                    fit_coordinates, fit_labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
-                ),
-            },
-            "stage_seconds": timer.seconds,
-            "rows_per_second_per_core": {
-                "embed": _per_core_second(n_embedded + n_unembedded, timer.seconds["embed"], cores),
-                "assign": _per_core_second(n_assigned, timer.seconds["assign"], cores),
-            },
-            "total_seconds": round(time.perf_counter() - started, 3),
-        }
-        if label_col:
-            manifest["evaluation"] = {"label_col": label_col, **_agreement(assigned, embedded, label_col)}
-        if baselines is not None:
-            manifest["baselines"] = baselines.scores
-        if stability_scores is not None:
-            manifest["stability"] = stability_scores
-        with timer.stage("report"):
-            on_map = _map_sample(len(fit_ids), config)
-            report = ReportInputs(
-                manifest=manifest,
-                embeddings=fit_embeddings[on_map],
-                labels=fit_labels[on_map],
-                truth=fit_classes[on_map] if fit_classes is not None else None,
-                baseline_labels=baselines.raw_labels[on_map] if baselines is not None else None,
-                summary=summary,
-                examples={
-                    int(c): group[features.source].tolist()
-                    for c, group in examples.groupby(CLUSTER_COL)
-                    if features.source in group
-                },
-            )
-            write_report(report, lambda name, data: fs.write_bytes(f"{staging}/{REPORT_DIR}/{name}", data), seed=config.manifold.seed)
-        manifest["total_seconds"] = round(time.perf_counter() - started, 3)
-        write_manifest(fs, staging, manifest)
+                write_report(report, lambda name, data: run.fs.write_bytes(f"{staging}/{REPORT_DIR}/{name}", data), seed=config.manifold.seed)
+            manifest["total_seconds"] = round(time.perf_counter() - run.started, 3)
+            write_manifest(run.fs, staging, manifest)
+    _publish_tables(spark, config, output_path, manifest)
     return RunResult(output=output_path, manifest=manifest)
+
+
+def run_assign(spark: SparkSession, model_path: str, input_path: str, output_path: str, overrides: list[str] = ()) -> RunResult:
+    """Label the rows at ``input_path`` with the saved model at ``model_path``, without training anything.
+
+    Every row is vectorized with the model's vocabulary, embedded with its encoder, placed on
+    its UMAP and assigned by its clusterer on the executors, as the training run's rows outside
+    its fit sample were. ``overrides`` may set the keys that do not change the model.
+    """
+    bundle = load_bundle(spark, FileSystem(spark, model_path), model_path)
+    config = assign_config(bundle.config, overrides)
+    _check_table_first(spark, config)
+    with ExitStack() as cached:
+        run = _Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
+        with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
+            reviews, input_columns, label_col = _read(run)
+            features, vectors = _vectorize(run, reviews, text_model=bundle.text_model)
+            usable = vectors.filter(F.col(REASON_COL).isNull())
+            embedded = _embed(run, usable, features, bundle.embedding_model, label_col)
+            with run.timer.stage("assign"):
+                if embedded.n_rows == 0:
+                    raise InputError("no row of the input has anything to embed with this model's vocabulary")
+                assigned = run.persist(
+                    assign(embedded.rows, bundle.assigner, embedded.n_rows, config.manifold.batch_rows, config.manifold.seed)
+                )
+                assigned.count()
+            with run.timer.stage("write"):
+                written = _write_rows(run, staging, vectors, features, assigned, embedded, input_columns, bundle.model_id)
+                written.summary["coherence"] = None
+                _write_summary(run, staging, written.summary, bundle.model_id)
+            manifest = _manifest(run, features, written, bundle.model_id, assigned, embedded, label_col, embedded.n_rows)
+            manifest["model"] = model_path
+            manifest["total_seconds"] = round(time.perf_counter() - run.started, 3)
+            write_manifest(run.fs, staging, manifest)
+    _publish_tables(spark, config, output_path, manifest)
+    return RunResult(output=output_path, manifest=manifest)
+
+
+# What assign may change in a saved model's config: where rows come from and go, and how they
+# are batched; everything else is the model.
+_ASSIGN_SETTABLE = ("input.", "embed.", "evaluate.", "output.", "spark.", "manifold.batch_rows")
+
+
+def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
+    """The model's config with ``overrides`` applied, refusing any that would change the model."""
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if not key.startswith(_ASSIGN_SETTABLE):
+            raise ConfigError(
+                f"--set {key}: fixed by the saved model; assign can set input.*, embed.*, evaluate.*, output.*, "
+                f"spark.* and manifold.batch_rows"
+            )
+    # The training run's evaluation options describe its fit; assign only scores against a label column.
+    raw = model_config.to_dict()
+    raw["output"]["mode"] = OutputConfig().mode
+    raw["output"]["table"] = None
+    for override in overrides:
+        apply_override(raw, override)
+    return config_from_dict(raw)
+
+
+def _read(run: _Run) -> tuple[DataFrame, list[str], str | None]:
+    """The input with its reject reasons, persisted; its columns and the label column, if any."""
+    with run.timer.stage("read"):
+        reviews = read_reviews(run.spark, run.input_path, run.config.input)
+        input_columns = [c for c in reviews.columns if c != CORRUPT_COL]
+        label_col = _checked_label_col(input_columns, run.config)
+        reviews = run.persist(_spread(with_input_reason(reviews, run.config.input)))
+        rows_in = reviews.count()
+        if rows_in == 0:
+            raise InputError(f"the input has no rows: {run.input_path}")
+        run.tally = RejectTally(rows_in=rows_in, max_share=run.config.input.max_reject_share)
+    return reviews, input_columns, label_col
+
+
+def _vectorize(run: _Run, reviews: DataFrame, text_model: PipelineModel | None) -> tuple[Featurized, DataFrame]:
+    with run.timer.stage("vectorize"):
+        features = _featurize(reviews, run.config, text_model)
+        vectors = run.persist(features.rows)
+        run.tally.add(reason_counts(vectors))
+        reviews.unpersist()
+        _check_usable(run.tally.rows_in - run.tally.total, features, run.config)
+        log.info("vectorize: %d rows, %d rejected, %s", run.tally.rows_in, run.tally.total, features.dimension_text)
+    return features, vectors
+
+
+def _embed(run: _Run, usable: DataFrame, features: Featurized, model: EmbeddingModel, label_col: str | None) -> _Embedded:
+    with run.timer.stage("embed"):
+        extra = [label_col] if label_col else []
+        embedded = run.persist(
+            embed(usable, features.column, model, run.config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra)
+        )
+        n_embedded = embedded.count()
+        unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
+        n_unembedded = unembedded.count()
+        run.tally.add({NO_VOCABULARY_TERMS: n_unembedded})
+    return _Embedded(
+        rows=embedded.filter(F.col(EMBEDDING_COL).isNotNull()),
+        n_rows=n_embedded - n_unembedded,
+        unembedded_ids=unembedded,
+        n_unembedded=n_unembedded,
+    )
+
+
+@dataclass
+class _Written:
+    rows_out: int
+    rows_rejected: int
+    summary: pd.DataFrame
+    example_texts: dict[int, list[str]]
+
+
+def _write_rows(
+    run: _Run, staging: str, vectors: DataFrame, features: Featurized, assigned: DataFrame,
+    embedded: _Embedded, input_columns: list[str], model_id: str,
+) -> _Written:
+    """labels/ and rejected/, checked against the rows read; the per-cluster summary, not yet written."""
+    config = run.config
+    labelled = _attach_labels(vectors, assigned)
+    passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != features.source)]
+    labelled.select(
+        ID_COL, CLUSTER_COL, UMAP_COL, F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL), *passthrough
+    ).write.parquet(f"{staging}/{LABELS_DIR}")
+    rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
+        vectors.join(embedded.unembedded_ids, on=ID_COL, how="left_semi").withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
+    )
+    as_rejects(rejected, input_columns).write.parquet(f"{staging}/{REJECTED_DIR}")
+    rows_out = run.spark.read.parquet(f"{staging}/{LABELS_DIR}").count()
+    rows_rejected = run.spark.read.parquet(f"{staging}/{REJECTED_DIR}").count()
+    rows_in, expected_rejects = run.tally.rows_in, run.tally.total
+    if rows_out + rows_rejected != rows_in or rows_rejected != expected_rejects:
+        raise RuntimeError(
+            f"row accounting failed: {rows_in} rows in, {rows_out} labelled, {rows_rejected} rejected "
+            f"({expected_rejects} expected); output not published"
+        )
+    summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
+    text_col = features.source if features.vocabulary is not None else None
+    examples = _examples(labelled, text_col, config)
+    summary["example_ids"] = [examples.loc[examples[CLUSTER_COL] == c, ID_COL].tolist() for c in summary[CLUSTER_COL]]
+    example_texts = {int(c): group[text_col].tolist() for c, group in examples.groupby(CLUSTER_COL)} if text_col else {}
+    return _Written(rows_out, rows_rejected, summary, example_texts)
+
+
+def _write_summary(run: _Run, staging: str, summary: pd.DataFrame, model_id: str) -> None:
+    summary = summary.assign(**{RUN_ID_COL: run.run_id, MODEL_ID_COL: model_id})
+    ordered = summary[[f.name for f in _SUMMARY_SCHEMA.fields]]
+    run.spark.createDataFrame(ordered, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
+
+
+def _manifest(
+    run: _Run, features: Featurized, written: _Written, model_id: str, assigned: DataFrame,
+    embedded: _Embedded, label_col: str | None, n_assigned: int,
+) -> dict:
+    cores = run.spark.sparkContext.defaultParallelism
+    seconds = run.timer.seconds
+    manifest = {
+        "run_id": run.run_id,
+        "model_id": model_id,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "input": run.input_path,
+        "output": run.output_path,
+        "spark": {"master": run.spark.sparkContext.master, "default_parallelism": cores},
+        "config": run.config.to_dict(),
+        "versions": _versions(),
+        "rows": {
+            "in": run.tally.rows_in,
+            "labelled": written.rows_out,
+            "rejected": written.rows_rejected,
+            "assigned_on_executors": int(n_assigned),
+        },
+        "rejected_by_reason": dict(sorted(run.tally.by_reason.items())),
+        "input_dimension": features.dimension,
+        "clusters": sizes_shape(dict(zip(written.summary[CLUSTER_COL].tolist(), written.summary["size"].tolist()))),
+        "stage_seconds": seconds,
+        "rows_per_second_per_core": {
+            "embed": _per_core_second(embedded.n_rows + embedded.n_unembedded, seconds["embed"], cores),
+            "assign": _per_core_second(n_assigned, seconds["assign"], cores),
+        },
+    }
+    if label_col:
+        manifest["evaluation"] = {"label_col": label_col, **_agreement(assigned, embedded.rows, label_col)}
+    return manifest
+
+
+def _check_table_first(spark: SparkSession, config: JobConfig) -> None:
+    if config.output.table is not None:
+        check_tables(spark, config.output.table, config.output.table_mode)
+
+
+def _publish_tables(spark: SparkSession, config: JobConfig, output_path: str, manifest: dict) -> None:
+    """The published labels/ and clusters/ as catalog tables (``output.table``), once the output is complete."""
+    if config.output.table is None:
+        return
+    labels = spark.read.parquet(f"{output_path}/{LABELS_DIR}")
+    clusters = spark.read.parquet(f"{output_path}/{CLUSTERS_DIR}")
+    names = write_tables(labels, clusters, config.output.table, config.output.table_mode)
+    manifest["tables"] = list(names)
+    log.info("tables written: %s (mode %s)", ", ".join(names), config.output.table_mode)
 
 
 _SUMMARY_SCHEMA = T.StructType(
@@ -269,6 +415,8 @@ _SUMMARY_SCHEMA = T.StructType(
         T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
         T.StructField("coherence", T.DoubleType(), True),
         T.StructField("example_ids", T.ArrayType(T.LongType(), False), False),
+        T.StructField(RUN_ID_COL, T.StringType(), False),
+        T.StructField(MODEL_ID_COL, T.StringType(), False),
     ]
 )
 
@@ -316,11 +464,17 @@ def _coherence(top_terms: pd.Series, vocab: list[str] | None, documents) -> list
 
 
 def _spread(reviews: DataFrame) -> DataFrame:
-    """Hash-partition by id when the input has fewer partitions than cores (a .gz file is read as one)."""
-    cores = reviews.sparkSession.sparkContext.defaultParallelism
-    if reviews.rdd.getNumPartitions() >= cores:
+    """Hash-partition by id when the input has few partitions (a .gz file is read as one).
+
+    At least one partition per core, and no fewer than ``spark.sql.shuffle.partitions``: a
+    million reviews in two partitions of half a million each ran the 4 GiB JVM out of heap
+    while caching them.
+    """
+    spark = reviews.sparkSession
+    wanted = max(spark.sparkContext.defaultParallelism, int(spark.conf.get("spark.sql.shuffle.partitions")))
+    if reviews.rdd.getNumPartitions() >= wanted:
         return reviews
-    return reviews.repartition(cores, ID_COL)
+    return reviews.repartition(wanted, ID_COL)
 
 
 @dataclass(frozen=True)
@@ -343,8 +497,8 @@ class Featurized:
         return f"the feature vectors have {self.dimension} values"
 
 
-def _featurize(reviews: DataFrame, config: JobConfig) -> Featurized:
-    """Text mode: Spark ML count vectors; vector mode: the checked numeric column."""
+def _featurize(reviews: DataFrame, config: JobConfig, text_model: PipelineModel | None = None) -> Featurized:
+    """Text mode: Spark ML count vectors (from ``text_model`` when given, else a new fit); vector mode: the checked numeric column."""
     if config.input.features_col is not None:
         arrays = as_feature_arrays(reviews, config.input.features_col)
         length = most_common_length(arrays.filter(F.col(REASON_COL).isNull()))
@@ -356,7 +510,8 @@ def _featurize(reviews: DataFrame, config: JobConfig) -> Featurized:
         )
     # The vocabulary comes from the accepted rows only; every row is vectorized, so that
     # the rejects keep their place in one DataFrame with the rest.
-    text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
+    if text_model is None:
+        text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
     vocab = vocabulary(text_model)
     return Featurized(
         rows=with_text_reason(vectorize(text_model, reviews)),
@@ -384,6 +539,10 @@ def _per_core_second(n_rows: int, seconds: float, cores: int) -> float | None:
 
 # Rows without a known class are scored as one class of their own.
 _NULL_CLASS = "<null>"
+
+
+def _class_of(value) -> str:
+    return _NULL_CLASS if value is None else str(value)
 
 
 def _agreement(assigned: DataFrame, embedded: DataFrame, label_col: str) -> dict:

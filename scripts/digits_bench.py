@@ -19,7 +19,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 
 from n2d_spark.cli import build_local_session
-from n2d_spark.config import SparkConfig, load_config
+from n2d_spark.config import load_config
 from n2d_spark.fs import FileSystem
 from n2d_spark.metrics import agreement
 from n2d_spark.output import MODEL_DIR, load_embedding_model
@@ -42,7 +42,7 @@ def main() -> None:
     path = write_digits(work / "digits.parquet")
     digits = load_digits()
     pixels = digits.data / 16.0
-    spark = build_local_session(SparkConfig(master="local[2]"))
+    spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
     spark.sparkContext.setLogLevel("ERROR")
     print("| method | accuracy | NMI | ARI | wall s |")
     print("|---|---|---|---|---|")

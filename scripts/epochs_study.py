@@ -15,11 +15,11 @@ from pathlib import Path
 
 from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.cli import build_local_session
-from n2d_spark.config import SparkConfig, load_config
+from n2d_spark.config import load_config
 from n2d_spark.embed import collect_sample
 from n2d_spark.encoder import InputScaler
 from n2d_spark.read import read_reviews
-from n2d_spark.text import fit_text_model, vectorize
+from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize
 
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent / "shared" / "data" / "imdb_reviews.csv.gz"
@@ -31,11 +31,11 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="128,256,512")
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "imdb.yaml")
-    spark = build_local_session(SparkConfig(master="local[2]"))
+    spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
     spark.sparkContext.setLogLevel("ERROR")
     reviews = read_reviews(spark, str(IMDB), config.input)
     vectors = vectorize(fit_text_model(reviews, config.input.text_col, config.text), reviews)
-    _, counts = collect_sample(vectors, config.autoencoder.sample_rows, config.autoencoder.seed)
+    _, counts = collect_sample(vectors, COUNTS_COL, config.autoencoder.sample_rows, config.autoencoder.seed)
     x = InputScaler.fit(counts, config.text.scaling, config.text.l2_normalize).transform(counts)
     print(f"sample: {x.shape[0]} rows x {x.shape[1]} terms, scaling {config.text.scaling}, L2 {config.text.l2_normalize}")
     print("| batch size | epoch | cumulative s | val loss | val loss / epoch-1 val loss |")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from n2d_spark.cli import build_local_session
-from n2d_spark.config import SparkConfig, load_config
+from n2d_spark.config import load_config
 from n2d_spark.pipeline import run_job
 from n2d_spark.synthetic import generate_reviews, write_corpus
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--skip-synthetic", action="store_true")
     args = parser.parse_args()
-    spark = build_local_session(SparkConfig(master="local[2]"))
+    spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
     spark.sparkContext.setLogLevel("ERROR")
     work = Path(tempfile.mkdtemp(prefix="n2d-scaling-"))
     corpora = []

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,14 @@ import pytest
 
 from sklearn.metrics import adjusted_rand_score
 
+from pyspark.sql import functions as F
+
+from n2d_spark.catalog import TableError
 from n2d_spark.cluster import fit_clusters
 from n2d_spark.config import load_config
 from n2d_spark.embed import collect_sample
-from n2d_spark.pipeline import run_job
+from n2d_spark.pipeline import run_assign, run_job
+from n2d_spark.queries import QUERIES, duckdb_parquet, render, spark_parquet
 from n2d_spark.synthetic import generate_reviews, write_corpus
 
 from conftest import IMDB_CSV, REPO, requires_imdb
@@ -55,11 +60,15 @@ def test_every_row_is_labelled_once(spark, synthetic_run):
 def test_output_layout_and_schema(spark, synthetic_run):
     out, manifest = synthetic_run
     labels = spark.read.parquet(str(out / "labels"))
-    assert labels.columns == ["id", "cluster", "umap", "sentiment", "topic"]
+    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "sentiment", "topic"]
     assert spark.read.parquet(str(out / "rejected")).count() == 0
     assert dict(labels.dtypes) == {
-        "id": "bigint", "cluster": "int", "umap": "array<float>", "sentiment": "string", "topic": "string"
+        "id": "bigint", "cluster": "int", "umap": "array<float>", "run_id": "string", "model_id": "string",
+        "sentiment": "string", "topic": "string",
     }
+    assert labels.select("run_id", "model_id").distinct().collect() == [(manifest["run_id"], manifest["model_id"])]
+    # Spark reads every Parquet column back as nullable: "never null" is checked on the values.
+    assert labels.filter("id IS NULL OR cluster IS NULL OR umap IS NULL OR run_id IS NULL OR model_id IS NULL").count() == 0
     assert {len(r["umap"]) for r in labels.select("umap").collect()} == {5}
     clusters = spark.read.parquet(str(out / "clusters")).toPandas()
     sizes = labels.groupBy("cluster").count().toPandas().set_index("cluster")["count"].to_dict()
@@ -80,7 +89,8 @@ def test_output_layout_and_schema(spark, synthetic_run):
 def test_report_is_written_beside_the_output(synthetic_run):
     out, manifest = synthetic_run
     report = out / "report"
-    assert sorted(p.name for p in report.iterdir()) == [
+    # Hadoop's local file system adds hidden .crc checksum files beside each.
+    assert sorted(p.name for p in report.iterdir() if not p.name.startswith(".")) == [
         "cluster_sizes.png", "loss.png", "map_clusters.png", "map_labels.png", "report.html"
     ]
     html = (report / "report.html").read_text()
@@ -165,6 +175,85 @@ def test_n2d_beats_kmeans_on_the_raw_vectors(spark, tmp_path):
     assert baselines["n2d"]["nmi"] == pytest.approx(manifest["evaluation"]["nmi"])
     assert baselines["n2d"]["nmi"] > baselines["kmeans_raw"]["nmi"]
     assert (tmp_path / "out" / "report" / "map_baseline.png").is_file()
+
+
+def test_assign_gives_training_rows_their_training_labels(spark, synthetic_run, tmp_path):
+    """A saved model labels its own training rows (all of them transformed, none fitted) as training did."""
+    out, manifest = synthetic_run
+    corpus = out.parent / "synthetic.csv.gz"
+    assigned_manifest = run_assign(spark, str(out / "model"), str(corpus), str(tmp_path / "assigned")).manifest
+    assert assigned_manifest["model_id"] == manifest["model_id"]
+    assert assigned_manifest["run_id"] != manifest["run_id"]
+    assert assigned_manifest["rows"]["assigned_on_executors"] == 5000
+    trained = spark.read.parquet(str(out / "labels")).select("id", "cluster")
+    assigned = spark.read.parquet(str(tmp_path / "assigned" / "labels")).select("id", F.col("cluster").alias("again"))
+    same = trained.join(assigned, "id").filter("cluster = again").count()
+    assert same / 5000 >= 0.99
+
+
+def test_a_damaged_model_is_one_error_line_and_writes_nothing(synthetic_run, tmp_path):
+    out, _ = synthetic_run
+    model = tmp_path / "model"
+    shutil.copytree(out / "model", model)
+    umap_part = model / "umap.pkl"
+    umap_part.write_bytes(umap_part.read_bytes()[:1000])
+    result = _cli("assign", "--model", str(model), "--input", str(out.parent / "synthetic.csv.gz"),
+                  "--output", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"n2d-spark: error: model bundle {model}: part umap.pkl is 1000 bytes, expected "
+        f"{(out / 'model' / 'umap.pkl').stat().st_size} (truncated or replaced)"
+    )
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob("o.staging-*"))
+
+
+def test_assign_refuses_settings_that_change_the_model(synthetic_run, tmp_path):
+    out, _ = synthetic_run
+    result = _cli("assign", "--model", str(out / "model"), "--input", str(out.parent / "synthetic.csv.gz"),
+                  "--output", str(tmp_path / "o"), "--set", "cluster.eps=0.5")
+    assert result.returncode == 2
+    assert "n2d-spark: error: --set cluster.eps: fixed by the saved model" in result.stderr
+
+
+def test_tables_in_the_catalog_and_appended_days(spark, synthetic_run, tmp_path):
+    """Two days of new reviews appended to one table with the saved model; fail mode refuses a third."""
+    out, manifest = synthetic_run
+    model = str(out / "model")
+    days = [write_corpus(generate_reviews(300, seed=day), tmp_path / f"day{day}.csv") for day in (1, 2)]
+    table = ["output.table=n2d_tests.reviews"]
+    # The session's warehouse is the working directory's: keep this test's tables in its own folder.
+    spark.sql(f"CREATE DATABASE n2d_tests LOCATION '{tmp_path / 'warehouse'}'")
+    run_assign(spark, model, str(days[0]), str(tmp_path / "day1"), table)
+    with pytest.raises(TableError, match="table n2d_tests.reviews already exists, and the table mode is fail"):
+        run_assign(spark, model, str(days[1]), str(tmp_path / "day2"), table)
+    assert not (tmp_path / "day2").exists()
+    run_assign(spark, model, str(days[1]), str(tmp_path / "day2"), table + ["output.table_mode=append"])
+    runs = spark.sql("SELECT run_id, model_id, count(*) AS n FROM n2d_tests.reviews GROUP BY run_id, model_id").collect()
+    assert sorted(r["n"] for r in runs) == [300, 300] and {r["model_id"] for r in runs} == {manifest["model_id"]}
+    assert spark.table("n2d_tests.reviews_clusters").select("run_id").distinct().count() == 2
+
+
+def test_readme_queries_run_on_spark_and_duckdb_alike(spark, synthetic_run):
+    import duckdb
+
+    out, _ = synthetic_run
+    labels, clusters = str(out / "labels"), str(out / "clusters")
+    connection = duckdb.connect()
+    for name in QUERIES:
+        options = {"label_col": "topic"} if name == "label_mix" else {}
+        on_spark = spark.sql(render(name, labels=spark_parquet(labels), clusters=spark_parquet(clusters), **options))
+        on_duckdb = connection.execute(
+            render(name, labels=duckdb_parquet(labels), clusters=duckdb_parquet(clusters), **options)
+        ).fetchall()
+        spark_rows = [tuple(_plain(v) for v in row) for row in on_spark.collect()]
+        duckdb_rows = [tuple(_plain(v) for v in row) for row in on_duckdb]
+        assert spark_rows == duckdb_rows and spark_rows, name
+
+
+def _plain(value):
+    if isinstance(value, float):
+        return round(value, 9)
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 @requires_imdb
