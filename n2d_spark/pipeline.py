@@ -179,7 +179,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, embedding_model, assigner, features.text_model)
                 written = _write_rows(run, staging, vectors, features, assigned, embedded, input_columns, model_id)
                 written.summary["coherence"] = _coherence(written.summary["top_terms"], features.vocabulary, sample)
-                _write_summary(run, staging, written.summary, model_id)
+                _write_summary(run, staging, written.summary, model_id, vectors.schema[ID_COL].dataType)
 
             manifest = _manifest(run, features, written, model_id, assigned, embedded, label_col, n_assigned)
             manifest["rows"]["autoencoder_sample"] = int(len(sample_ids))
@@ -237,7 +237,7 @@ def run_assign(spark: SparkSession, model_path: str, input_path: str, output_pat
             with run.timer.stage("write"):
                 written = _write_rows(run, staging, vectors, features, assigned, embedded, input_columns, bundle.model_id)
                 written.summary["coherence"] = None
-                _write_summary(run, staging, written.summary, bundle.model_id)
+                _write_summary(run, staging, written.summary, bundle.model_id, vectors.schema[ID_COL].dataType)
             manifest = _manifest(run, features, written, bundle.model_id, assigned, embedded, label_col, embedded.n_rows)
             manifest["model"] = model_path
             manifest["total_seconds"] = round(time.perf_counter() - run.started, 3)
@@ -351,10 +351,11 @@ def _write_rows(
     return _Written(rows_out, rows_rejected, summary, example_texts)
 
 
-def _write_summary(run: _Run, staging: str, summary: pd.DataFrame, model_id: str) -> None:
+def _write_summary(run: _Run, staging: str, summary: pd.DataFrame, model_id: str, id_type: T.DataType) -> None:
     summary = summary.assign(**{RUN_ID_COL: run.run_id, MODEL_ID_COL: model_id})
-    ordered = summary[[f.name for f in _SUMMARY_SCHEMA.fields]]
-    run.spark.createDataFrame(ordered, _SUMMARY_SCHEMA).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
+    schema = _summary_schema(id_type)
+    ordered = summary[[f.name for f in schema.fields]]
+    run.spark.createDataFrame(ordered, schema).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
 
 
 def _manifest(
@@ -408,17 +409,19 @@ def _publish_tables(spark: SparkSession, config: JobConfig, output_path: str, ma
     log.info("tables written: %s (mode %s)", ", ".join(names), config.output.table_mode)
 
 
-_SUMMARY_SCHEMA = T.StructType(
-    [
-        T.StructField(CLUSTER_COL, T.IntegerType(), False),
-        T.StructField("size", T.LongType(), False),
-        T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
-        T.StructField("coherence", T.DoubleType(), True),
-        T.StructField("example_ids", T.ArrayType(T.LongType(), False), False),
-        T.StructField(RUN_ID_COL, T.StringType(), False),
-        T.StructField(MODEL_ID_COL, T.StringType(), False),
-    ]
-)
+def _summary_schema(id_type: T.DataType) -> T.StructType:
+    """clusters/: one row per cluster; example ids have the type of the input's ids."""
+    return T.StructType(
+        [
+            T.StructField(CLUSTER_COL, T.IntegerType(), False),
+            T.StructField("size", T.LongType(), False),
+            T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
+            T.StructField("coherence", T.DoubleType(), True),
+            T.StructField("example_ids", T.ArrayType(id_type, False), False),
+            T.StructField(RUN_ID_COL, T.StringType(), False),
+            T.StructField(MODEL_ID_COL, T.StringType(), False),
+        ]
+    )
 
 
 def _collect_for_ids(rows: DataFrame, ids: np.ndarray, columns: list[str]) -> list:
