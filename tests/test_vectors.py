@@ -72,11 +72,13 @@ def test_vector_mode_rejects_and_labels(spark, tmp_path):
     ])
     manifest = run_job(spark, config, str(tmp_path / "v.parquet"), str(tmp_path / "out")).manifest
     assert manifest["rejected_by_reason"] == {"non_finite_values": 1, "wrong_vector_length": 1}
-    assert manifest["rows"] == {"in": 92, "labelled": 90, "rejected": 2, "autoencoder_sample": 90}
+    assert manifest["rows"] == {
+        "in": 92, "labelled": 90, "rejected": 2, "autoencoder_sample": 90, "manifold_fit": 90, "assigned_on_executors": 0
+    }
     assert manifest["input_dimension"] == 6
     assert manifest["evaluation"]["ari"] > 0.9
     labels = spark.read.parquet(str(tmp_path / "out" / "labels"))
-    assert labels.columns == ["id", "cluster", "umap", "group"]
+    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "group"]
     clusters = spark.read.parquet(str(tmp_path / "out" / "clusters")).toPandas()
     assert clusters["size"].sum() == 90 and all(len(t) == 0 for t in clusters["top_terms"])
 
