@@ -158,8 +158,13 @@ def load_bundle(spark, fs: FileSystem, folder: str) -> ModelBundle:
 
 
 def installed_versions() -> dict[str, str]:
+    return package_versions(_RECORDED_PACKAGES)
+
+
+def package_versions(packages) -> dict[str, str]:
+    """The Python version and each installed package's ("not installed" where it is absent)."""
     versions = {"python": platform.python_version()}
-    for package in _RECORDED_PACKAGES:
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

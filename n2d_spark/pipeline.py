@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import platform
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,7 @@ from pyspark.sql import types as T
 
 from n2d_spark.assign import UMAP_COL, ClusterAssigner, assign, fitted_assignments
 from n2d_spark.autoencoder import train_autoencoder
-from n2d_spark.bundle import load_bundle, save_bundle
+from n2d_spark.bundle import load_bundle, package_versions, save_bundle
 from n2d_spark.catalog import check_tables, write_tables
 from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters
 from n2d_spark.config import JobConfig, OutputConfig, apply_override, config_from_dict
@@ -372,7 +370,7 @@ def _manifest(
         "output": run.output_path,
         "spark": {"master": run.spark.sparkContext.master, "default_parallelism": cores},
         "config": run.config.to_dict(),
-        "versions": _versions(),
+        "versions": package_versions(_VERSIONED_PACKAGES),
         "rows": {
             "in": run.tally.rows_in,
             "labelled": written.rows_out,
@@ -574,13 +572,3 @@ def _attach_labels(vectors: DataFrame, assigned: DataFrame) -> DataFrame:
     joined = vectors.join(assigned, on=ID_COL, how="inner")
     rest = [c for c in vectors.columns if c != ID_COL]
     return joined.select(ID_COL, CLUSTER_COL, UMAP_COL, *rest)
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions

@@ -8,18 +8,15 @@ from n2d_spark.config import ClusterConfig
 from n2d_spark.errors import InputError
 
 POINTS, TRUTH, CENTERS = make_blobs(n_samples=600, centers=4, cluster_std=0.3, random_state=0, return_centers=True)
+EVERY_ALGORITHM = [
+    ClusterConfig(algorithm="dbscan", eps=0.8, min_samples=10),
+    ClusterConfig(algorithm="kmeans", k=4),
+    ClusterConfig(algorithm="gmm", k=4),
+    ClusterConfig(algorithm="hdbscan", min_samples=20),
+]
 
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        ClusterConfig(algorithm="dbscan", eps=0.8, min_samples=10),
-        ClusterConfig(algorithm="kmeans", k=4),
-        ClusterConfig(algorithm="gmm", k=4),
-        ClusterConfig(algorithm="hdbscan", min_samples=20),
-    ],
-    ids=lambda c: c.algorithm,
-)
+@pytest.mark.parametrize("config", EVERY_ALGORITHM, ids=lambda c: c.algorithm)
 def test_each_algorithm_recovers_blobs(config):
     _, labels = fit_clusters(POINTS, config)
     assert labels.dtype == np.int32 and labels.shape == (600,)
@@ -37,16 +34,7 @@ def test_too_few_rows():
         fit_clusters(POINTS[:3], ClusterConfig(algorithm="kmeans", k=4))
 
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        ClusterConfig(algorithm="dbscan", eps=0.8, min_samples=10),
-        ClusterConfig(algorithm="kmeans", k=4),
-        ClusterConfig(algorithm="gmm", k=4),
-        ClusterConfig(algorithm="hdbscan", min_samples=20),
-    ],
-    ids=lambda c: c.algorithm,
-)
+@pytest.mark.parametrize("config", EVERY_ALGORITHM, ids=lambda c: c.algorithm)
 def test_predict_agrees_with_the_fit_on_new_points(config):
     """New points from the same blobs land in their blob's cluster; the fitted points keep their labels."""
     new_points, new_truth = make_blobs(n_samples=300, centers=CENTERS, cluster_std=0.3, random_state=1)
