@@ -39,14 +39,22 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
     n_rows, input_dim = x.shape
     order = np.random.default_rng(config.seed).permutation(n_rows)
     n_val = int(round(n_rows * config.validation_fraction)) if n_rows > 1 else 0
-    val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+    val_rows, train_rows = order[:n_val], order[n_val:]
 
     model, encoder_layers = _build(input_dim, config)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
     epoch_timer = _EpochTimer()
+    if sp.issparse(x):
+        # Count vectors: dense one mini-batch at a time (see _DenseBatches).
+        data = {"x": _DenseBatches(x[train_rows], config.batch_size, config.seed)}
+        validation = _DenseBatches(x[val_rows], config.batch_size, seed=None)
+    else:
+        x = np.asarray(x, dtype=np.float32)
+        data = {"x": x[train_rows], "y": x[train_rows], "batch_size": config.batch_size, "shuffle": True}
+        validation = (x[val_rows], x[val_rows])
     fit = model.fit(
-        _DenseBatches(x[train_rows], config.batch_size, config.seed),
-        validation_data=_DenseBatches(x[val_rows], config.batch_size, seed=None) if n_val else None,
+        **data,
+        validation_data=validation if n_val else None,
         epochs=config.epochs,
         # One line per epoch when the log is a file; a progress bar only on a terminal.
         verbose=1 if sys.stderr.isatty() else 2,
@@ -64,14 +72,14 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
 
 
 class _DenseBatches(keras.utils.PyDataset):
-    """Mini-batches (x, x) made dense one at a time, in a seeded order reshuffled each epoch.
+    """Mini-batches (x, x) of count vectors made dense one at a time, in a seeded order reshuffled each epoch.
 
     A dense copy of the whole sample would be rows x vocabulary float32s (450 MB at 22,500 x
     5,000), and Keras copies it again into a tensor: densifying per batch keeps the driver's
     memory at the CSR's size, at no cost in time per epoch.
     """
 
-    def __init__(self, rows: sp.csr_matrix | np.ndarray, batch_size: int, seed: int | None):
+    def __init__(self, rows: sp.csr_matrix, batch_size: int, seed: int | None):
         super().__init__()
         self.rows, self.batch_size = rows, batch_size
         self.rng = np.random.default_rng(seed) if seed is not None else None
@@ -82,9 +90,7 @@ class _DenseBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         picked = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        batch = self.rows[picked]
-        batch = batch.toarray() if sp.issparse(batch) else batch
-        batch = np.asarray(batch, dtype=np.float32)
+        batch = self.rows[picked].toarray().astype(np.float32, copy=False)
         return batch, batch
 
     def on_epoch_end(self) -> None:
