@@ -12,7 +12,7 @@
 #   (default)    everything the job needs, TensorFlow included: for a driver that runs on the
 #                cluster (YARN or Kubernetes cluster deploy mode) as well as the executors.
 #   --executors  only what the executors import: the project (without its dependencies) plus
-#                NumPy, pandas, PyArrow, SciPy, PyYAML, scikit-learn, umap-learn and hdbscan (the
+#                NumPy, pandas, PyArrow, SciPy, PyYAML, Numba, threadpoolctl, scikit-learn, umap-learn and hdbscan (the
 #                assign stage runs UMAP's transform there). No TensorFlow, no PySpark: the
 #                executors' Python workers import pyspark from the cluster's own Spark
 #                (SPARK_HOME/python/lib/pyspark.zip, which Spark puts on their PYTHONPATH). For
@@ -38,7 +38,7 @@ BUILD="$REPO/build/package_env"
 # What the executors import: n2d_spark.embed and n2d_spark.encoder (the embed stage), and
 # n2d_spark.assign with umap-learn, scikit-learn and hdbscan (the assign stage unpickles the
 # fitted UMAP and clusterer); no TensorFlow: umap is imported with it blocked.
-EXECUTOR_PACKAGES=(numpy pandas pyarrow scipy pyyaml scikit-learn umap-learn hdbscan)
+EXECUTOR_PACKAGES=(numpy pandas pyarrow scipy pyyaml numba threadpoolctl scikit-learn umap-learn hdbscan)
 
 usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
@@ -88,7 +88,7 @@ pip=("$BUILD/env/bin/python" -m pip install --quiet --no-warn-script-location)
 if [ "$FLAVOUR" = executors ]; then
   "${pip[@]}" "${constraints[@]}" "${EXECUTOR_PACKAGES[@]}"
   "${pip[@]}" --no-deps "$REPO"
-  check='import sys, n2d_spark.encoder, numpy, pandas, pyarrow, scipy.sparse, yaml; from n2d_spark.manifold import import_umap_without_tensorflow as i; i(); import umap, hdbscan, sklearn; assert "tensorflow" not in sys.modules'
+  check='import sys, n2d_spark.encoder, numpy, pandas, pyarrow, scipy.sparse, yaml, numba, threadpoolctl; from n2d_spark.manifold import import_umap_without_tensorflow as i; i(); import umap, hdbscan, sklearn; assert "tensorflow" not in sys.modules'
 else
   "${pip[@]}" "${constraints[@]}" "$REPO"
   check='import n2d_spark.pipeline, tensorflow, umap, pyspark'
