@@ -1,4 +1,4 @@
-"""End to end: the whole job on real Spark, through the Python API, the console script and spark-submit."""
+"""End to end: the whole job on real Spark, through the Python API and the console script (spark-submit: tests/test_standalone.py)."""
 
 import json
 import os
@@ -290,24 +290,3 @@ def test_cli_missing_input_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"n2d-spark: error: input not found: {tmp_path / 'absent.csv'}"
     assert "Traceback" not in result.stderr
-
-
-def test_spark_submit_runs_the_job(tmp_path):
-    corpus = write_corpus(generate_reviews(600, seed=2), tmp_path / "small.csv")
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    result = subprocess.run(
-        [
-            str(BIN / "spark-submit"), "--master", "local[2]", str(REPO / "jobs" / "n2d_job.py"),
-            "--config", str(REPO / "conf" / "synthetic.yaml"), "--input", str(corpus), "--output", str(tmp_path / "out"),
-            "--set", "autoencoder.epochs=20", "--set", "autoencoder.batch_size=32", "--set", "autoencoder.hidden=[128]",
-            "--set", "manifold.n_neighbors=15",
-            "--set", "cluster.algorithm=kmeans", "--set", "cluster.k=8",
-        ],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "rows:     600 in, 600 labelled, 0 rejected" in result.stdout
-    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert manifest["spark"]["master"] == "local[2]"
-    assert manifest["clusters"]["n_clusters"] == 8
-    assert manifest["evaluation"]["ari"] > 0.8

@@ -2,9 +2,10 @@
 
 A master and two one-core workers on 127.0.0.1, started from the installed pyspark
 (``spark-class ...deploy.master.Master`` / ``...deploy.worker.Worker``), run the job through
-``scripts/submit.sh --master spark://127.0.0.1:PORT`` on 5,000 synthetic reviews, twice: once
-undisturbed, and once with one worker's executor JVM killed (SIGKILL) while the embedding stage
-runs its Python tasks on it. The second run must complete, and its labels must equal the first's.
+``scripts/submit.sh --master spark://127.0.0.1:PORT`` on 5,000 synthetic reviews, with one
+worker's executor JVM killed (SIGKILL) while the embedding stage runs its Python tasks on it.
+The run must complete, and its labels must equal those of the same job run undisturbed in local
+mode (in the tests' own session).
 
 Which Python the executors run: the same interpreter as the tests (``PYSPARK_PYTHON`` =
 ``sys.executable``, this venv, which has the project installed), not the archive of
@@ -33,6 +34,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from n2d_spark.config import load_config
+from n2d_spark.pipeline import run_job
 from n2d_spark.synthetic import generate_reviews, write_corpus
 
 from conftest import REPO
@@ -274,38 +277,59 @@ def _python_workers(cluster: StandaloneCluster) -> dict[int, str]:
 
 
 @pytest.fixture(scope="module")
-def undisturbed(cluster, corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("undisturbed") / "out"
+def local_labels(spark, corpus, tmp_path_factory):
+    """The same job in local mode, in this process: the labels the cluster run must reproduce."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    config = load_config(REPO / "conf" / "synthetic.yaml", [JOB_SETTINGS[1]])
+    run_job(spark, config, str(corpus), str(out))
+    return pd.read_parquet(out / "labels", columns=["id", "cluster"]).sort_values("id").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def disturbed(cluster, corpus, tmp_path_factory):
+    """One submission; one executor is SIGKILLed once the embedding stage runs Python on it."""
+    out = tmp_path_factory.mktemp("disturbed") / "out"
+    killed: dict = {}
     python_workers: dict[int, str] = {}
 
-    def look_at_the_executors_python_after_embedding(line: str) -> None:
+    def kill_an_executor_then_look_at_the_executors_python(line: str) -> None:
+        if "stage embed: started" in line and not killed:
+            # Wait until an executor runs the embedding UDF (its Python daemon exists), then SIGKILL it.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                for worker, pid in cluster.executors():
+                    if any("pyspark" in _cmdline(p) for p in _descendants(pid)):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.update(worker=worker, pid=pid, at=time.monotonic())
+                        return
+                time.sleep(0.05)
+            raise AssertionError("no executor started a Python worker within 60 s of the embedding stage's start")
         if "stage manifold: started" in line and not python_workers:
             python_workers.update(_python_workers(cluster))
 
-    submission = Submission(cluster, corpus, out, on_line=look_at_the_executors_python_after_embedding)
+    submission = Submission(cluster, corpus, out, on_line=kill_an_executor_then_look_at_the_executors_python)
     output_log = submission.wait()
     manifest, labels = _check_output(out, output_log, cluster)
-    return out, output_log, manifest, labels, python_workers
+    return output_log, manifest, labels, python_workers, killed
 
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_job_runs_on_a_standalone_cluster(cluster, undisturbed):
-    _, output_log, _, _, python_workers = undisturbed
+def test_job_runs_on_a_standalone_cluster(cluster, disturbed):
+    output_log = disturbed[0]
     # The start-up log: master, two one-core executors, the confs that matter, the executors' Python.
     assert re.search(rf"master {re.escape(cluster.url)}, app \S+: 2 executor\(s\), 2 core\(s\)", output_log), output_log[-4000:]
     confs = next(line for line in output_log.splitlines() if "spark confs:" in line)
     for expected in ("spark.executor.memory=1g", "spark.sql.execution.arrow.maxRecordsPerBatch=4096",
                      "spark.task.maxFailures=4", f"spark.pyspark.python={sys.executable}"):
         assert expected in confs, confs
-    assert len(cluster.executor_dirs(_app_id(output_log))) == 2
 
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_executors_embed_without_tensorflow(undisturbed):
+def test_executors_embed_without_tensorflow(disturbed):
     """The executors' Python ran the embedding (SciPy's sparse kernels are loaded) and never loaded TensorFlow."""
-    *_, python_workers = undisturbed
+    python_workers = disturbed[3]
     assert python_workers, "no Python process under the executors after the embedding stage"
     assert any("/scipy/sparse/_sparsetools" in maps for maps in python_workers.values())
     assert not [pid for pid, maps in python_workers.items() if "/tensorflow/" in maps]
@@ -317,28 +341,8 @@ def _app_id(output_log: str) -> str:
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_an_executor_killed_during_embedding_changes_nothing(cluster, corpus, undisturbed, tmp_path):
-    expected_labels = undisturbed[3]
-    killed: dict = {}
-
-    def kill_an_executor_once_embedding_runs(line: str) -> None:
-        if killed or "stage embed: started" not in line:
-            return
-        # Wait until an executor runs the embedding UDF (its Python daemon exists), then SIGKILL it.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for worker, pid in cluster.executors():
-                if any("pyspark" in _cmdline(p) for p in _descendants(pid)):
-                    os.kill(pid, signal.SIGKILL)
-                    killed.update(worker=worker, pid=pid, at=time.monotonic())
-                    return
-            time.sleep(0.05)
-        raise AssertionError("no executor started a Python worker within 60 s of the embedding stage's start")
-
-    out = tmp_path / "out"
-    submission = Submission(cluster, corpus, out, on_line=kill_an_executor_once_embedding_runs)
-    output_log = submission.wait()
-
+def test_an_executor_killed_during_embedding_changes_nothing(cluster, disturbed, local_labels):
+    output_log, _, labels, _, killed = disturbed
     assert killed, "the embedding stage never started"
     log_lines = output_log.splitlines()
     embed_done = next(i for i, line in enumerate(log_lines) if "stage embed: done" in line)
@@ -346,9 +350,8 @@ def test_an_executor_killed_during_embedding_changes_nothing(cluster, corpus, un
     assert lost and lost[0] < embed_done, "the driver never saw the executor die during the embedding stage"
     # The worker relaunched an executor: three executor folders for this application.
     assert len(cluster.executor_dirs(_app_id(output_log))) == 3
-
-    _, labels = _check_output(out, output_log, cluster)
-    pd.testing.assert_frame_equal(labels[["id", "cluster"]], expected_labels[["id", "cluster"]])
+    # The labels are those of the same job in local mode, undisturbed.
+    pd.testing.assert_frame_equal(labels[["id", "cluster"]], local_labels)
 
 
 def _dry_run(*args: str, **env: str) -> subprocess.CompletedProcess:
