@@ -50,7 +50,8 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
         validation = _DenseBatches(x[val_rows], config.batch_size, seed=None)
     else:
         x = np.asarray(x, dtype=np.float32)
-        data = {"x": x[train_rows], "y": x[train_rows], "batch_size": config.batch_size, "shuffle": True}
+        x_train = x[train_rows]
+        data = {"x": x_train, "y": x_train, "batch_size": config.batch_size, "shuffle": True}
         validation = (x[val_rows], x[val_rows])
     fit = model.fit(
         **data,
