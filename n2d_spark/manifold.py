@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import numpy as np
 
@@ -31,19 +32,76 @@ def import_umap_without_tensorflow() -> None:
 
 def fit_manifold(embeddings: np.ndarray, config: ManifoldConfig):
     """Returns the fitted ``umap.UMAP`` and the rows' coordinates (float32, n_components wide)."""
-    import umap
-
     n_neighbors = config.n_neighbors
     if n_neighbors >= len(embeddings):
         n_neighbors = max(2, len(embeddings) - 1)
         log.warning("manifold.n_neighbors=%d exceeds the %d rows; using %d", config.n_neighbors, len(embeddings), n_neighbors)
-    reducer = umap.UMAP(
+    return seeded_umap(
+        embeddings,
         n_components=config.n_components,
         n_neighbors=n_neighbors,
         min_dist=config.min_dist,
         metric=config.metric,
-        # A seed makes UMAP single-threaded; the job promises the same labels for the same input.
-        random_state=config.seed,
+        seed=config.seed,
     )
-    coordinates = reducer.fit_transform(embeddings).astype(np.float32)
+
+
+def seeded_umap(embeddings: np.ndarray, n_components: int, n_neighbors: int, min_dist: float, metric: str, seed: int):
+    """A seeded ``umap.UMAP`` fitted on ``embeddings`` and their coordinates (float32).
+
+    The neighbour graph comes from ``ExactNeighbors`` where the metric allows; UMAP's own
+    approximate search (pynndescent) is left for any other metric.
+    """
+    import umap
+
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    precomputed_knn = (None, None, None)
+    if metric in EXACT_METRICS:
+        index = ExactNeighbors(x, metric)
+        precomputed_knn = (*index.query(x, n_neighbors), index)
+    reducer = umap.UMAP(
+        n_components=n_components,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        metric=metric,
+        precomputed_knn=precomputed_knn,
+        # A seed makes UMAP single-threaded; the job promises the same labels for the same input.
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        # UMAP warns that a seed makes it single-threaded (the point), and that a search index
+        # that is not pynndescent's leaves it unable to transform (ExactNeighbors can).
+        warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden to 1 by setting random_state")
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\] \(knn_search_index\) is not an NNDescent object")
+        coordinates = reducer.fit_transform(x).astype(np.float32)
     return reducer, coordinates
+
+
+# Metrics that scikit-learn's exact search computes the way UMAP's named metrics do.
+EXACT_METRICS = frozenset({"euclidean", "manhattan", "chebyshev", "cosine", "correlation", "canberra", "braycurtis"})
+
+
+class ExactNeighbors:
+    """UMAP's neighbour search done exactly: the fit rows' k nearest neighbours, and ``query`` for ``transform``.
+
+    The embedding is low-dimensional (the bottleneck, 10 wide by default) and the fit sample
+    at most ``manifold.fit_rows`` rows, so scikit-learn's brute-force search, on every core
+    and deterministic, finds all neighbours in seconds. pynndescent's approximate search,
+    which UMAP uses by default, first JIT-compiles for about 30 s in every new process and
+    runs on one thread when UMAP is seeded; its index also pickles to tens of MB, where
+    this one holds only the fit rows. UMAP's ``transform`` calls ``query`` and reads
+    ``_angular_trees``.
+    """
+
+    # UMAP's transform picks the approximate search's epsilon from this; an exact search ignores it.
+    _angular_trees = False
+
+    def __init__(self, data: np.ndarray, metric: str):
+        from sklearn.neighbors import NearestNeighbors
+
+        self.search = NearestNeighbors(algorithm="brute", metric=metric).fit(data)
+
+    def query(self, points: np.ndarray, k: int, epsilon: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest fit rows of each point (a point among them is its own first neighbour): indices, distances."""
+        distances, indices = self.search.kneighbors(points, n_neighbors=k)
+        return indices.astype(np.int32), distances.astype(np.float32)

@@ -20,7 +20,6 @@ import html
 import io
 import json
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,6 +29,8 @@ import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib import colormaps
+
+from n2d_spark.manifold import seeded_umap
 
 NOISE = -1
 LOSS_PNG = "loss.png"
@@ -116,13 +117,9 @@ def map_2d(embeddings: np.ndarray, seed: int) -> np.ndarray:
         out = np.zeros((len(x), 2), dtype=np.float32)
         out[:, : min(2, x.shape[1])] = x[:, :2]
         return out
-    import umap
-
-    with warnings.catch_warnings():
-        # A seeded UMAP warns that it runs single-threaded; that is the point.
-        warnings.simplefilter("ignore")
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), random_state=seed)
-        return reducer.fit_transform(x).astype(np.float32)
+    # UMAP's default n_neighbors and min_dist: a picture of the embedding, not the job's manifold.
+    _, coordinates = seeded_umap(x, n_components=2, n_neighbors=min(15, len(x) - 1), min_dist=0.1, metric="euclidean", seed=seed)
+    return coordinates
 
 
 # --- plots ---------------------------------------------------------------------------
