@@ -1,7 +1,8 @@
 """Autoencoder stage: trains on the driver (TensorFlow / Keras), returns a NumPy encoder.
 
 Architecture as in the study the project follows: Dense hidden layers with ReLU, a
-linear bottleneck, the mirrored decoder, a linear output, MSE loss and Adam.
+linear bottleneck, the mirrored decoder, a linear output, MSE loss and Adam. On a CPU with
+native bfloat16 arithmetic the layers train in mixed precision (``autoencoder.precision``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from n2d_spark.encoder import Encoder
 @dataclass(frozen=True)
 class TrainedAutoencoder:
     encoder: Encoder
+    # The arithmetic it trained in: "float32" or "bfloat16" (``autoencoder.precision`` resolved).
+    precision: str = "float32"
     # Per epoch: "loss", "val_loss" (with a validation slice) and "epoch_seconds".
     history: dict[str, list[float]] = field(default_factory=dict)
 
@@ -41,7 +44,8 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
     n_val = int(round(n_rows * config.validation_fraction)) if n_rows > 1 else 0
     val_rows, train_rows = order[:n_val], order[n_val:]
 
-    model, encoder_layers = _build(input_dim, config)
+    precision = resolve_precision(config.precision)
+    model, encoder_layers = _build(input_dim, config, precision)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
     epoch_timer = _EpochTimer()
     if sp.issparse(x):
@@ -69,7 +73,28 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
             for layer in encoder_layers
         )
     )
-    return TrainedAutoencoder(encoder=encoder, history=history)
+    return TrainedAutoencoder(encoder=encoder, history=history, precision=precision)
+
+
+# CPU flags (Linux /proc/cpuinfo) of native bfloat16 matrix arithmetic, which oneDNN uses.
+_BFLOAT16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
+def resolve_precision(precision: str, cpuinfo: str = "/proc/cpuinfo") -> str:
+    """``autoencoder.precision`` made concrete: "auto" is "bfloat16" on a CPU with native bfloat16, else "float32".
+
+    Emulated bfloat16 is slower than float32, and a GPU is left to float32 unless asked.
+    """
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    try:
+        with open(cpuinfo) as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return "float32"
+    return "bfloat16" if _BFLOAT16_CPU_FLAGS.intersection(flags) else "float32"
 
 
 class _DenseBatches(keras.utils.PyDataset):
@@ -113,12 +138,15 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(round(time.perf_counter() - self._start, 3))
 
 
-def _build(input_dim: int, config: AutoencoderConfig):
+def _build(input_dim: int, config: AutoencoderConfig, precision: str):
+    # Mixed precision: bfloat16 arithmetic, float32 weights; the output layer stays float32,
+    # so that the loss is computed in float32.
+    dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
     inputs = keras.Input(shape=(input_dim,))
-    encoder_layers = [keras.layers.Dense(width, activation="relu") for width in config.hidden]
-    encoder_layers.append(keras.layers.Dense(config.bottleneck, name="bottleneck"))
-    decoder_layers = [keras.layers.Dense(width, activation="relu") for width in reversed(config.hidden)]
-    decoder_layers.append(keras.layers.Dense(input_dim))
+    encoder_layers = [keras.layers.Dense(width, activation="relu", dtype=dtype) for width in config.hidden]
+    encoder_layers.append(keras.layers.Dense(config.bottleneck, name="bottleneck", dtype=dtype))
+    decoder_layers = [keras.layers.Dense(width, activation="relu", dtype=dtype) for width in reversed(config.hidden)]
+    decoder_layers.append(keras.layers.Dense(input_dim, dtype="float32"))
     h = inputs
     for layer in encoder_layers + decoder_layers:
         h = layer(h)

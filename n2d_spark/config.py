@@ -61,6 +61,10 @@ class AutoencoderConfig:
     learning_rate: float = 0.001
     validation_fraction: float = 0.1
     seed: int = 0
+    # Training arithmetic: "bfloat16" computes the layers in bfloat16 and keeps the weights and
+    # the loss in float32 (Keras mixed precision); "auto" picks it where the CPU multiplies
+    # bfloat16 natively (AMX or AVX-512 BF16), else float32 (README: "Autoencoder precision").
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
 
 @dataclass(frozen=True)

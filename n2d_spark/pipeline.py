@@ -132,7 +132,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                     scaler = InputScaler.fit(sample, config.text.scaling, config.text.l2_normalize)
                 trained = train_autoencoder(scaler.transform(sample), config.autoencoder)
                 embedding_model = EmbeddingModel(scaler=scaler, encoder=trained.encoder)
-                log.info("autoencoder: trained on %d rows", len(sample_ids))
+                log.info("autoencoder: trained on %d rows in %s", len(sample_ids), trained.precision)
 
             embedded = _embed(run, usable, features, embedding_model, label_col)
 
@@ -183,6 +183,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             manifest["rows"]["autoencoder_sample"] = int(len(sample_ids))
             manifest["rows"]["manifold_fit"] = int(len(fit_ids))
             manifest["autoencoder_history"] = trained.history
+            manifest["autoencoder_precision"] = trained.precision
             manifest["clusters"]["silhouette"] = silhouette_on_sample(
                 fit_coordinates, fit_labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
             )

@@ -152,8 +152,10 @@ def tables(results: list[dict]) -> str:
         val_loss = (m.get("autoencoder_history") or {}).get("val_loss") or [None]
         fraction = (m.get("settings") or m.get("config") or {}).get("autoencoder", {}).get("validation_fraction", 0.1)
         trained = m["rows"].get("autoencoder_sample", m["rows"]["in"])
+        # The reference trains as the study did, in float32.
+        precision = m.get("autoencoder_precision", "float32")
         lines.append(
-            f"| {r['rows']} | {r['pipeline']} | {trained} rows, {fraction:.0%} held out | {_f(val_loss[-1], 4)}"
+            f"| {r['rows']} | {r['pipeline']} | {trained} rows, {fraction:.0%} held out, {precision} | {_f(val_loss[-1], 4)}"
             f" | {m['clusters']['n_clusters']} | {_f(m['clusters']['noise_share'])} | {_f(m['clusters'].get('silhouette'))}"
             f" | {_f(evaluation.get('accuracy'))} | {_f(evaluation.get('ari'))} | {_f(evaluation.get('nmi'))} |"
         )

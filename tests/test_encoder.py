@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from n2d_spark.autoencoder import train_autoencoder
+from n2d_spark.autoencoder import resolve_precision, train_autoencoder
 from n2d_spark.config import AutoencoderConfig
 from n2d_spark.encoder import Encoder, EmbeddingModel, InputScaler, spark_vectors_to_csr
 
@@ -90,14 +90,40 @@ def test_numpy_encoder_matches_keras():
     assert trained.encoder.output_dim == 3
 
 
-def test_training_is_deterministic_and_learns():
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_training_is_deterministic_and_learns(precision):
     counts = _random_counts(400, 30, seed=2)
-    config = AutoencoderConfig(hidden=[32], bottleneck=4, epochs=8, batch_size=32, seed=5, validation_fraction=0.25)
+    config = AutoencoderConfig(
+        hidden=[32], bottleneck=4, epochs=8, batch_size=32, seed=5, validation_fraction=0.25, precision=precision
+    )
     x = InputScaler.fit(counts, "log1p", l2_normalize=False).transform(counts)
     first = train_autoencoder(x, config)
     second = train_autoencoder(x, config)
+    assert first.precision == precision
     for (w1, b1), (w2, b2) in zip(first.encoder.layers, second.encoder.layers):
+        # Mixed precision keeps the weights in float32; the executors' encoder runs in float32.
+        assert w1.dtype == b1.dtype == np.float32
         np.testing.assert_array_equal(w1, w2)
         np.testing.assert_array_equal(b1, b2)
     assert len(first.history["loss"]) == len(first.history["val_loss"]) == 8
     assert first.history["loss"][-1] < first.history["loss"][0]
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu sse avx2 avx512f amx_bf16 amx_tile", "bfloat16"),
+        ("fpu sse avx2 avx512f avx512_bf16", "bfloat16"),
+        ("fpu sse avx2 avx512f", "float32"),
+    ],
+)
+def test_auto_precision_follows_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert resolve_precision("auto", cpuinfo=str(cpuinfo)) == expected
+
+
+def test_auto_precision_without_cpuinfo_and_explicit_precisions(tmp_path):
+    assert resolve_precision("auto", cpuinfo=str(tmp_path / "absent")) == "float32"
+    assert resolve_precision("float32", cpuinfo="/nonexistent") == "float32"
+    assert resolve_precision("bfloat16", cpuinfo="/nonexistent") == "bfloat16"
