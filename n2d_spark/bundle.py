@@ -82,17 +82,17 @@ def save_bundle(
     folder = folder.rstrip("/")
     if (text_model is None) != (config.input.features_col is not None):
         raise ValueError("a text pipeline is saved in text mode, and only then (config.input.features_col is None)")
-    save_embedding_model(fs, folder, embedding_model)
-    fs.write_bytes(f"{folder}/{UMAP_PART}", pickle.dumps(assigner.reducer, protocol=_PICKLE_PROTOCOL))
-    fs.write_bytes(f"{folder}/{CLUSTERS_PART}", pickle.dumps(assigner.clusters, protocol=_PICKLE_PROTOCOL))
-    names = [ENCODER_PART, UMAP_PART, CLUSTERS_PART]
+    # Parts serialized here are hashed as written: reading tens of MB back through py4j costs
+    # seconds (about 11 MB/s). Only the text pipeline, which Spark ML writes, is read back.
+    written = {ENCODER_PART: save_embedding_model(fs, folder, embedding_model)}
+    for name, part in ((UMAP_PART, assigner.reducer), (CLUSTERS_PART, assigner.clusters)):
+        written[name] = pickle.dumps(part, protocol=_PICKLE_PROTOCOL)
+        fs.write_bytes(f"{folder}/{name}", written[name])
     if text_model is not None:
         text_model.write().save(f"{folder}/{TEXT_PIPELINE_DIR}")
-        names += [f"{TEXT_PIPELINE_DIR}/{name}" for name, _ in _content_files(fs, f"{folder}/{TEXT_PIPELINE_DIR}")]
-    parts = {}
-    for name in names:
-        data = fs.read_bytes(f"{folder}/{name}")
-        parts[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        for name, _ in _content_files(fs, f"{folder}/{TEXT_PIPELINE_DIR}"):
+            written[f"{TEXT_PIPELINE_DIR}/{name}"] = fs.read_bytes(f"{folder}/{TEXT_PIPELINE_DIR}/{name}")
+    parts = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in written.items()}
     model_id = _model_id(parts)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -209,7 +209,7 @@ def _check_versions(where: str, saved: dict[str, str], config: JobConfig, text_m
         ("numpy", _MAJOR, "the pickles hold NumPy arrays"),
         ("scikit-learn", _MINOR, "the pickles hold scikit-learn objects"),
         ("umap-learn", _MINOR, "umap.pkl is a pickle of umap-learn's UMAP"),
-        ("pynndescent", _MINOR, "umap.pkl holds pynndescent's index"),
+        ("pynndescent", _MINOR, "umap.pkl holds pynndescent's index for metrics scikit-learn lacks"),
     ]
     if config.cluster.algorithm == "hdbscan":
         rules.append(("hdbscan", _MINOR, "clusters.pkl is a pickle of hdbscan's HDBSCAN"))

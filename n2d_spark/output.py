@@ -49,14 +49,16 @@ def write_manifest(fs: FileSystem, folder: str, manifest: dict) -> None:
     fs.write_bytes(f"{folder}/{MANIFEST_FILE}", json.dumps(manifest, indent=2, sort_keys=True).encode())
 
 
-def save_embedding_model(fs: FileSystem, folder: str, model: EmbeddingModel) -> None:
-    """The input scaling and the encoder's weights as one .npz (no pickle)."""
+def save_embedding_model(fs: FileSystem, folder: str, model: EmbeddingModel) -> bytes:
+    """The input scaling and the encoder's weights as one .npz (no pickle); returns the bytes written."""
     arrays = {f"w{i}": w for i, (w, _) in enumerate(model.encoder.layers)}
     arrays.update({f"b{i}": b for i, (_, b) in enumerate(model.encoder.layers)})
     arrays.update({f"scaler_{name}": value for name, value in model.scaler.to_arrays().items()})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    fs.write_bytes(f"{folder}/encoder.npz", buffer.getvalue())
+    data = buffer.getvalue()
+    fs.write_bytes(f"{folder}/encoder.npz", data)
+    return data
 
 
 def load_embedding_model(fs: FileSystem, folder: str) -> EmbeddingModel:
