@@ -63,7 +63,8 @@ class AutoencoderConfig:
     seed: int = 0
     # Training arithmetic: "bfloat16" computes the layers in bfloat16 and keeps the weights and
     # the loss in float32 (Keras mixed precision); "auto" picks it where the CPU multiplies
-    # bfloat16 natively (AMX or AVX-512 BF16), else float32 (README: "Autoencoder precision").
+    # bfloat16 natively (AMX or AVX-512 BF16) and the input is at least 1,024 wide, else
+    # float32 (README: "Mixed precision where the CPU has bfloat16").
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
 

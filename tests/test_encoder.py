@@ -120,10 +120,12 @@ def test_training_is_deterministic_and_learns(precision):
 def test_auto_precision_follows_the_cpu_flags(tmp_path, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
-    assert resolve_precision("auto", cpuinfo=str(cpuinfo)) == expected
+    assert resolve_precision("auto", 5000, cpuinfo=str(cpuinfo)) == expected
+    # Narrow inputs train in float32 whatever the CPU.
+    assert resolve_precision("auto", 64, cpuinfo=str(cpuinfo)) == "float32"
 
 
 def test_auto_precision_without_cpuinfo_and_explicit_precisions(tmp_path):
-    assert resolve_precision("auto", cpuinfo=str(tmp_path / "absent")) == "float32"
-    assert resolve_precision("float32", cpuinfo="/nonexistent") == "float32"
-    assert resolve_precision("bfloat16", cpuinfo="/nonexistent") == "bfloat16"
+    assert resolve_precision("auto", 5000, cpuinfo=str(tmp_path / "absent")) == "float32"
+    assert resolve_precision("float32", 5000, cpuinfo="/nonexistent") == "float32"
+    assert resolve_precision("bfloat16", 64, cpuinfo="/nonexistent") == "bfloat16"
