@@ -23,6 +23,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from threadpoolctl import threadpool_limits
 
 from n2d_spark.cluster import FittedClusters
 from n2d_spark.embed import EMBEDDING_COL, dense_rows
@@ -66,7 +67,9 @@ def assign(rows: DataFrame, assigner: ClusterAssigner, n_rows: int, batch_rows: 
     def assign_batch(batch: pd.DataFrame) -> pd.DataFrame:
         import_umap_without_tensorflow()
         batch = batch.sort_values(ID_COL, kind="stable")
-        coordinates, labels = shared.value.assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
+        # Spark runs a task per core: the neighbour search's BLAS threads would oversubscribe them.
+        with threadpool_limits(1):
+            coordinates, labels = shared.value.assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
         return pd.DataFrame({ID_COL: batch[ID_COL].to_numpy(), CLUSTER_COL: labels, UMAP_COL: list(coordinates)})
 
     return (

@@ -4,7 +4,7 @@ from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql.types import LongType, StructField, StructType
 
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed, rows_to_csr
-from n2d_spark.encoder import EmbeddingModel, Encoder, InputScaler
+from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 
 
 def _vectors(spark, n_rows, size=6, seed=0):
@@ -41,13 +41,59 @@ def test_udf_embedding_equals_local_embedding(spark):
     assert actual.shape == (200 - empty.sum(), 2)
 
 
-def test_batch_size_does_not_change_embeddings(spark):
-    vectors = _vectors(spark, 100)
-    model = _model()
-    small = [r[EMBEDDING_COL] for r in embed(vectors, "counts", model, batch_rows=7).orderBy("id").collect()]
-    large = [r[EMBEDDING_COL] for r in embed(vectors, "counts", model, batch_rows=1000).orderBy("id").collect()]
-    assert [s is None for s in small] == [g is None for g in large]
-    np.testing.assert_allclose([s for s in small if s is not None], [g for g in large if g is not None], rtol=1e-6)
+def _wide_model(size, widths, seed=0):
+    """Random weights of the given widths: wide enough for the layers' vector loops and their remainders."""
+    rng = np.random.default_rng(seed)
+    dims = [size, *widths]
+    layers = tuple(
+        (rng.normal(scale=0.1, size=(a, b)).astype(np.float32), rng.normal(scale=0.1, size=b).astype(np.float32))
+        for a, b in zip(dims[:-1], dims[1:])
+    )
+    return Encoder(layers=layers)
+
+
+def test_batch_size_does_not_change_embeddings_by_a_bit(spark):
+    # Spark's Arrow batches of 1, 7, 64 and 4,096 rows, over 3 partitions: every row's
+    # embedding must be bitwise the same, so that the fit and the labels cannot depend on them.
+    vectors = _vectors(spark, 150, size=300).repartition(3)
+    model = EmbeddingModel(InputScaler("tfidf", True, idf=np.linspace(0.5, 3, 300, dtype=np.float32)), _wide_model(300, [70, 33, 10]))
+    by_batch = {
+        batch: [r[EMBEDDING_COL] for r in embed(vectors, "counts", model, batch_rows=batch).orderBy("id").collect()]
+        for batch in (1, 7, 64, 4096)
+    }
+    reference = by_batch[4096]
+    assert sum(e is None for e in reference) < len(reference)
+    for batch, embeddings in by_batch.items():
+        assert [e is None for e in embeddings] == [e is None for e in reference], batch
+        np.testing.assert_array_equal(
+            np.array([e for e in embeddings if e is not None], dtype=np.float32),
+            np.array([e for e in reference if e is not None], dtype=np.float32),
+            err_msg=f"batch_rows={batch}",
+        )
+
+
+def test_the_default_architecture_embeds_a_row_alike_in_any_batch():
+    # The job's shapes (5,000 terms, 1024-512-256-10), sparse and dense input, in NumPy: a row's
+    # embedding is bitwise the same alone, in a batch of 7 or 64, at any position.
+    rng = np.random.default_rng(3)
+    counts = sp.random(300, 5000, density=0.02, random_state=4, format="csr", dtype=np.float32)
+    counts.data = np.ceil(counts.data * 4)
+    encoder = _wide_model(5000, [1024, 512, 256, 10])
+    sparse_model = EmbeddingModel(InputScaler.fit(counts, "tfidf", True), encoder)
+    dense_rows = rng.normal(size=(300, 5000)).astype(np.float32)
+    for model, rows in ((sparse_model, counts), (EmbeddingModel(DenseScaler.fit(dense_rows, "standardize"), encoder), dense_rows)):
+        whole = model.embed(rows)
+        for batch in (1, 7, 64):
+            pieces = np.vstack([model.embed(rows[start : start + batch]) for start in range(0, 300, batch)])
+            np.testing.assert_array_equal(pieces, whole, err_msg=f"batch of {batch}")
+        # and the same numbers as float32 BLAS, to rounding
+        scaled = model.scaler.transform(rows)
+        h = scaled.toarray() if sp.issparse(scaled) else scaled
+        for i, (weights, bias) in enumerate(encoder.layers):
+            h = h @ weights + bias
+            if i < len(encoder.layers) - 1:
+                h = np.maximum(h, 0)
+        np.testing.assert_allclose(whole, h, rtol=1e-4, atol=1e-4)
 
 
 def test_sample_is_sized_sorted_and_independent_of_partitioning(spark):
