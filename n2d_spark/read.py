@@ -39,7 +39,7 @@ def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFra
         raise InputError(f"input not found: {path}")
     try:
         if fmt == "csv":
-            raw = _read_csv(spark, path)
+            raw = _read_csv(spark, path, separator=_separator(path))
         else:
             raw = spark.read.parquet(path)
     except Exception as error:  # Spark raises AnalysisException subclasses with Java detail attached
@@ -74,11 +74,16 @@ def _require_column(columns: list[str], name: str, role: str) -> None:
         raise InputError(f"{role} column {name!r} not in the input; columns found: {', '.join(columns)}")
 
 
-def _read_csv(spark: SparkSession, path: str) -> DataFrame:
+def _separator(path: str) -> str:
+    """A tab for ``.tsv`` files (compressed too), else a comma."""
+    return "\t" if re.search(r"\.tsv(\.[a-z0-9]+)?$", path.lower().rstrip("/")) else ","
+
+
+def _read_csv(spark: SparkSession, path: str, separator: str = ",") -> DataFrame:
     """All columns as strings, plus ``_corrupt_record``: the raw text of a record that does not parse."""
     # RFC 4180: quotes inside a field are doubled, and a field may span lines.
     # Spark's default escape is a backslash, which splits such rows.
-    options = {"header": True, "multiLine": True, "quote": '"', "escape": '"'}
+    options = {"header": True, "multiLine": True, "quote": '"', "escape": '"', "sep": separator}
     header = spark.read.csv(path, **options).schema
     if CORRUPT_COL in header.fieldNames():
         raise InputError(f"the input has a column named {CORRUPT_COL!r}, which the job uses for malformed records")

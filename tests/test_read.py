@@ -21,6 +21,17 @@ def test_rfc4180_quotes_commas_and_newlines(spark, tmp_path):
     assert frame[ID_COL].tolist() == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("name", ["r.tsv", "r.tsv.gz"])
+def test_tsv_is_tab_separated(spark, tmp_path, name):
+    # Commas, quotes and a line break inside the text: only the tabs separate the columns.
+    reviews = ['A "quoted" word, and a comma', "plain, with, commas", "two\nlines"]
+    path = tmp_path / name
+    pd.DataFrame({"review": reviews, "stars": ["1", "2", "3"]}).to_csv(path, index=False, sep="\t")
+    frame = read_reviews(spark, str(path), InputConfig()).orderBy(ID_COL).toPandas()
+    assert frame["review"].tolist() == reviews
+    assert frame["stars"].tolist() == ["1", "2", "3"]
+
+
 def test_ids_are_stable_across_reads_and_partitioning(spark, tmp_path):
     folder = tmp_path / "parts"
     folder.mkdir()
