@@ -26,4 +26,4 @@ check-java:
 	  exit 1; }
 
 clean:
-	rm -rf out data spark-warehouse
+	rm -rf out data spark-warehouse metastore_db derby.log

@@ -25,6 +25,8 @@ from n2d_spark.catalog import (
 )
 from n2d_spark.queries import duckdb_parquet, render
 
+from conftest import REPO
+
 LABELS_DDL = "id bigint, cluster int, umap array<float>, run_id string, model_id string, sentiment string"
 CLUSTERS_DDL = "cluster int, size bigint, top_terms array<string>, coherence double, example_ids array<bigint>"
 
@@ -200,3 +202,12 @@ def test_tables_outlive_the_session_in_the_local_metastore(tmp_path):
     clusters_folder = urlparse(second["location"]).path
     assert clusters_folder == str(workdir / "spark-warehouse" / "reviews_db.db" / "reviews_clusters")
     assert duckdb.sql(f"SELECT count(*) FROM {duckdb_parquet(clusters_folder)}").fetchall() == [(6,)]
+
+
+def test_make_clean_removes_the_local_metastore(tmp_path):
+    # Tables written before `make clean` must not "already exist" after it: the Derby metastore goes too.
+    for name in ("metastore_db", "spark-warehouse", "out"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "derby.log").write_text("")
+    subprocess.run(["make", "-f", str(REPO / "Makefile"), "clean"], cwd=tmp_path, check=True, capture_output=True)
+    assert list(tmp_path.iterdir()) == []
