@@ -60,7 +60,7 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
     fit = model.fit(
         **data,
         validation_data=validation if n_val else None,
-        epochs=config.epochs,
+        epochs=epochs_for(len(train_rows), config),
         # One line per epoch when the log is a file; a progress bar only on a terminal.
         verbose=1 if sys.stderr.isatty() else 2,
         callbacks=[epoch_timer],
@@ -74,6 +74,17 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
         )
     )
     return TrainedAutoencoder(encoder=encoder, history=history, precision=precision)
+
+
+def epochs_for(n_train_rows: int, config: AutoencoderConfig) -> int:
+    """``autoencoder.epochs``, or more where a small sample would otherwise get fewer than ``min_steps`` updates.
+
+    Ten epochs of 512-row batches are 440 updates on the 25,000-row IMDB sample but 40 on BBC
+    News's 2,000 training rows, which stopped far from converged (validation loss 0.937, where
+    40 epochs reached 0.830 and raised KMeans's NMI on the N2D space from 0.769 to 0.867).
+    """
+    steps_per_epoch = max(1, -(-n_train_rows // config.batch_size))
+    return max(config.epochs, -(-config.min_steps // steps_per_epoch))
 
 
 # CPU flags (Linux /proc/cpuinfo) of native bfloat16 matrix arithmetic, which oneDNN uses.

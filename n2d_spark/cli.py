@@ -153,9 +153,16 @@ def format_summary(manifest: dict) -> str:
         f"rows:     {manifest['rows']['in']} in, {manifest['rows']['labelled']} labelled, "
         f"{manifest['rows']['rejected']} rejected",
         f"clusters: {clusters['n_clusters']} (noise share {clusters['noise_share']:.1%})",
-        "stages:   " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in manifest["stage_seconds"].items())
-        + f"; total {manifest['total_seconds']:.1f}s",
     ]
+    for i, topic in enumerate(clusters.get("largest", [])):
+        lines.append(f"{'largest:' if i == 0 else '':<10}{topic['share']:6.1%}  {topic['name']}")
+    topics = manifest.get("topics")
+    if topics and topics["npmi"] is not None:
+        lines.append(f"topics:   coherence (NPMI) {topics['npmi']:.3f}, diversity {topics['diversity']:.2f}")
+    lines.append(
+        "stages:   " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in manifest["stage_seconds"].items())
+        + f"; total {manifest['total_seconds']:.1f}s"
+    )
     evaluation = manifest.get("evaluation")
     if evaluation:
         lines.append(

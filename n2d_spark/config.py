@@ -57,6 +57,8 @@ class AutoencoderConfig:
     hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])
     bottleneck: int = 10
     epochs: int = 10
+    # Train at least this many mini-batch updates: a small sample gets more epochs (README: "Choices and why").
+    min_steps: int = 200
     batch_size: int = 512
     learning_rate: float = 0.001
     validation_fraction: float = 0.1
@@ -91,12 +93,22 @@ class ManifoldConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    algorithm: Literal["dbscan", "kmeans", "gmm", "hdbscan"] = "dbscan"
-    # Number of clusters for kmeans and gmm.
-    k: int = 8
+    # KMeans with k chosen by silhouette (k: auto): README, "Choices and why".
+    algorithm: Literal["dbscan", "kmeans", "gmm", "hdbscan"] = "kmeans"
+    # Number of clusters for kmeans and gmm; auto: the k in [k_min, k_max] whose KMeans
+    # partition of the fit sample has the highest silhouette (README: "Choices and why").
+    k: int | Literal["auto"] = "auto"
+    k_min: int = 5
+    k_max: int = 50
     eps: float = 1.0
-    # Core-point neighbourhood for dbscan; smallest cluster for hdbscan.
-    min_samples: int = 50
+    # Core-point neighbourhood for dbscan (and hdbscan's min_samples, when set).
+    min_samples: int | None = 50
+    # hdbscan's smallest cluster; null: 0.5% of the fit rows, at least 10.
+    min_cluster_size: int | None = None
+    # Give each row a clusterer calls noise the cluster of the nearest centroid in the manifold.
+    reduce_outliers: bool = True
+    # Merge the most similar clusters (Ward, on their centroids) until this many topics remain.
+    n_topics: int | None = None
     seed: int = 0
 
 
@@ -114,6 +126,8 @@ class EvaluateConfig:
     stability: bool = False
     # Rows of the fit sample drawn on the report's 2-D maps.
     map_rows: int = 3000
+    # Rows (a seeded sample) whose terms topic coherence (NPMI) is counted over.
+    coherence_rows: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -188,8 +202,19 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     target = raw.setdefault(section, {})
     if not isinstance(target, dict):
         raise ConfigError(f"{section}: expected a mapping, got {type(target).__name__}")
-    # YAML parsing gives overrides the same typing as the file: 10 is an int, [1, 2] a list, null is None.
-    target[name] = yaml.safe_load(value) if value.strip() else ""
+    target[name] = _parse_value(section, name, value.strip())
+
+
+def _parse_value(section: str, name: str, value: str) -> Any:
+    """An override's text as the key's type: a text key keeps its text (a column named ``yes``, ``on`` or
+    ``2024`` stays a string; ``null`` is None where the key allows it); any other key parses it as YAML,
+    so 10 is an int, [1, 2] a list and null None, as in a config file."""
+    section_type = typing.get_type_hints(JobConfig).get(section)
+    hint = typing.get_type_hints(section_type).get(name) if dataclasses.is_dataclass(section_type) else None
+    options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    if options == [str]:
+        return None if value in ("null", "~") and type(None) in typing.get_args(hint) else value
+    return yaml.safe_load(value) if value else ""
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -220,8 +245,19 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner)
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            return _coerce(key, value, options[0])
+        # e.g. int | Literal["auto"]: the first type the value fits.
+        for option in options:
+            try:
+                return _coerce(key, value, option)
+            except ConfigError:
+                continue
+        expected = " or ".join(
+            ", ".join(map(repr, typing.get_args(o))) if typing.get_origin(o) is Literal else o.__name__ for o in options
+        )
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{key}: expected one of {', '.join(map(str, args))}, got {value!r}")
@@ -253,11 +289,15 @@ def _check_ranges(config: JobConfig) -> None:
         "manifold.n_neighbors": config.manifold.n_neighbors,
         "manifold.fit_rows": config.manifold.fit_rows,
         "manifold.batch_rows": config.manifold.batch_rows,
-        "cluster.k": config.cluster.k,
+        "cluster.k": 1 if config.cluster.k == "auto" else config.cluster.k,
+        "cluster.k_min": config.cluster.k_min,
+        "cluster.n_topics": config.cluster.n_topics or 1,
         "cluster.eps": config.cluster.eps,
-        "cluster.min_samples": config.cluster.min_samples,
+        "cluster.min_samples": config.cluster.min_samples or 1,
+        "cluster.min_cluster_size": config.cluster.min_cluster_size or 1,
         "evaluate.silhouette_rows": config.evaluate.silhouette_rows,
         "evaluate.map_rows": config.evaluate.map_rows,
+        "evaluate.coherence_rows": config.evaluate.coherence_rows,
         "output.examples": config.output.examples,
         "output.top_terms": config.output.top_terms,
         "spark.shuffle_partitions": config.spark.shuffle_partitions,
@@ -265,6 +305,8 @@ def _check_ranges(config: JobConfig) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be > 0, got {value}")
+    if config.autoencoder.min_steps < 0:
+        raise ConfigError(f"autoencoder.min_steps: must be >= 0, got {config.autoencoder.min_steps}")
     for i, width in enumerate(config.autoencoder.hidden):
         if width <= 0:
             raise ConfigError(f"autoencoder.hidden[{i}]: must be > 0, got {width}")
@@ -274,6 +316,8 @@ def _check_ranges(config: JobConfig) -> None:
         raise ConfigError(
             f"autoencoder.validation_fraction: must be in [0, 0.5), got {config.autoencoder.validation_fraction}"
         )
+    if config.cluster.k_max < config.cluster.k_min:
+        raise ConfigError(f"cluster.k_max: must be at least cluster.k_min ({config.cluster.k_min}), got {config.cluster.k_max}")
     if config.manifold.min_dist < 0:
         raise ConfigError(f"manifold.min_dist: must be >= 0, got {config.manifold.min_dist}")
     if config.input.features_col is None and config.autoencoder.bottleneck >= config.text.vocab_size:

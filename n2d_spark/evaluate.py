@@ -10,11 +10,10 @@ import dataclasses
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from n2d_spark.autoencoder import train_autoencoder
-from n2d_spark.cluster import fit_clusters
+from n2d_spark.cluster import fit_clusters, kmeans
 from n2d_spark.config import JobConfig
 from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.manifold import fit_manifold
@@ -38,11 +37,13 @@ def compare_baselines(
 ) -> Baselines:
     """KMeans on the scaled input vectors, KMeans on the autoencoder embedding, and the N2D labels, side by side.
 
-    KMeans gets ``cluster.k`` clusters, whatever the configured clusterer: the study's comparison.
+    KMeans gets ``cluster.k`` clusters (with ``auto``, as many as N2D found), whatever the
+    configured clusterer: the study's comparison.
     """
+    k = config.cluster.k if config.cluster.k != "auto" else max(1, label_shape(n2d_labels)["n_clusters"])
     labels = {
-        "kmeans_raw": _kmeans(scaled_inputs, config),
-        "kmeans_embedding": _kmeans(embeddings, config),
+        "kmeans_raw": kmeans(k, config.cluster.seed).fit_predict(scaled_inputs).astype(np.int32),
+        "kmeans_embedding": kmeans(k, config.cluster.seed).fit_predict(embeddings).astype(np.int32),
         "n2d": n2d_labels,
     }
     scores = {}
@@ -52,10 +53,6 @@ def compare_baselines(
         if classes is not None:
             scores[name].update(agreement(found, classes))
     return Baselines(scores=scores, raw_labels=labels["kmeans_raw"])
-
-
-def _kmeans(points, config: JobConfig) -> np.ndarray:
-    return KMeans(n_clusters=config.cluster.k, n_init=10, random_state=config.cluster.seed).fit_predict(points).astype(np.int32)
 
 
 def stability(

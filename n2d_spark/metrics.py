@@ -7,7 +7,6 @@ beside them, so that a run that calls half its rows noise cannot look better tha
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
@@ -100,26 +99,65 @@ def silhouette_on_sample(points: np.ndarray, labels: np.ndarray, sample_rows: in
     return float(silhouette_score(points[clustered], labels[clustered], sample_size=sample, random_state=seed))
 
 
-def npmi_coherence(documents: sp.csr_matrix, term_ids: list[int]) -> float | None:
-    """Mean normalized PMI over the pairs of ``term_ids``, from document co-occurrence in ``documents``.
+# Topic coherence as gensim's ``c_npmi`` computes it, the measure OCTIS and the BERTopic paper
+# report: each document's token sequence is cut into boolean sliding windows of 10 tokens (a
+# shorter document is one window), p(w) is the share of windows holding w, and a pair's NPMI is
+# log((p(a, b) + eps) / (p(a) p(b))) / -log(p(a, b) + eps). A topic's coherence is the mean over
+# its term pairs; a run's, the mean over its topics (noise left out).
+NPMI_WINDOW = 10
+_NPMI_EPSILON = 1e-12
 
-    NPMI(a, b) = log(p(a, b) / (p(a) p(b))) / -log p(a, b), with p the share of documents
-    holding the term(s); a pair that never co-occurs scores -1. None with fewer than 2 terms.
-    """
-    if len(term_ids) < 2 or documents.shape[0] == 0:
-        return None
-    present = (documents[:, term_ids] > 0).astype(np.float64)
-    n_documents = documents.shape[0]
-    together = (present.T @ present).toarray() / n_documents
-    alone = np.diag(together)
+
+def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: int = NPMI_WINDOW) -> list[float | None]:
+    """Sliding-window NPMI of each topic's terms over ``documents`` (token lists); None for a topic of < 2 terms."""
+    relevant = sorted({term for terms in topics for term in terms})
+    index = {term: i for i, term in enumerate(relevant)}
+    together = np.zeros((len(relevant), len(relevant)), dtype=np.int64)
+    n_windows = 0
+    for tokens in documents:
+        if not tokens:
+            continue
+        starts = max(1, len(tokens) - window + 1)
+        n_windows += starts
+        positions: dict[int, list[int]] = {}
+        for position, token in enumerate(tokens):
+            if token in index:
+                positions.setdefault(index[token], []).append(position)
+        if not positions:
+            continue
+        # covered[t, s]: the window starting at s holds term t (a token at p lies in windows p-window+1 .. p).
+        terms = np.fromiter(positions, dtype=np.int64)
+        covered = np.zeros((len(terms), starts + 1), dtype=np.int32)
+        for row, term in enumerate(terms):
+            for position in positions[term]:
+                covered[row, max(0, position - window + 1)] += 1
+                covered[row, min(starts, position + 1)] -= 1
+        covered = (np.cumsum(covered[:, :starts], axis=1) > 0).astype(np.int64)
+        together[np.ix_(terms, terms)] += covered @ covered.T
     scores = []
-    for a in range(len(term_ids)):
-        for b in range(a + 1, len(term_ids)):
-            joint = together[a, b]
-            if joint == 0:
-                scores.append(-1.0)
-            elif joint == 1:
-                scores.append(1.0)
-            else:
-                scores.append(np.log(joint / (alone[a] * alone[b])) / -np.log(joint))
-    return float(np.mean(scores))
+    for terms in topics:
+        ids = [index[t] for t in terms]
+        if len(ids) < 2 or n_windows == 0:
+            scores.append(None)
+            continue
+        pair_scores = []
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                if together[a, b] == n_windows:
+                    # In every window: perfect association (gensim's formula gives -1 here, 0/-0).
+                    pair_scores.append(1.0)
+                    continue
+                joint = together[a, b] / n_windows + _NPMI_EPSILON
+                # A term absent from the documents leaves the pair undefined: it scores 0.
+                alone = (together[a, a] / n_windows) * (together[b, b] / n_windows) or joint
+                pair_scores.append(float(np.log(joint / alone) / -np.log(joint)))
+        scores.append(float(np.mean(pair_scores)))
+    return scores
+
+
+def topic_diversity(topics: list[list[str]], n_terms: int = 10) -> float | None:
+    """Unique terms among every topic's top ``n_terms``, over ``n_terms`` x topics (1: no term shared)."""
+    tops = [terms[:n_terms] for terms in topics if terms]
+    if not tops:
+        return None
+    return len({term for terms in tops for term in terms}) / (n_terms * len(tops))

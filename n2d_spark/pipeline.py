@@ -21,14 +21,22 @@ from n2d_spark.assign import UMAP_COL, ClusterAssigner, assign, fitted_assignmen
 from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.bundle import load_bundle, package_versions, save_bundle
 from n2d_spark.catalog import check_tables, write_tables
-from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters
+from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.config import JobConfig, OutputConfig, apply_override, config_from_dict
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, dense_rows, embed, rows_to_csr
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
 from n2d_spark.errors import ConfigError, InputError
 from n2d_spark.evaluate import compare_baselines, stability
 from n2d_spark.manifold import fit_manifold
-from n2d_spark.metrics import npmi_coherence, silhouette_on_sample, sizes_shape, table_agreement
+from n2d_spark.metrics import (
+    NPMI_WINDOW,
+    label_shape,
+    npmi_coherence,
+    silhouette_on_sample,
+    sizes_shape,
+    table_agreement,
+    topic_diversity,
+)
 from n2d_spark.output import (
     CLUSTERS_DIR,
     LABELS_DIR,
@@ -37,6 +45,7 @@ from n2d_spark.output import (
     REJECTED_DIR,
     REPORT_DIR,
     RUN_ID_COL,
+    TOPIC_TREE_DIR,
     staged_output,
     write_manifest,
 )
@@ -55,7 +64,7 @@ from n2d_spark.rejects import (
 )
 from n2d_spark.summary import CLUSTER_COL, cluster_summary
 from n2d_spark.features import FEATURES_COL, as_feature_arrays, most_common_length
-from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.text import COUNTS_COL, fit_text_model, sample_terms, vectorize, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +152,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
 
             with run.timer.stage("cluster"):
                 clusters, fit_labels = fit_clusters(fit_coordinates, config.cluster)
+                tree = topic_tree(fit_coordinates, fit_labels) if label_shape(fit_labels)["n_clusters"] > 1 else None
             assigner = ClusterAssigner(reducer=reducer, clusters=clusters)
 
             with run.timer.stage("assign"):
@@ -176,14 +186,21 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             with run.timer.stage("write"):
                 model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, embedding_model, assigner, features.text_model)
                 written = _write_rows(run, staging, vectors, features, assigned, embedded, input_columns, model_id)
-                written.summary["coherence"] = _coherence(written.summary["top_terms"], features.vocabulary, sample)
+                topics = _topic_quality(run, vectors, features, written.summary)
+                written.summary["merged_from"] = _merged_from(written.summary[CLUSTER_COL], clusters.topic_of)
                 _write_summary(run, staging, written.summary, model_id, vectors.schema[ID_COL].dataType)
+                if tree is not None:
+                    spark.createDataFrame(tree, _TREE_SCHEMA).coalesce(1).write.parquet(f"{staging}/{TOPIC_TREE_DIR}")
 
             manifest = _manifest(run, features, written, model_id, assigned, embedded, label_col, n_assigned)
             manifest["rows"]["autoencoder_sample"] = int(len(sample_ids))
             manifest["rows"]["manifold_fit"] = int(len(fit_ids))
             manifest["autoencoder_history"] = trained.history
             manifest["autoencoder_precision"] = trained.precision
+            manifest["topics"] = topics
+            manifest["clusters"]["noise_share_before_reduction"] = clusters.fit_noise_share
+            if clusters.k_scores is not None:
+                manifest["clusters"]["k_silhouettes"] = clusters.k_scores
             manifest["clusters"]["silhouette"] = silhouette_on_sample(
                 fit_coordinates, fit_labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
             )
@@ -201,6 +218,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                     baseline_labels=baselines.raw_labels[on_map] if baselines is not None else None,
                     summary=written.summary,
                     examples=written.example_texts,
+                    tree=tree,
                 )
                 write_report(report, lambda name, data: run.fs.write_bytes(f"{staging}/{REPORT_DIR}/{name}", data), seed=config.manifold.seed)
             manifest["total_seconds"] = round(time.perf_counter() - run.started, 3)
@@ -236,6 +254,7 @@ def run_assign(spark: SparkSession, model_path: str, input_path: str, output_pat
             with run.timer.stage("write"):
                 written = _write_rows(run, staging, vectors, features, assigned, embedded, input_columns, bundle.model_id)
                 written.summary["coherence"] = None
+                written.summary["merged_from"] = _merged_from(written.summary[CLUSTER_COL], bundle.assigner.clusters.topic_of)
                 _write_summary(run, staging, written.summary, bundle.model_id, vectors.schema[ID_COL].dataType)
             manifest = _manifest(run, features, written, bundle.model_id, assigned, embedded, label_col, embedded.n_rows)
             manifest["model"] = model_path
@@ -259,10 +278,12 @@ def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
                 f"--set {key}: fixed by the saved model; assign can set input.*, embed.*, evaluate.*, output.*, "
                 f"spark.* and manifold.batch_rows"
             )
-    # The training run's evaluation options describe its fit; assign only scores against a label column.
+    # The training run's evaluation options describe its fit; assign scores against a label
+    # column only when one is given to assign: new data rarely has the training data's labels.
     raw = model_config.to_dict()
     raw["output"]["mode"] = OutputConfig().mode
     raw["output"]["table"] = None
+    raw["evaluate"]["label_col"] = None
     for override in overrides:
         apply_override(raw, override)
     return config_from_dict(raw)
@@ -363,6 +384,7 @@ def _manifest(
 ) -> dict:
     cores = run.spark.sparkContext.defaultParallelism
     seconds = run.timer.seconds
+    summary = written.summary
     manifest = {
         "run_id": run.run_id,
         "model_id": model_id,
@@ -380,7 +402,7 @@ def _manifest(
         },
         "rejected_by_reason": dict(sorted(run.tally.by_reason.items())),
         "input_dimension": features.dimension,
-        "clusters": sizes_shape(dict(zip(written.summary[CLUSTER_COL].tolist(), written.summary["size"].tolist()))),
+        "clusters": {**sizes_shape(dict(zip(summary[CLUSTER_COL].tolist(), summary["size"].tolist()))), "largest": _largest(summary)},
         "stage_seconds": seconds,
         "rows_per_second_per_core": {
             "embed": _per_core_second(embedded.n_rows + embedded.n_unembedded, seconds["embed"], cores),
@@ -390,6 +412,13 @@ def _manifest(
     if label_col:
         manifest["evaluation"] = {"label_col": label_col, **_agreement(assigned, embedded.rows, label_col)}
     return manifest
+
+
+def _largest(summary: pd.DataFrame, n: int = 5) -> list[dict]:
+    """The ``n`` largest clusters (noise left out): cluster, name and share of the labelled rows."""
+    total = int(summary["size"].sum())
+    top = summary[summary[CLUSTER_COL] != NOISE].sort_values(["size", CLUSTER_COL], ascending=[False, True]).head(n)
+    return [{"cluster": int(c), "name": name, "share": int(size) / total} for c, name, size in zip(top[CLUSTER_COL], top["name"], top["size"])]
 
 
 def _check_table_first(spark: SparkSession, config: JobConfig) -> None:
@@ -413,14 +442,35 @@ def _summary_schema(id_type: T.DataType) -> T.StructType:
     return T.StructType(
         [
             T.StructField(CLUSTER_COL, T.IntegerType(), False),
+            T.StructField("name", T.StringType(), False),
             T.StructField("size", T.LongType(), False),
             T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
             T.StructField("coherence", T.DoubleType(), True),
             T.StructField("example_ids", T.ArrayType(id_type, False), False),
+            T.StructField("merged_from", T.ArrayType(T.IntegerType(), False), False),
             T.StructField(RUN_ID_COL, T.StringType(), False),
             T.StructField(MODEL_ID_COL, T.StringType(), False),
         ]
     )
+
+
+# topic_tree/: a row per merge of two nodes of the cluster hierarchy (cluster.topic_tree).
+_TREE_SCHEMA = T.StructType(
+    [
+        T.StructField("node", T.IntegerType(), False),
+        T.StructField("left", T.IntegerType(), False),
+        T.StructField("right", T.IntegerType(), False),
+        T.StructField("distance", T.DoubleType(), False),
+        T.StructField("clusters", T.ArrayType(T.IntegerType(), False), False),
+    ]
+)
+
+
+def _merged_from(topics: pd.Series, topic_of: np.ndarray | None) -> list[list[int]]:
+    """For each topic, the clusters the algorithm found that cluster.n_topics merged into it (itself when none)."""
+    if topic_of is None:
+        return [[int(t)] for t in topics]
+    return [np.flatnonzero(topic_of == t).astype(int).tolist() if t != NOISE else [NOISE] for t in topics]
 
 
 def _collect_for_ids(rows: DataFrame, ids: np.ndarray, columns: list[str]) -> list:
@@ -457,12 +507,31 @@ def _map_sample(n_rows: int, config: JobConfig) -> np.ndarray:
     return np.sort(picked)
 
 
-def _coherence(top_terms: pd.Series, vocab: list[str] | None, documents) -> list[float | None]:
-    """Each cluster's top-term NPMI over the autoencoder's sample of the corpus (text mode only)."""
-    if vocab is None:
-        return [None] * len(top_terms)
-    index = {term: i for i, term in enumerate(vocab)}
-    return [npmi_coherence(documents, [index[t] for t in terms]) for terms in top_terms]
+def _topic_quality(run: _Run, vectors: DataFrame, features: Featurized, summary: pd.DataFrame) -> dict | None:
+    """Each cluster's NPMI (into ``summary``), and the run's mean NPMI and topic diversity, noise left out.
+
+    Text mode only: counted over the terms of ``evaluate.coherence_rows`` usable rows (a seeded sample).
+    """
+    summary["coherence"] = None
+    if features.text_model is None:
+        return None
+    usable = vectors.filter(F.col(REASON_COL).isNull())
+    order = F.xxhash64(F.col(ID_COL), F.lit(run.config.cluster.seed))
+    documents = sample_terms(features.text_model, usable, order, run.config.evaluate.coherence_rows)
+    summary["coherence"] = npmi_coherence(documents, summary["top_terms"].tolist())
+    topics = summary[summary[CLUSTER_COL] != NOISE]
+    scores = [c for c in topics["coherence"] if c is not None]
+    return {
+        "npmi": float(np.mean(scores)) if scores else None,
+        "diversity": topic_diversity(topics["top_terms"].tolist(), run.config.output.top_terms),
+        "documents": len(documents),
+        "definition": (
+            f"NPMI of each topic's top {run.config.output.top_terms} terms in boolean sliding windows of "
+            f"{NPMI_WINDOW} terms over {len(documents)} sampled documents (gensim's c_npmi), averaged over "
+            f"topics; diversity: unique terms among all topics' top {run.config.output.top_terms} / "
+            f"({run.config.output.top_terms} x topics); noise left out of both"
+        ),
+    }
 
 
 def _spread(reviews: DataFrame) -> DataFrame:

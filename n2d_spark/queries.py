@@ -2,7 +2,7 @@
 
 Two relations: ``labels`` (id bigint, cluster int, umap array<float>, run_id string,
 model_id string, then the input's passthrough columns) and ``clusters`` (cluster int,
-size bigint, top_terms array<string>, coherence double, example_ids array<bigint>).
+name string, size bigint, top_terms array<string>, coherence double, example_ids array<bigint>).
 They can be catalog tables (``--table db.name`` writes ``db.name`` and ``db.name_clusters``),
 temporary views, or the Parquet files themselves: ``spark_parquet`` and ``duckdb_parquet``
 give the expression that reads a folder in each engine.

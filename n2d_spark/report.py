@@ -20,6 +20,7 @@ import html
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,7 @@ import pandas as pd
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy.cluster.hierarchy import dendrogram
 from matplotlib import colormaps
 
 from n2d_spark.manifold import seeded_umap
@@ -38,6 +40,7 @@ MAP_CLUSTERS_PNG = "map_clusters.png"
 MAP_LABELS_PNG = "map_labels.png"
 MAP_BASELINE_PNG = "map_baseline.png"
 SIZES_PNG = "cluster_sizes.png"
+TREE_PNG = "topic_tree.png"
 REPORT_HTML = "report.html"
 
 EXAMPLE_CHARS = 300
@@ -71,6 +74,8 @@ class ReportInputs:
     examples: dict[int, list[str]]
     # Optional: how the baseline map is captioned.
     baseline_title: str = _BASELINE_TITLES["kmeans_raw"]
+    # Optional: the hierarchy of the clusters (cluster.topic_tree's columns node, left, right, distance).
+    tree: pd.DataFrame | None = None
 
 
 def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None], seed: int = 0) -> list[str]:
@@ -88,7 +93,8 @@ def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None]
     images: dict[str, bytes] = {}
     images[LOSS_PNG] = _loss_png(inputs.manifest.get("autoencoder_history") or {})
     xy = map_2d(inputs.embeddings, seed)
-    images[MAP_CLUSTERS_PNG] = _map_png(xy, _cluster_names(labels), "UMAP of the embedding, coloured by cluster")
+    names = _topic_names(inputs.summary)
+    images[MAP_CLUSTERS_PNG] = _map_png(xy, _cluster_names(labels, names), "UMAP of the embedding, coloured by topic")
     if inputs.truth is not None:
         label_col = (inputs.manifest.get("evaluation") or {}).get("label_col") or "label"
         truth = np.array(["(missing)" if _missing(v) else str(v) for v in inputs.truth], dtype=object)
@@ -98,6 +104,8 @@ def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None]
             xy, _cluster_names(np.asarray(inputs.baseline_labels)), f"The same map, coloured by {inputs.baseline_title}"
         )
     images[SIZES_PNG] = _sizes_png(_sizes(inputs))
+    if inputs.tree is not None and len(inputs.tree):
+        images[TREE_PNG] = _tree_png(inputs.tree, names)
 
     written = []
     for name, data in images.items():
@@ -155,18 +163,30 @@ def _loss_png(history: dict) -> bytes:
     return _png(fig)
 
 
-def _cluster_names(labels: np.ndarray) -> np.ndarray:
-    return np.array(["noise" if int(v) == NOISE else f"cluster {int(v)}" for v in labels], dtype=object)
+def _topic_names(summary: pd.DataFrame | None) -> dict[int, str]:
+    """Cluster -> its name (``3_vampire_blood_dracula``) from the summary, where it has one."""
+    if summary is None or "name" not in summary:
+        return {}
+    return {int(c): str(n) for c, n in zip(summary["cluster"], summary["name"])}
+
+
+def _cluster_names(labels: np.ndarray, names: dict[int, str] | None = None) -> np.ndarray:
+    names = names or {}
+    return np.array(["noise" if int(v) == NOISE else names.get(int(v), f"cluster {int(v)}") for v in labels], dtype=object)
+
+
+_NUMBERED = re.compile(r"^(?:cluster )?(-?\d+)(?:_|$)")
 
 
 def _category_order(values: np.ndarray) -> list[str]:
-    """Noise first (drawn underneath), then clusters by number, then other values sorted."""
+    """Noise first (drawn underneath), then clusters by number (``cluster 3`` or ``3_terms``), then other values sorted."""
 
     def key(value: str):
         if value == "noise":
             return (0, 0, "")
-        if value.startswith("cluster ") and value[8:].lstrip("-").isdigit():
-            return (1, int(value[8:]), "")
+        numbered = _NUMBERED.match(value)
+        if numbered:
+            return (1, int(numbered.group(1)), "")
         return (2, 0, value)
 
     return sorted(set(values.tolist()), key=key)
@@ -223,6 +243,20 @@ def _sizes_png(sizes: list[tuple[int, int]]) -> bytes:
         ax.text(0.5, 0.5, "no clusters", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     ax.set_title("Cluster sizes (all labelled rows)")
+    return _png(fig)
+
+
+def _tree_png(tree: pd.DataFrame, names: dict[int, str]) -> bytes:
+    """A dendrogram of the clusters (Ward distance between centroids), leaves labelled by topic name."""
+    n_leaves = len(tree) + 1
+    members = tree["clusters"].iloc[-1]
+    links = np.column_stack([tree["left"], tree["right"], tree["distance"], [len(c) for c in tree["clusters"]]]).astype(float)
+    fig = Figure(figsize=(8.0, max(3.0, 0.28 * n_leaves + 1.0)), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    dendrogram(links, orientation="left", labels=[names.get(int(c), str(c)) for c in members], ax=ax,
+               color_threshold=0, above_threshold_color="#1f77b4", leaf_font_size=8)
+    ax.set_xlabel("Ward distance between centroids (UMAP space)")
+    ax.set_title("Topic hierarchy: the most similar topics join first")
     return _png(fig)
 
 
@@ -297,8 +331,15 @@ def _metrics_section(manifest: dict) -> str:
         ["autoencoder sample rows", _num(rows_info.get("autoencoder_sample"))],
         ["clusters (noise excluded)", _num(clusters.get("n_clusters"))],
         ["noise share", _num(clusters.get("noise_share"))],
+        ["noise share before outlier reduction (fit sample)", _num(clusters.get("noise_share_before_reduction"))],
         ["silhouette of the UMAP space (sampled, noise excluded)", _num(clusters.get("silhouette"))],
     ]
+    topics = manifest.get("topics")
+    if topics:
+        rows += [
+            ["topic coherence (mean NPMI)", _num(topics.get("npmi"))],
+            ["topic diversity", _num(topics.get("diversity"))],
+        ]
     evaluation = manifest.get("evaluation")
     if evaluation:
         against = _e(evaluation.get("label_col", "the label column"))
@@ -313,6 +354,8 @@ def _metrics_section(manifest: dict) -> str:
         between = " and ".join(_e(s) for s in seeds) if seeds else "two seeds"
         rows.append([f"stability: ARI between the labels of seeds {between}", _num(stability.get("ari"))])
     html_parts = ["<h2>Metrics</h2>", _table(["metric", "value"], rows)]
+    if topics:
+        html_parts.append(f'<p class="muted">{_e(topics.get("definition", ""))}.</p>')
 
     baselines = manifest.get("baselines")
     if baselines:
@@ -337,12 +380,16 @@ def _cluster_section(inputs: ReportInputs, images: dict[str, bytes]) -> str:
         size = int(record["size"])
         rows.append([
             "noise" if cluster == NOISE else str(cluster),
+            _e(record.get("name") or ""),
             _num(size),
             f"{100 * size / total:.1f}%" if total else "n/a",
             _num(record.get("coherence")),
             _e(", ".join(str(t) for t in terms)) or '<span class="muted">none</span>',
         ])
-    parts.append(_table(["cluster", "rows", "share", "coherence (NPMI)", "top terms, best first"], rows, text_columns=(0, 4)))
+    parts.append(
+        _table(["cluster", "name", "rows", "share", "coherence (NPMI)", "top terms, best first"], rows, text_columns=(0, 1, 5))
+    )
+    parts.append(_img(images, TREE_PNG, "dendrogram of the topics", "How the topics group: the nearer two join, the more alike they are."))
     if inputs.examples:
         parts.append("<h3>Example texts</h3>")
         for cluster in sorted(inputs.examples):

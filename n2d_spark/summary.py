@@ -41,8 +41,13 @@ def top_terms(scores: np.ndarray, term_counts: np.ndarray, vocabulary: list[str]
     return result
 
 
+def topic_name(cluster: int, terms: list[str], n_terms: int = 3) -> str:
+    """A readable name from a cluster's best terms, as BERTopic writes them: ``3_vampire_blood_dracula``."""
+    return "_".join([str(cluster), *terms[:n_terms]])
+
+
 def cluster_summary(labelled: DataFrame, vocabulary: list[str] | None, n_terms: int) -> pd.DataFrame:
-    """One row per cluster: ``cluster``, ``size``, ``top_terms`` (best first), ordered by cluster.
+    """One row per cluster: ``cluster``, ``name``, ``size``, ``top_terms`` (best first), ordered by cluster.
 
     Without a vocabulary (vector mode) the clusters have no terms: ``top_terms`` is empty.
     """
@@ -53,9 +58,11 @@ def cluster_summary(labelled: DataFrame, vocabulary: list[str] | None, n_terms: 
     else:
         term_counts = np.vstack([row["term_counts"].toArray() for row in rows])
         terms = top_terms(class_tfidf(term_counts), term_counts, vocabulary, n_terms)
+    clusters = [row[CLUSTER_COL] for row in rows]
     return pd.DataFrame(
         {
-            CLUSTER_COL: np.array([row[CLUSTER_COL] for row in rows], dtype=np.int32),
+            CLUSTER_COL: np.array(clusters, dtype=np.int32),
+            "name": [topic_name(c, t) for c, t in zip(clusters, terms)],
             "size": np.array([row["size"] for row in rows], dtype=np.int64),
             "top_terms": terms,
         }

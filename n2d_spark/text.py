@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, StopWordsRemover
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from n2d_spark.config import TextConfig
@@ -62,6 +62,14 @@ def vectorize(text_model: PipelineModel, reviews: DataFrame) -> DataFrame:
         .withColumn(WORD_COUNT_COL, F.size(F.col(_TERMS_COL)))
         .drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
     )
+
+
+def sample_terms(text_model: PipelineModel, rows: DataFrame, order: Column, n_rows: int) -> list[list[str]]:
+    """The terms of the first ``n_rows`` rows by ``order``, cleaned, tokenized and stop-word-filtered as
+    the vocabulary saw them, in text order (topic coherence counts them in sliding windows)."""
+    tokenize = PipelineModel(stages=text_model.stages[:-1])
+    picked = rows.orderBy(order).limit(n_rows)
+    return [list(row[_TERMS_COL]) for row in tokenize.transform(picked).select(_TERMS_COL).collect()]
 
 
 def vocabulary(text_model: PipelineModel) -> list[str]:

@@ -74,7 +74,7 @@ def test_numpy_encoder_matches_keras():
     import keras
 
     counts = _random_counts(300, 40, seed=1)
-    config = AutoencoderConfig(hidden=[16, 8], bottleneck=3, epochs=2, batch_size=32, seed=3)
+    config = AutoencoderConfig(hidden=[16, 8], bottleneck=3, epochs=2, min_steps=0, batch_size=32, seed=3)
     scaler = InputScaler.fit(counts, "log1p", l2_normalize=True)
     trained = train_autoencoder(scaler.transform(counts), config)
     x = scaler.transform(counts).toarray()
@@ -94,7 +94,7 @@ def test_numpy_encoder_matches_keras():
 def test_training_is_deterministic_and_learns(precision):
     counts = _random_counts(400, 30, seed=2)
     config = AutoencoderConfig(
-        hidden=[32], bottleneck=4, epochs=8, batch_size=32, seed=5, validation_fraction=0.25, precision=precision
+        hidden=[32], bottleneck=4, epochs=8, min_steps=0, batch_size=32, seed=5, validation_fraction=0.25, precision=precision
     )
     x = InputScaler.fit(counts, "log1p", l2_normalize=False).transform(counts)
     first = train_autoencoder(x, config)

@@ -11,7 +11,7 @@ from n2d_spark.evaluate import compare_baselines, stability
 
 POINTS, CLASSES = make_blobs(n_samples=400, n_features=12, centers=3, cluster_std=0.5, random_state=0)
 CONFIG = load_config(None, [
-    "input.features_col=x", "autoencoder.hidden=[16]", "autoencoder.bottleneck=3", "autoencoder.epochs=20",
+    "input.features_col=x", "autoencoder.hidden=[16]", "autoencoder.bottleneck=3", "autoencoder.epochs=20", "autoencoder.min_steps=0",
     "autoencoder.batch_size=32", "manifold.n_components=2", "manifold.n_neighbors=10",
     "cluster.algorithm=kmeans", "cluster.k=3",
 ])

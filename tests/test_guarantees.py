@@ -31,7 +31,7 @@ from n2d_spark.text import COUNTS_COL, WORD_COUNT_COL, fit_text_model, vectorize
 BIN = Path(sys.executable).parent
 # A small model, so that each case below costs seconds: what is tested is the accounting.
 TINY = [
-    "autoencoder.hidden=[32]", "autoencoder.bottleneck=4", "autoencoder.epochs=3", "autoencoder.batch_size=32",
+    "autoencoder.hidden=[32]", "autoencoder.bottleneck=4", "autoencoder.epochs=3", "autoencoder.min_steps=0", "autoencoder.batch_size=32",
     "manifold.n_components=2", "manifold.n_neighbors=10", "cluster.algorithm=kmeans", "cluster.k=3",
     "text.min_df=1",
 ]

@@ -80,6 +80,13 @@ def test_output_layout_and_schema(spark, synthetic_run):
     assert examples.merge(labels.select("id", "cluster").toPandas(), on=["id", "cluster"]).shape[0] == len(examples)
     # Planted genres' words co-occur: every sizeable cluster's top terms cohere.
     assert clusters.loc[clusters["size"] > 200, "coherence"].between(0.0, 1.0).all()
+    # Each topic is named by its cluster number and its three best terms.
+    assert clusters["name"].tolist() == ["_".join([str(c), *t[:3]]) for c, t in zip(clusters["cluster"], clusters["top_terms"])]
+    assert clusters["merged_from"].map(list).tolist() == [[c] for c in clusters["cluster"]]
+    # The hierarchy over the clusters: one merge fewer than clusters, its root holding them all.
+    tree = spark.read.parquet(str(out / "topic_tree")).toPandas().sort_values("node")
+    found = sorted(c for c in clusters["cluster"] if c != -1)
+    assert len(tree) == len(found) - 1 and sorted(tree["clusters"].iloc[-1]) == found
     assert 0.0 < manifest["clusters"]["silhouette"] <= 1.0
     assert (out / "model" / "encoder.npz").is_file()
     assert (out / "model" / "text_pipeline" / "metadata").is_dir()
@@ -91,10 +98,11 @@ def test_report_is_written_beside_the_output(synthetic_run):
     report = out / "report"
     # Hadoop's local file system adds hidden .crc checksum files beside each.
     assert sorted(p.name for p in report.iterdir() if not p.name.startswith(".")) == [
-        "cluster_sizes.png", "loss.png", "map_clusters.png", "map_labels.png", "report.html"
+        "cluster_sizes.png", "loss.png", "map_clusters.png", "map_labels.png", "report.html", "topic_tree.png"
     ]
     html = (report / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 5
+    assert f"{manifest['topics']['npmi']:.3f}" in html and "sliding windows of 10 terms" in html
     assert f"{manifest['evaluation']['nmi']:.3f}" in html
 
 
@@ -116,7 +124,14 @@ def test_manifest_contents(synthetic_run):
     assert set(on_disk["stage_seconds"]) == {
         "read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "assign", "evaluate", "write", "report"
     }
-    assert on_disk["config"]["cluster"]["algorithm"] == "dbscan"
+    assert on_disk["config"]["cluster"]["algorithm"] == "kmeans" and on_disk["config"]["cluster"]["k"] == "auto"
+    # The silhouette chose the planted number of topics among the candidates it scored.
+    silhouettes = on_disk["clusters"]["k_silhouettes"]
+    assert max(silhouettes, key=silhouettes.get) == "8" and on_disk["clusters"]["n_clusters"] == 8
+    topics = on_disk["topics"]
+    assert 0.2 < topics["npmi"] <= 1.0 and 0.8 <= topics["diversity"] <= 1.0 and topics["documents"] == 5000
+    largest = on_disk["clusters"]["largest"]
+    assert len(largest) == 5 and largest[0]["share"] >= largest[-1]["share"] and largest[0]["name"].startswith(f"{largest[0]['cluster']}_")
     assert on_disk["versions"]["pyspark"].startswith("4.")
     assert len(on_disk["autoencoder_history"]["loss"]) == on_disk["config"]["autoencoder"]["epochs"]
     assert on_disk["clusters"]["n_clusters"] >= 2
@@ -177,11 +192,24 @@ def test_n2d_beats_kmeans_on_the_raw_vectors(spark, tmp_path):
     assert (tmp_path / "out" / "report" / "map_baseline.png").is_file()
 
 
+def test_assign_labels_new_text_without_the_training_label_column(spark, synthetic_run, tmp_path):
+    # The model was trained with evaluate.label_col=topic; new data has only its text.
+    out, _ = synthetic_run
+    fresh = generate_reviews(300, seed=5)[["review"]]
+    fresh.to_csv(tmp_path / "new.csv", index=False)
+    manifest = run_assign(spark, str(out / "model"), str(tmp_path / "new.csv"), str(tmp_path / "assigned")).manifest
+    assert manifest["rows"]["labelled"] == 300 and "evaluation" not in manifest
+
+
 def test_assign_gives_training_rows_their_training_labels(spark, synthetic_run, tmp_path):
     """A saved model labels its own training rows (all of them transformed, none fitted) as training did."""
     out, manifest = synthetic_run
     corpus = out.parent / "synthetic.csv.gz"
-    assigned_manifest = run_assign(spark, str(out / "model"), str(corpus), str(tmp_path / "assigned")).manifest
+    # A label column given to assign is scored.
+    assigned_manifest = run_assign(
+        spark, str(out / "model"), str(corpus), str(tmp_path / "assigned"), ["evaluate.label_col=topic"]
+    ).manifest
+    assert assigned_manifest["evaluation"]["label_col"] == "topic" and assigned_manifest["evaluation"]["ari"] >= 0.9
     assert assigned_manifest["model_id"] == manifest["model_id"]
     assert assigned_manifest["run_id"] != manifest["run_id"]
     assert assigned_manifest["rows"]["assigned_on_executors"] == 5000
@@ -267,8 +295,14 @@ def test_imdb_slice_end_to_end(spark, tmp_path):
     labels = spark.read.parquet(str(tmp_path / "out" / "labels"))
     assert labels.count() == 5000
     assert "review" not in labels.columns and "sentiment" in labels.columns
-    assert manifest["clusters"]["n_clusters"] >= 1
-    assert 0.0 <= manifest["evaluation"]["nmi"] <= 1.0
+    # Topics that cover the slice, where the study's DBSCAN put every review in one cluster:
+    # margins wide enough for any CPU's float results, narrow enough to fail on a blob.
+    clusters = manifest["clusters"]
+    assert 5 <= clusters["n_clusters"] <= 50 and clusters["noise_share"] == 0.0
+    assert clusters["largest"][0]["share"] <= 0.5
+    assert manifest["topics"]["npmi"] > 0.0 and manifest["topics"]["diversity"] >= 0.5
+    # Sentiment is not a topic: the clusters say little about it.
+    assert manifest["evaluation"]["nmi"] < 0.3
 
 
 def _cli(*args, cwd=REPO):

@@ -4,7 +4,7 @@ import scipy.sparse as sp
 
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from n2d_spark.metrics import agreement, label_shape, npmi_coherence, silhouette_on_sample, table_agreement
+from n2d_spark.metrics import agreement, label_shape, npmi_coherence, silhouette_on_sample, table_agreement, topic_diversity
 
 
 def clustering_accuracy(classes, labels):
@@ -70,14 +70,43 @@ def test_silhouette_on_sample_ignores_noise_and_needs_two_clusters():
     assert silhouette_on_sample(points, np.array([0, 0, 0, 0, -1]), sample_rows=100, seed=0) is None
 
 
-def test_npmi_by_hand():
-    # Four documents; terms 0 and 1 always together (in 2 of 4), term 2 never with them.
-    documents = sp.csr_matrix(np.array([[1, 1, 0], [2, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=float))
-    # NPMI(0, 1): p = 0.5 each and jointly -> log(0.5 / 0.25) / -log(0.5) = 1.
-    assert npmi_coherence(documents, [0, 1]) == pytest.approx(1.0)
-    # Pairs (0,1) = 1, (0,2) = -1, (1,2) = -1.
-    assert npmi_coherence(documents, [0, 1, 2]) == pytest.approx(-1 / 3)
-    assert npmi_coherence(documents, [0]) is None
+def test_npmi_sliding_windows_by_hand():
+    # Windows of 2 tokens: "a b c" gives (a b), (b c); "a c" is one window (a c). Three windows:
+    # p(a) = p(b) = p(c) = 2/3 and each pair 1/3, so NPMI = log((1/3) / (4/9)) / -log(1/3) = log(3/4) / log 3.
+    documents = [["a", "b", "c"], ["a", "c"]]
+    expected = np.log(3 / 4) / np.log(3)
+    assert npmi_coherence(documents, [["a", "b", "c"], ["b", "c"]], window=2) == pytest.approx([expected, expected], abs=1e-9)
+
+
+def test_npmi_separates_coherent_from_incoherent_topics():
+    # Window 10 (the default): a document shorter than the window is one window.
+    documents = [["cat", "dog", "pet"], ["cat", "dog"], ["stock", "bank"], ["stock", "bank", "loan"]]
+    coherent, mixed, short = npmi_coherence(documents, [["cat", "dog"], ["cat", "stock"], ["cat"]])
+    # cat & dog: 2 of 4 windows each, both together -> log(0.5 / 0.25) / -log(0.5) = 1.
+    assert coherent == pytest.approx(1.0, abs=1e-9)
+    # cat & stock never share a window: gensim's epsilon (1e-12) keeps it finite, near -1:
+    # log(eps / (1/2 * 1/2)) / -log(eps).
+    assert mixed == pytest.approx(np.log(1e-12 / 0.25) / -np.log(1e-12), abs=1e-9)
+    assert short is None
+
+
+def test_npmi_windows_slide_along_long_documents():
+    # 12 tokens, window 10: 3 windows starting at 0, 1, 2. "x" at position 0 is only in the
+    # first window; "y" at 11 only in the last; "m" at 5 in all three.
+    tokens = ["x"] + [f"f{i}" for i in range(4)] + ["m"] + [f"g{i}" for i in range(5)] + ["y"]
+    far, near = npmi_coherence([tokens, ["z", "w"]], [["x", "y"], ["x", "m"]])
+    # 4 windows: p(x) = p(y) = 1/4, never together.
+    assert far == pytest.approx(np.log(1e-12 / (1 / 16)) / -np.log(1e-12), abs=1e-9)
+    # p(x) = 1/4, p(m) = 3/4, p(x, m) = 1/4: log(1/4 / (3/16)) / -log(1/4).
+    assert near == pytest.approx(np.log(4 / 3) / np.log(4), abs=1e-9)
+
+
+def test_topic_diversity_by_hand():
+    assert topic_diversity([["a", "b"], ["b", "c"]], n_terms=2) == pytest.approx(3 / 4)
+    assert topic_diversity([["a", "b", "c"], ["d", "e", "f"]], n_terms=3) == 1.0
+    # Only the first n_terms of each topic count; topics without terms are left out.
+    assert topic_diversity([["a", "b", "z"], ["a", "b"], []], n_terms=2) == pytest.approx(2 / 4)
+    assert topic_diversity([]) is None
 
 
 @pytest.mark.parametrize("n_rows, n_classes, n_clusters", [(50, 3, 4), (2000, 2, 9), (300, 1, 1), (300, 5, 1)])

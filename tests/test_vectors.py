@@ -67,7 +67,7 @@ def test_vector_mode_rejects_and_labels(spark, tmp_path):
     pq.write_table(pa.table({"v": vectors, "group": [i % 3 for i in range(90)] + [0, 0]}), tmp_path / "v.parquet")
     config = load_config(None, [
         "input.features_col=v", "features.scaling=standardize", "autoencoder.hidden=[16]", "autoencoder.bottleneck=3",
-        "autoencoder.epochs=20", "autoencoder.batch_size=16", "manifold.n_components=2", "manifold.n_neighbors=10",
+        "autoencoder.epochs=20", "autoencoder.min_steps=0", "autoencoder.batch_size=16", "manifold.n_components=2", "manifold.n_neighbors=10",
         "cluster.algorithm=kmeans", "cluster.k=3", "evaluate.label_col=group",
     ])
     manifest = run_job(spark, config, str(tmp_path / "v.parquet"), str(tmp_path / "out")).manifest
