@@ -100,40 +100,35 @@ def silhouette_on_sample(points: np.ndarray, labels: np.ndarray, sample_rows: in
 
 
 # Topic coherence as gensim's ``c_npmi`` computes it, the measure OCTIS and the BERTopic paper
-# report: each document's token sequence is cut into boolean sliding windows of 10 tokens (a
-# shorter document is one window), p(w) is the share of windows holding w, and a pair's NPMI is
-# log((p(a, b) + eps) / (p(a) p(b))) / -log(p(a, b) + eps). A topic's coherence is the mean over
-# its term pairs; a run's, the mean over its topics (noise left out).
+# report, so that the numbers compare: each document's token sequence is cut into sliding
+# windows of 10 tokens (a shorter document is one window), p(w) is the share of windows holding w, and a pair's NPMI is
+# log((p(a, b) + eps) / (p(a) p(b))) / -log(p(a, b) + eps). A topic's coherence is the mean
+# over its term pairs; a run's, the mean over its topics (noise left out).
 NPMI_WINDOW = 10
 _NPMI_EPSILON = 1e-12
 
 
 def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: int = NPMI_WINDOW) -> list[float | None]:
-    """Sliding-window NPMI of each topic's terms over ``documents`` (token lists); None for a topic of < 2 terms."""
+    """Sliding-window NPMI of each topic's terms over ``documents`` (token lists); None for a topic of < 2 terms.
+
+    Equal to gensim's CoherenceModel(coherence="c_npmi") over the same topics (a test checks it).
+    """
     relevant = sorted({term for terms in topics for term in terms})
     index = {term: i for i, term in enumerate(relevant)}
     together = np.zeros((len(relevant), len(relevant)), dtype=np.int64)
     n_windows = 0
     for tokens in documents:
-        if not tokens:
-            continue
-        starts = max(1, len(tokens) - window + 1)
-        n_windows += starts
+        # Every document's windows count, an empty one as one window, as gensim counts them.
+        n_windows += max(1, len(tokens) - window + 1)
         positions: dict[int, list[int]] = {}
         for position, token in enumerate(tokens):
             if token in index:
                 positions.setdefault(index[token], []).append(position)
         if not positions:
             continue
-        # covered[t, s]: the window starting at s holds term t (a token at p lies in windows p-window+1 .. p).
         terms = np.fromiter(positions, dtype=np.int64)
-        covered = np.zeros((len(terms), starts + 1), dtype=np.int32)
-        for row, term in enumerate(terms):
-            for position in positions[term]:
-                covered[row, max(0, position - window + 1)] += 1
-                covered[row, min(starts, position + 1)] -= 1
-        covered = (np.cumsum(covered[:, :starts], axis=1) > 0).astype(np.int64)
-        together[np.ix_(terms, terms)] += covered @ covered.T
+        present = _window_presence([positions[t] for t in terms], len(tokens), window)
+        together[np.ix_(terms, terms)] += present @ present.T
     scores = []
     for terms in topics:
         ids = [index[t] for t in terms]
@@ -143,16 +138,35 @@ def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: 
         pair_scores = []
         for i, a in enumerate(ids):
             for b in ids[i + 1 :]:
-                if together[a, b] == n_windows:
-                    # In every window: perfect association (gensim's formula gives -1 here, 0/-0).
-                    pair_scores.append(1.0)
-                    continue
                 joint = together[a, b] / n_windows + _NPMI_EPSILON
-                # A term absent from the documents leaves the pair undefined: it scores 0.
+                # A term in no window leaves the pair undefined (gensim divides by zero): it scores 0.
                 alone = (together[a, a] / n_windows) * (together[b, b] / n_windows) or joint
                 pair_scores.append(float(np.log(joint / alone) / -np.log(joint)))
         scores.append(float(np.mean(pair_scores)))
     return scores
+
+
+def _window_presence(positions: list[list[int]], length: int, window: int) -> np.ndarray:
+    """presence[t, s] = 1 where gensim's sliding window starting at s counts term t (int64, terms x windows).
+
+    gensim starts each document with the first window's terms, then at each step marks the token
+    that left the window absent and the one that entered present; so a term repeated within a
+    window counts as absent from the step its first occurrence leaves until it enters again.
+    Replayed here per term: the last event at or before s decides (an entry after a departure at
+    the same step wins).
+    """
+    starts = max(1, length - window + 1)
+    # -1: no event at that step; 0: the term left the window; 1: it entered.
+    events = np.full((len(positions), starts), -1, dtype=np.int64)
+    for row, term_positions in enumerate(positions):
+        for position in term_positions:
+            if position + 1 < starts:
+                events[row, position + 1] = max(events[row, position + 1], 0)
+        for position in term_positions:
+            events[row, max(0, position - window + 1)] = 1
+    steps = np.where(events >= 0, np.arange(starts), 0)
+    last = np.maximum.accumulate(steps, axis=1)
+    return np.maximum(np.take_along_axis(events, last, axis=1), 0)
 
 
 def topic_diversity(topics: list[list[str]], n_terms: int = 10) -> float | None:

@@ -101,6 +101,31 @@ def test_npmi_windows_slide_along_long_documents():
     assert near == pytest.approx(np.log(4 / 3) / np.log(4), abs=1e-9)
 
 
+def test_npmi_repeats_gensims_sliding_window_count():
+    # gensim marks a token absent once its first occurrence leaves the window, even when it occurs
+    # again inside it. Window 3 over "a b a c": windows (a b a), (b a c); the second has "a", but
+    # gensim drops it as the first "a" leaves: p(a) = 1/2, p(c) = 1/2, p(a, c) = 0 -> near -1.
+    (score,) = npmi_coherence([["a", "b", "a", "c"]], [["a", "c"]], window=3)
+    assert score == pytest.approx(np.log(1e-12 / 0.25) / -np.log(1e-12), abs=1e-9)
+
+
+def test_npmi_equals_gensim():
+    gensim = pytest.importorskip("gensim", reason="gensim is a test dependency (pyproject's test extra)")
+    from gensim.corpora import Dictionary
+    from gensim.models.coherencemodel import CoherenceModel
+
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(80)]
+    # Short and long documents, repeated tokens, an empty one, some with no topic term at all.
+    documents = [list(rng.choice(vocab[: 20 + (d % 4) * 20], size=int(rng.integers(0, 40)))) for d in range(300)]
+    topics = [list(rng.choice(vocab[:60], size=10, replace=False)) for _ in range(6)]
+    expected = CoherenceModel(
+        topics=topics, texts=documents, dictionary=Dictionary(documents), coherence="c_npmi", window_size=10, processes=1
+    ).get_coherence_per_topic()
+    assert gensim.__version__
+    np.testing.assert_allclose(npmi_coherence(documents, topics), expected, rtol=1e-9, atol=1e-12)
+
+
 def test_topic_diversity_by_hand():
     assert topic_diversity([["a", "b"], ["b", "c"]], n_terms=2) == pytest.approx(3 / 4)
     assert topic_diversity([["a", "b", "c"], ["d", "e", "f"]], n_terms=3) == 1.0
