@@ -27,6 +27,10 @@ class FileSystem:
         """Whether a path or glob pattern names at least one file or folder."""
         return bool(self._fs.globStatus(self._path(pattern)))
 
+    def glob(self, pattern: str) -> list[str]:
+        """The paths a glob pattern names, sorted."""
+        return sorted(status.getPath().toString() for status in (self._fs.globStatus(self._path(pattern)) or []))
+
     def delete(self, path: str) -> None:
         self._fs.delete(self._path(path), True)
 

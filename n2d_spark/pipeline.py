@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -46,6 +47,7 @@ from n2d_spark.output import (
     REPORT_DIR,
     RUN_ID_COL,
     TOPIC_TREE_DIR,
+    refuse_unsafe_output,
     staged_output,
     write_manifest,
 )
@@ -126,6 +128,7 @@ class _Embedded:
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
     """Cluster the reviews at ``input_path``; publish labels, summary, model bundle, report and manifest at ``output_path``."""
     _check_table_first(spark, config)
+    refuse_unsafe_output(output_path, [input_path, os.getcwd(), os.path.expanduser("~")])
     with ExitStack() as cached:
         run = _Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
@@ -237,6 +240,7 @@ def run_assign(spark: SparkSession, model_path: str, input_path: str, output_pat
     bundle = load_bundle(spark, FileSystem(spark, model_path), model_path)
     config = assign_config(bundle.config, overrides)
     _check_table_first(spark, config)
+    refuse_unsafe_output(output_path, [input_path, model_path, os.getcwd(), os.path.expanduser("~")])
     with ExitStack() as cached:
         run = _Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:

@@ -1,3 +1,5 @@
+import contextlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -5,13 +7,15 @@ import scipy.sparse as sp
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.errors import OutputExistsError
 from n2d_spark.fs import FileSystem
-from n2d_spark.output import load_embedding_model, save_embedding_model, staged_output
+from n2d_spark.output import MANIFEST_FILE, load_embedding_model, refuse_unsafe_output, save_embedding_model, staged_output
 
 
-def _publish(spark, output, mode, content, fail=False):
-    fs = FileSystem(spark, str(output))
-    with staged_output(fs, str(output), mode, run_id="r1") as staging:
+def _publish(spark, output, mode, content, fail=False, fs=None, run_id="r1"):
+    fs = fs or FileSystem(spark, str(output))
+    with staged_output(fs, str(output), mode, run_id=run_id) as staging:
+        # What every job output holds: its parts and a run.json.
         fs.write_bytes(f"{staging}/part", content)
+        fs.write_bytes(f"{staging}/{MANIFEST_FILE}", b"{}")
         if fail:
             raise RuntimeError("killed mid-write")
 
@@ -40,6 +44,84 @@ def test_overwrite_replaces_only_on_success(spark, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     _publish(spark, output, "overwrite", b"third")
     assert (output / "part").read_bytes() == b"third"
+
+
+class _Killed(BaseException):
+    """The process dies: nothing after it runs, not even the clean-up of a failed publish."""
+
+
+class _DyingFileSystem(FileSystem):
+    """A FileSystem whose process is killed once ``survive`` renames and deletes have run."""
+
+    def __init__(self, spark, path, survive):
+        super().__init__(spark, path)
+        self.survive = survive
+
+    def _step(self):
+        if self.survive == 0:
+            raise _Killed()
+        self.survive -= 1
+
+    def rename(self, source, target):
+        self._step()
+        super().rename(source, target)
+
+    def delete(self, path):
+        self._step()
+        super().delete(path)
+
+
+# Publishing over an output is three calls: move the old one aside, move the new one in, delete the old one.
+@pytest.mark.parametrize("survive", [0, 1, 2, 3])
+def test_a_publish_killed_after_any_call_leaves_one_whole_output(spark, tmp_path, survive):
+    output = tmp_path / "out"
+    _publish(spark, output, "error", b"old", run_id="r0")
+    with pytest.raises(_Killed) if survive < 3 else contextlib.nullcontext():
+        _publish(spark, output, "overwrite", b"new", fs=_DyingFileSystem(spark, str(output), survive))
+    if output.exists():
+        assert (output / "part").read_bytes() in (b"old", b"new") and (output / MANIFEST_FILE).is_file()
+    # The next run's start restores the old output, or drops it beside the new one, then publishes.
+    _publish(spark, output, "overwrite", b"next", run_id="r2")
+    assert (output / "part").read_bytes() == b"next"
+    # No previous output is left aside; a killed run's staging folder stays, as documented
+    # (another run may still be writing into its own).
+    assert not list(tmp_path.glob("out.replaced-*"))
+
+
+def test_a_killed_publish_is_restored_at_the_next_start(spark, tmp_path):
+    output = tmp_path / "out"
+    _publish(spark, output, "error", b"old", run_id="r0")
+    with pytest.raises(_Killed):
+        _publish(spark, output, "overwrite", b"new", fs=_DyingFileSystem(spark, str(output), 1))
+    # Killed between moving the old output aside and moving the new one in: no output, for now.
+    assert not output.exists() and (tmp_path / "out.replaced-r1" / "part").read_bytes() == b"old"
+    # A run that fails before publishing still finds the old output put back.
+    with pytest.raises(RuntimeError):
+        _publish(spark, output, "overwrite", b"newer", fail=True, run_id="r2")
+    assert (output / "part").read_bytes() == b"old"
+    assert not list(tmp_path.glob("out.replaced-*"))
+
+
+def test_overwrite_replaces_only_a_folder_this_job_wrote(spark, tmp_path):
+    output = tmp_path / "mine"
+    output.mkdir()
+    (output / "thesis.tex").write_text("years of work")
+    with pytest.raises(OutputExistsError, match="not an n2d-spark output"):
+        _publish(spark, output, "overwrite", b"new")
+    assert (output / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+@pytest.mark.parametrize("output, protected", [
+    (".", "."), ("~", "~"), ("data", "data/in.csv"), ("file:///srv/x", "/srv/x/in.parquet"), ("hdfs://nn/a", "hdfs://nn/a/b.csv"),
+])
+def test_an_output_containing_the_input_cwd_or_home_is_refused(output, protected):
+    with pytest.raises(OutputExistsError, match="choose an output folder of its own"):
+        refuse_unsafe_output(output, [protected])
+
+
+def test_a_sibling_output_is_allowed():
+    refuse_unsafe_output("out/run", ["out/run-input.csv", ".", "~", "hdfs://nn/out/runs.csv"])
 
 
 @pytest.mark.parametrize(
