@@ -9,8 +9,8 @@ import shutil
 import sys
 from collections.abc import Callable
 
-from n2d_spark.config import JobConfig, load_config
-from n2d_spark.errors import EnvironmentProblem, N2DError
+from n2d_spark.config import JobConfig, check_assign_overrides, load_config
+from n2d_spark.errors import EnvironmentProblem, InputError, N2DError
 
 log = logging.getLogger("n2d_spark")
 
@@ -89,8 +89,10 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         if args.command == "run":
             config = load_config(args.config, overrides)
         else:
+            check_assign_overrides(overrides)
             # The model decides the rest; here only what the session needs, checked again against the model.
             config = load_config(None, [o for o in overrides if o.startswith(("spark.", "output."))])
+        _check_local_input(args.input)
         _require_java()
         spark = make_session(config)
         from n2d_spark.session import log_session
@@ -110,6 +112,12 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         return 2
     print(format_summary(result.manifest))
     return 0
+
+
+def _check_local_input(path: str) -> None:
+    """A missing local input fails here, in a second, rather than after the JVM and Spark start."""
+    if "://" not in path and not any(c in path for c in "*?[{") and not os.path.exists(path):
+        raise InputError(f"input not found: {path}")
 
 
 def _require_java() -> None:

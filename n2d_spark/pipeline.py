@@ -23,10 +23,10 @@ from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.bundle import load_bundle, package_versions, save_bundle
 from n2d_spark.catalog import check_tables, write_tables
 from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters, topic_tree
-from n2d_spark.config import JobConfig, OutputConfig, apply_override, config_from_dict
+from n2d_spark.config import JobConfig, OutputConfig, apply_override, check_assign_overrides, config_from_dict
 from n2d_spark.embed import EMBEDDING_COL, collect_sample, dense_rows, embed, rows_to_csr
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
-from n2d_spark.errors import ConfigError, InputError
+from n2d_spark.errors import InputError
 from n2d_spark.evaluate import compare_baselines, stability
 from n2d_spark.manifold import fit_manifold
 from n2d_spark.metrics import (
@@ -268,20 +268,9 @@ def run_assign(spark: SparkSession, model_path: str, input_path: str, output_pat
     return RunResult(output=output_path, manifest=manifest)
 
 
-# What assign may change in a saved model's config: where rows come from and go, and how they
-# are batched; everything else is the model.
-_ASSIGN_SETTABLE = ("input.", "embed.", "evaluate.", "output.", "spark.", "manifold.batch_rows")
-
-
 def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
     """The model's config with ``overrides`` applied, refusing any that would change the model."""
-    for override in overrides:
-        key = override.partition("=")[0].strip()
-        if not key.startswith(_ASSIGN_SETTABLE):
-            raise ConfigError(
-                f"--set {key}: fixed by the saved model; assign can set input.*, embed.*, evaluate.*, output.*, "
-                f"spark.* and manifold.batch_rows"
-            )
+    check_assign_overrides(overrides)
     # The training run's evaluation options describe its fit; assign scores against a label
     # column only when one is given to assign: new data rarely has the training data's labels.
     raw = model_config.to_dict()
