@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -142,11 +143,12 @@ def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, t
     """manifold.fit_rows below the row count: half the rows fitted, half assigned on the executors."""
     import n2d_spark.pipeline as pipeline
 
-    fits = []
+    fits, fit_points = [], []
 
     def recorded_fit_clusters(points, config):
         fitted, labels = fit_clusters(points, config)
         fits.append(labels)
+        fit_points.append(points)
         return fitted, labels
 
     samples = []
@@ -173,6 +175,9 @@ def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, t
     fit_ids = samples[1]
     assert len(fit_ids) == 2500
     assert sampled.loc[fit_ids, "cluster"].tolist() == fits[0].tolist()
+    # ... and the fit's own UMAP coordinates, to the bit (float32 in labels/).
+    umap = spark.read.parquet(str(tmp_path / "out" / "labels")).select("id", "umap").toPandas().set_index("id")
+    np.testing.assert_array_equal(np.vstack(umap.loc[fit_ids, "umap"].to_numpy()), fit_points[0].astype(np.float32))
     assert manifest["evaluation"]["ari"] >= 0.9
 
 
@@ -326,3 +331,20 @@ def test_cli_missing_input_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"n2d-spark: error: input not found: {tmp_path / 'absent.csv'}"
     assert "Traceback" not in result.stderr
+
+
+def test_cli_stops_its_session_when_the_job_fails(spark, tmp_path, monkeypatch):
+    import n2d_spark.cli as cli
+    import n2d_spark.pipeline as pipeline
+    from n2d_spark.errors import InputError
+
+    def failing_job(*_args):
+        raise InputError("the job failed")
+
+    stops = []
+    monkeypatch.setattr(spark, "stop", lambda: stops.append(True))
+    monkeypatch.setattr(cli, "build_local_session", lambda _config: spark)
+    monkeypatch.setattr(pipeline, "run_job", failing_job)
+    (tmp_path / "in.csv").write_text("review\nsome text\n")
+    assert cli.main(["run", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out")]) == 2
+    assert stops == [True]
