@@ -41,6 +41,8 @@ def build_text_pipeline(text_col: str, config: TextConfig) -> Pipeline:
                 minTokenLength=2,
             ),
             StopWordsRemover(inputCol=_TOKENS_COL, outputCol=_TERMS_COL),
+            # Spark 4's CountVectorizer ranks terms by count, then term, so the vocabulary is a
+            # function of the rows, not of their partitioning (tests/test_text.py checks it).
             CountVectorizer(
                 inputCol=_TERMS_COL,
                 outputCol=COUNTS_COL,

@@ -1,3 +1,5 @@
+import pandas as pd
+
 from n2d_spark.config import TextConfig
 from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
@@ -29,6 +31,24 @@ def test_vocabulary_size_and_min_df(spark):
     frame = spark.createDataFrame([(t,) for t in texts], "review string")
     model = fit_text_model(frame, "review", TextConfig(min_df=2.0))
     assert sorted(vocabulary(model)) == ["alpha", "beta"]
+
+
+def test_vocabulary_ranks_by_count_then_term_whatever_the_partitioning(spark):
+    # 60 terms, counts 1 to 3 with many ties at the cut-off of 25; a term repeated within one
+    # document counts its occurrences but only one document toward min_df.
+    texts = [f"w{i:02d} w{(i * 7) % 60:02d} w{(i * 13) % 60:02d}" for i in range(60)] + ["solo solo solo solo"]
+    frame = spark.createDataFrame([(t,) for t in texts], "review string")
+    counts = pd.Series(" ".join(texts).split()).value_counts()
+    documents = pd.Series([term for text in texts for term in set(text.split())]).value_counts()
+    kept = sorted(documents.index[documents >= 2], key=lambda term: (-counts[term], term))
+    expected = kept[:25]
+    assert counts[expected[-1]] == counts[kept[25]], "the cut-off should fall inside a tie"
+    for partitions in (1, 3, 8):
+        shuffled = frame.repartition(partitions)
+        model = fit_text_model(shuffled, "review", TextConfig(vocab_size=25, min_df=2.0))
+        assert vocabulary(model) == expected, partitions
+    fraction = fit_text_model(frame, "review", TextConfig(vocab_size=1000, min_df=0.02))
+    assert vocabulary(fraction) == kept
 
 
 def test_no_python_udf_in_the_plan(spark):
