@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pyspark import Broadcast
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -29,8 +30,8 @@ from n2d_spark.cluster import FittedClusters
 from n2d_spark.embed import EMBEDDING_COL, dense_rows
 from n2d_spark.manifold import import_umap_without_tensorflow
 from n2d_spark.read import ID_COL
-
 from n2d_spark.summary import CLUSTER_COL
+
 UMAP_COL = "umap"
 _BATCH_COL = "_assign_batch"
 
@@ -57,10 +58,11 @@ def assignment_schema(id_type: T.DataType) -> T.StructType:
     )
 
 
-def assign(rows: DataFrame, assigner: ClusterAssigner, n_rows: int, batch_rows: int, seed: int) -> DataFrame:
-    """``rows`` (id, embedding; ``n_rows`` of them) as (id, cluster, umap), computed in batches of about ``batch_rows``."""
-    spark = rows.sparkSession
-    shared = spark.sparkContext.broadcast(assigner)
+def assign(rows: DataFrame, shared: Broadcast, n_rows: int, batch_rows: int, seed: int) -> DataFrame:
+    """``rows`` (id, embedding; ``n_rows`` of them) as (id, cluster, umap), computed in batches of about ``batch_rows``.
+
+    ``shared`` is the broadcast ``ClusterAssigner``; its owner destroys it once the result is no longer needed.
+    """
     n_batches = max(1, math.ceil(n_rows / batch_rows))
     width = len(rows.first()[EMBEDDING_COL]) if n_rows else 0
 

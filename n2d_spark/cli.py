@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         overrides.append(f"output.table={args.table}")
     if args.table_mode is not None:
         overrides.append(f"output.table_mode={args.table_mode}")
+    spark = None
     try:
         if args.command == "run":
             config = load_config(args.config, overrides)
@@ -110,6 +111,10 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
             raise
         print(f"n2d-spark: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        # The script owns its session: executors and the JVM go when the job does, failed or not.
+        if spark is not None:
+            spark.stop()
     print(format_summary(result.manifest))
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyspark import Broadcast
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
@@ -21,21 +22,23 @@ from n2d_spark.read import ID_COL
 EMBEDDING_COL = "embedding"
 
 
-def embed(rows: DataFrame, column: str, model: EmbeddingModel, batch_rows: int) -> DataFrame:
+def embed(rows: DataFrame, column: str, shared_model: Broadcast, batch_rows: int) -> DataFrame:
     """``rows`` plus an ``embedding`` column (array<float>, the bottleneck's width).
 
+    ``shared_model`` is the broadcast ``EmbeddingModel``; its owner destroys it once the result
+    is no longer needed. The encoder runs on at most ``batch_rows`` rows at a time, whatever the
+    size of the Arrow batches the session hands the UDF (each row's embedding is bitwise the
+    same at any batch size), so no session setting is changed here.
     A row of count vectors without any vocabulary term has nothing to embed: its embedding is null.
     """
-    spark = rows.sparkSession
-    # The UDF sees one Arrow batch at a time: this bounds its memory and sets the matmul's size.
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
-    shared_model = spark.sparkContext.broadcast(model)
-    input_dim = model.encoder.input_dim
+    input_dim = shared_model.value.encoder.input_dim
     sparse = isinstance(rows.schema[column].dataType, VectorUDT)
 
     def embed_matrix(matrix: sp.csr_matrix | np.ndarray) -> pd.Series:
         # The encoder's layers are single-threaded Numba loops (no BLAS), so a task uses one core.
-        embeddings = pd.Series(list(shared_model.value.embed(matrix)), dtype=object)
+        model = shared_model.value
+        pieces = [model.embed(matrix[start : start + batch_rows]) for start in range(0, matrix.shape[0], batch_rows)]
+        embeddings = pd.Series(list(np.vstack(pieces)) if pieces else [], dtype=object)
         if sparse:
             embeddings[np.diff(matrix.indptr) == 0] = None
         return embeddings

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-from pyspark import StorageLevel
+from pyspark import Broadcast, StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -114,6 +114,12 @@ class _Run:
         self.cached.callback(frame.unpersist)
         return frame
 
+    def share(self, value) -> Broadcast:
+        """``value`` broadcast to the executors until the run ends, then destroyed there and here."""
+        shared = self.spark.sparkContext.broadcast(value)
+        self.cached.callback(shared.destroy)
+        return shared
+
 
 @dataclass
 class _Embedded:
@@ -165,7 +171,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 if n_assigned:
                     outside_fit = embedded.rows.join(F.broadcast(assigned.select(ID_COL)), on=ID_COL, how="left_anti")
                     assigned = assigned.unionByName(
-                        assign(outside_fit, assigner, n_assigned, config.manifold.batch_rows, config.manifold.seed)
+                        assign(outside_fit, run.share(assigner), n_assigned, config.manifold.batch_rows, config.manifold.seed)
                     )
                 assigned = run.persist(assigned)
                 assigned.count()
@@ -252,7 +258,7 @@ def run_assign(spark: SparkSession, model_path: str, input_path: str, output_pat
                 if embedded.n_rows == 0:
                     raise InputError("no row of the input has anything to embed with this model's vocabulary")
                 assigned = run.persist(
-                    assign(embedded.rows, bundle.assigner, embedded.n_rows, config.manifold.batch_rows, config.manifold.seed)
+                    assign(embedded.rows, run.share(bundle.assigner), embedded.n_rows, config.manifold.batch_rows, config.manifold.seed)
                 )
                 assigned.count()
             with run.timer.stage("write"):
@@ -311,7 +317,7 @@ def _embed(run: _Run, usable: DataFrame, features: Featurized, model: EmbeddingM
     with run.timer.stage("embed"):
         extra = [label_col] if label_col else []
         embedded = run.persist(
-            embed(usable, features.column, model, run.config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra)
+            embed(usable, features.column, run.share(model), run.config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra)
         )
         n_embedded = embedded.count()
         unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
