@@ -7,21 +7,58 @@ native bfloat16 arithmetic the layers train in mixed precision (``autoencoder.pr
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+# Lines TensorFlow's C++ core writes straight to the process's stderr, whatever
+# TF_CPP_MIN_LOG_LEVEL says, on every machine without a GPU: they say nothing about the run.
+_NATIVE_NOISE = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "Could not find cuda drivers on your machine",
+    "failed call to cuInit",
+)
+
+
+@contextmanager
+def _without_native_noise():
+    """Run the block with file descriptor 2 captured; pass on every line but ``_NATIVE_NOISE``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(noise in line for noise in _NATIVE_NOISE):
+                    sys.stderr.write(line)
+
+
 # TensorFlow logs its CPU feature detection at import; keep warnings and errors only.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+with _without_native_noise():
+    import keras
+    import tensorflow as tf
+
+    # The device probe (CUDA's cuInit) runs once, here, so its messages are filtered too.
+    _GPUS = tf.config.list_physical_devices("GPU")
 
 from n2d_spark.config import AutoencoderConfig
 from n2d_spark.encoder import Encoder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,7 +84,8 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
     precision = resolve_precision(config.precision, input_dim)
     model, encoder_layers = _build(input_dim, config, precision)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
-    epoch_timer = _EpochTimer()
+    n_epochs = epochs_for(len(train_rows), config)
+    epoch_timer = _EpochTimer(n_epochs)
     if sp.issparse(x):
         # Count vectors: dense one mini-batch at a time (see _DenseBatches).
         data = {"x": _DenseBatches(x[train_rows], config.batch_size, config.seed)}
@@ -60,9 +98,8 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
     fit = model.fit(
         **data,
         validation_data=validation if n_val else None,
-        epochs=epochs_for(len(train_rows), config),
-        # One line per epoch when the log is a file; a progress bar only on a terminal.
-        verbose=1 if sys.stderr.isatty() else 2,
+        epochs=n_epochs,
+        verbose=0,
         callbacks=[epoch_timer],
     )
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
@@ -105,7 +142,7 @@ def resolve_precision(precision: str, input_dim: int, cpuinfo: str = "/proc/cpui
         return precision
     if input_dim < _BFLOAT16_MIN_INPUT_DIM:
         return "float32"
-    if tf.config.list_physical_devices("GPU"):
+    if _GPUS:
         return "float32"
     try:
         with open(cpuinfo) as info:
@@ -143,10 +180,12 @@ class _DenseBatches(keras.utils.PyDataset):
 
 
 class _EpochTimer(keras.callbacks.Callback):
-    """Wall seconds of each epoch, so that loss can be read against time spent."""
+    """Wall seconds of each epoch, so that loss can be read against time spent; each epoch is
+    logged in the job's format (Keras's own progress lines would go to stdout, with the summary)."""
 
-    def __init__(self):
+    def __init__(self, n_epochs: int):
         super().__init__()
+        self.n_epochs = n_epochs
         self.seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -154,6 +193,8 @@ class _EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(round(time.perf_counter() - self._start, 3))
+        losses = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+        log.info("autoencoder: epoch %d of %d in %.1f s, %s", epoch + 1, self.n_epochs, self.seconds[-1], losses)
 
 
 def _build(input_dim: int, config: AutoencoderConfig, precision: str):

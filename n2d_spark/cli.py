@@ -8,9 +8,12 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 from n2d_spark.config import JobConfig, check_assign_overrides, load_config
 from n2d_spark.errors import EnvironmentProblem, InputError, N2DError
+from n2d_spark.output import check_output, local_path, refuse_unsafe_output
 
 log = logging.getLogger("n2d_spark")
 
@@ -48,6 +51,7 @@ def _add_common_arguments(parser: argparse.ArgumentParser, output_help: str) -> 
     parser.add_argument("--table", help="also write the labels as this catalog table (db.name), and db.name_clusters")
     parser.add_argument("--table-mode", choices=("fail", "overwrite", "append"), help="when the table exists (default fail)")
     parser.add_argument("--debug", action="store_true", help="show full stack traces")
+    parser.add_argument("--verbose", action="store_true", help="show Spark's own log at INFO, start-up notices included")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_corpus(generate_reviews(args.rows, seed=args.seed), args.output)
         print(f"wrote {args.rows} synthetic reviews to {path}")
         return 0
-    return _run(args, build_local_session)
+    return _run(args, partial(build_local_session, verbose=args.verbose))
 
 
 def submit_main(command: str = "run", argv: list[str] | None = None) -> int:
@@ -94,12 +98,13 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
             # The model decides the rest; here only what the session needs, checked again against the model.
             config = load_config(None, [o for o in overrides if o.startswith(("spark.", "output."))])
         _check_local_input(args.input)
+        _check_local_output(args, config)
         _require_java()
         spark = make_session(config)
         from n2d_spark.session import log_session
 
         log_session(spark)
-        spark.sparkContext.setLogLevel("WARN")
+        spark.sparkContext.setLogLevel("INFO" if args.verbose else "WARN")
         from n2d_spark.pipeline import run_assign, run_job
 
         if args.command == "run":
@@ -125,6 +130,16 @@ def _check_local_input(path: str) -> None:
         raise InputError(f"input not found: {path}")
 
 
+def _check_local_output(args: argparse.Namespace, config: JobConfig) -> None:
+    """A local output that may not be replaced, or that would hold the input, fails here, before Spark starts."""
+    output = local_path(args.output)
+    if output is None:
+        return
+    protected = [args.input, os.getcwd(), os.path.expanduser("~"), getattr(args, "model", None)]
+    refuse_unsafe_output(args.output, protected)
+    check_output(output, config.output.mode, os.path.exists)
+
+
 def _require_java() -> None:
     java_home = os.environ.get("JAVA_HOME")
     if not (java_home and os.path.exists(os.path.join(java_home, "bin", "java"))) and not shutil.which("java"):
@@ -134,8 +149,11 @@ def _require_java() -> None:
         )
 
 
-def build_local_session(config: JobConfig):
+def build_local_session(config: JobConfig, verbose: bool = False):
     """A SparkSession for the console script; executors run this same Python interpreter.
+
+    Unless ``verbose``, the driver logs with the package's log4j2.properties: warnings and
+    errors, without the notices every local start prints.
 
     With ``output.table`` set, the catalog is Spark's embedded one (Hive with a Derby
     metastore), its warehouse and metastore under the working directory.
@@ -150,7 +168,12 @@ def build_local_session(config: JobConfig):
         .config("spark.driver.memory", config.spark.driver_memory)
         .config("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Spark's stage progress bar redraws one line: on a terminal only, not in a log file.
+        .config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
     )
+    if not verbose:
+        quiet_log = Path(__file__).with_name("log4j2.properties")
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={quiet_log.as_uri()}")
     if config.output.table is not None:
         from n2d_spark.catalog import catalog_session_confs
 

@@ -75,7 +75,7 @@ def stability(
     )
     trained = train_autoencoder(model.scaler.transform(autoencoder_sample), reseeded.autoencoder)
     embeddings = EmbeddingModel(scaler=model.scaler, encoder=trained.encoder).embed(fit_inputs)
-    _, coordinates = fit_manifold(embeddings, reseeded.manifold)
+    _, coordinates = fit_manifold(embeddings, reseeded.manifold, stage="evaluate")
     _, other_labels = fit_clusters(coordinates, reseeded.cluster)
     # The autoencoder's seeds stand for all three: the manifold's and the clusterer's move by one too.
     return {"ari": float(adjusted_rand_score(labels, other_labels)), "seeds": [config.autoencoder.seed, reseeded.autoencoder.seed]}

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from n2d_spark.config import ManifoldConfig
+from n2d_spark.progress import umap_progress
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ def import_umap_without_tensorflow() -> None:
         del sys.modules["tensorflow"]
 
 
-def fit_manifold(embeddings: np.ndarray, config: ManifoldConfig):
-    """Returns the fitted ``umap.UMAP`` and the rows' coordinates (float32, n_components wide)."""
+def fit_manifold(embeddings: np.ndarray, config: ManifoldConfig, stage: str = "manifold"):
+    """Returns the fitted ``umap.UMAP`` and the rows' coordinates (float32, n_components wide);
+    the layout's progress is logged under ``stage``."""
     n_neighbors = config.n_neighbors
     if n_neighbors >= len(embeddings):
         n_neighbors = max(2, len(embeddings) - 1)
@@ -43,10 +45,13 @@ def fit_manifold(embeddings: np.ndarray, config: ManifoldConfig):
         min_dist=config.min_dist,
         metric=config.metric,
         seed=config.seed,
+        stage=stage,
     )
 
 
-def seeded_umap(embeddings: np.ndarray, n_components: int, n_neighbors: int, min_dist: float, metric: str, seed: int):
+def seeded_umap(
+    embeddings: np.ndarray, n_components: int, n_neighbors: int, min_dist: float, metric: str, seed: int, stage: str = "manifold"
+):
     """A seeded ``umap.UMAP`` fitted on ``embeddings`` and their coordinates (float32).
 
     The neighbour graph comes from ``ExactNeighbors`` where the metric allows; UMAP's own
@@ -67,6 +72,8 @@ def seeded_umap(embeddings: np.ndarray, n_components: int, n_neighbors: int, min
         precomputed_knn=precomputed_knn,
         # A seed makes UMAP single-threaded; the job promises the same labels for the same input.
         random_state=seed,
+        # The layout's epochs are most of a large fit: logged, so that minutes are not silent.
+        tqdm_kwds=umap_progress(stage),
     )
     with warnings.catch_warnings():
         # UMAP warns that a seed makes it single-threaded (the point), and that a search index
@@ -74,6 +81,8 @@ def seeded_umap(embeddings: np.ndarray, n_components: int, n_neighbors: int, min
         warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden to 1 by setting random_state")
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\] \(knn_search_index\) is not an NNDescent object")
         coordinates = reducer.fit_transform(x).astype(np.float32)
+    # transform, on the executors, stays silent (and pickles no logger).
+    reducer.tqdm_kwds = None
     return reducer, coordinates
 
 

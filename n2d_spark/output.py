@@ -6,9 +6,11 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
+
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.errors import OutputExistsError
 from n2d_spark.fs import FileSystem
@@ -50,14 +52,7 @@ def staged_output(fs: FileSystem, output: str, mode: str, run_id: str):
             "not replaced atomically there; --table (a catalog table) publishes safely", output
         )
     recover_publish(fs, output)
-    if fs.exists(output):
-        if mode != "overwrite":
-            raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
-        if not fs.exists(f"{output}/{MANIFEST_FILE}"):
-            raise OutputExistsError(
-                f"output exists and is not an n2d-spark output (it has no {MANIFEST_FILE}): {output}; "
-                "overwrite replaces only a folder this job wrote, so choose another --output"
-            )
+    check_output(output, mode, fs.exists)
     staging = f"{output}.staging-{run_id}"
     try:
         yield staging
@@ -66,6 +61,25 @@ def staged_output(fs: FileSystem, output: str, mode: str, run_id: str):
             fs.delete(staging)
         raise
     publish(fs, staging, output, mode, run_id)
+
+
+def check_output(output: str, mode: str, exists: Callable[[str], bool]) -> None:
+    """Fail when ``output`` exists and may not be replaced: the mode says so, or the job did not write it."""
+    if exists(output):
+        if mode != "overwrite":
+            raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
+        if not exists(f"{output}/{MANIFEST_FILE}"):
+            raise OutputExistsError(
+                f"output exists and is not an n2d-spark output (it has no {MANIFEST_FILE}): {output}; "
+                "overwrite replaces only a folder this job wrote, so choose another --output"
+            )
+
+
+def local_path(path: str) -> str | None:
+    """The absolute local path a plain path or ``file:`` URI names; None for any other URI."""
+    if "://" in path and not path.startswith("file:"):
+        return None
+    return _normalized(path)
 
 
 def publish(fs: FileSystem, staging: str, output: str, mode: str, run_id: str) -> None:

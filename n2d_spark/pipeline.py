@@ -29,6 +29,7 @@ from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
 from n2d_spark.errors import InputError
 from n2d_spark.evaluate import compare_baselines, stability
 from n2d_spark.manifold import fit_manifold
+from n2d_spark.progress import spark_progress
 from n2d_spark.metrics import (
     NPMI_WINDOW,
     label_shape,
@@ -174,7 +175,8 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                         assign(outside_fit, run.share(assigner), n_assigned, config.manifold.batch_rows, config.manifold.seed)
                     )
                 assigned = run.persist(assigned)
-                assigned.count()
+                with spark_progress(spark, "assign", n_assigned):
+                    assigned.count()
                 log.info("assign: %d rows fitted on the driver, %d assigned on the executors", len(fit_ids), n_assigned)
 
             with run.timer.stage("evaluate"):
@@ -260,7 +262,8 @@ def run_assign(spark: SparkSession, model_path: str, input_path: str, output_pat
                 assigned = run.persist(
                     assign(embedded.rows, run.share(bundle.assigner), embedded.n_rows, config.manifold.batch_rows, config.manifold.seed)
                 )
-                assigned.count()
+                with spark_progress(spark, "assign", embedded.n_rows):
+                    assigned.count()
             with run.timer.stage("write"):
                 written = _write_rows(run, staging, vectors, features, assigned, embedded, input_columns, bundle.model_id)
                 written.summary["coherence"] = None
@@ -319,7 +322,8 @@ def _embed(run: _Run, usable: DataFrame, features: Featurized, model: EmbeddingM
         embedded = run.persist(
             embed(usable, features.column, run.share(model), run.config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra)
         )
-        n_embedded = embedded.count()
+        with spark_progress(run.spark, "embed", run.tally.rows_in - run.tally.total):
+            n_embedded = embedded.count()
         unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
         n_unembedded = unembedded.count()
         run.tally.add({NO_VOCABULARY_TERMS: n_unembedded})

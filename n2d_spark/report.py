@@ -126,7 +126,7 @@ def map_2d(embeddings: np.ndarray, seed: int) -> np.ndarray:
         out[:, : min(2, x.shape[1])] = x[:, :2]
         return out
     # UMAP's default n_neighbors and min_dist: a picture of the embedding, not the job's manifold.
-    _, coordinates = seeded_umap(x, n_components=2, n_neighbors=min(15, len(x) - 1), min_dist=0.1, metric="euclidean", seed=seed)
+    _, coordinates = seeded_umap(x, n_components=2, n_neighbors=min(15, len(x) - 1), min_dist=0.1, metric="euclidean", seed=seed, stage="report")
     return coordinates
 
 

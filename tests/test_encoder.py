@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,13 +72,19 @@ def _random_counts(rows, cols, seed):
     return sp.csr_matrix(dense)
 
 
-def test_numpy_encoder_matches_keras():
+def test_numpy_encoder_matches_keras(caplog, capsys):
     import keras
 
     counts = _random_counts(300, 40, seed=1)
     config = AutoencoderConfig(hidden=[16, 8], bottleneck=3, epochs=2, min_steps=0, batch_size=32, seed=3)
     scaler = InputScaler.fit(counts, "log1p", l2_normalize=True)
-    trained = train_autoencoder(scaler.transform(counts), config)
+    with caplog.at_level(logging.INFO, logger="n2d_spark.autoencoder"):
+        trained = train_autoencoder(scaler.transform(counts), config)
+    # Each epoch is a log line in the job's format; nothing of Keras's on stdout, where the summary goes.
+    epochs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("autoencoder: epoch ")]
+    assert [line.split(" in ")[0] for line in epochs] == ["autoencoder: epoch 1 of 2", "autoencoder: epoch 2 of 2"]
+    assert "loss " in epochs[-1] and "val_loss " in epochs[-1]
+    assert capsys.readouterr().out == ""
     x = scaler.transform(counts).toarray()
     # Rebuild the encoder half in Keras from the extracted weights and compare.
     inputs = keras.Input(shape=(40,))

@@ -333,6 +333,23 @@ def test_cli_missing_input_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_cli_refuses_an_existing_output_in_one_line_before_spark_starts(tmp_path):
+    (tmp_path / "in.csv").write_text("review\nsome text\n")
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "run.json").write_text("{}")
+    result = _cli("run", "--input", str(tmp_path / "in.csv"), "--output", str(previous))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"n2d-spark: error: output exists: {previous} (set output.mode=overwrite to replace it)"]
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    result = _cli("run", "--input", str(tmp_path / "in.csv"), "--output", str(foreign), "--set", "output.mode=overwrite")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "is not an n2d-spark output" in result.stderr
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
 def test_cli_stops_its_session_when_the_job_fails(spark, tmp_path, monkeypatch):
     import n2d_spark.cli as cli
     import n2d_spark.pipeline as pipeline
@@ -343,7 +360,7 @@ def test_cli_stops_its_session_when_the_job_fails(spark, tmp_path, monkeypatch):
 
     stops = []
     monkeypatch.setattr(spark, "stop", lambda: stops.append(True))
-    monkeypatch.setattr(cli, "build_local_session", lambda _config: spark)
+    monkeypatch.setattr(cli, "build_local_session", lambda _config, verbose: spark)
     monkeypatch.setattr(pipeline, "run_job", failing_job)
     (tmp_path / "in.csv").write_text("review\nsome text\n")
     assert cli.main(["run", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out")]) == 2
