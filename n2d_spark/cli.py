@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_arguments(commands.add_parser("run", help="train the model and label every row"))
     _add_assign_arguments(commands.add_parser("assign", help="label new rows with a saved model, without training"))
 
+    shown = commands.add_parser("config", help="print the resolved config as YAML, each key with its meaning")
+    shown.add_argument("--config", help="a YAML file from conf/ (defaults apply to keys it leaves out)")
+    shown.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    shown.add_argument("--markdown", action="store_true", help="print the README's table of keys instead")
+
     generate = commands.add_parser("generate", help="write the synthetic review corpus with planted topics")
     generate.add_argument("--rows", type=int, default=5000)
     generate.add_argument("--seed", type=int, default=0)
@@ -57,6 +62,8 @@ def _add_common_arguments(parser: argparse.ArgumentParser, output_help: str) -> 
 def main(argv: list[str] | None = None) -> int:
     """The ``n2d-spark`` console script: builds its own SparkSession from the ``spark`` config section."""
     args = _parser().parse_args(argv)
+    if args.command == "config":
+        return _show_config(args)
     if args.command == "generate":
         from n2d_spark.synthetic import generate_reviews, write_corpus
 
@@ -64,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.rows} synthetic reviews to {path}")
         return 0
     return _run(args, partial(build_local_session, verbose=args.verbose))
+
+
+def _show_config(args: argparse.Namespace) -> int:
+    from n2d_spark.config_docs import config_yaml, markdown_table
+
+    try:
+        print(markdown_table() if args.markdown else config_yaml(load_config(args.config, args.overrides)), end="")
+    except N2DError as error:
+        print(f"n2d-spark: error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def submit_main(command: str = "run", argv: list[str] | None = None) -> int:
