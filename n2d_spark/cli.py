@@ -90,6 +90,8 @@ def submit_main(command: str = "run", argv: list[str] | None = None) -> int:
     (_add_run_arguments if command == "run" else _add_assign_arguments)(parser)
     args = parser.parse_args(argv)
     args.command = command
+    if command == "run":
+        args.config = shipped_config(args.config)
 
     def submitted_session(_config: JobConfig):
         from pyspark.sql import SparkSession
@@ -97,6 +99,23 @@ def submit_main(command: str = "run", argv: list[str] | None = None) -> int:
         return SparkSession.builder.appName("n2d-spark").getOrCreate()
 
     return _run(args, submitted_session)
+
+
+def shipped_config(path: str | None) -> str | None:
+    """``path`` where it exists; else the copy shipped with the submission (scripts/submit.sh's
+    --files), found by its file name: in cluster deploy mode the driver runs on a cluster node,
+    where YARN puts shipped files in the working directory and Spark fetches them to SparkFiles."""
+    if path is None or os.path.exists(path):
+        return path
+    from pyspark import SparkFiles
+    from pyspark.sql import SparkSession
+
+    SparkSession.builder.getOrCreate()
+    name = os.path.basename(path)
+    for candidate in (name, SparkFiles.get(name)):
+        if os.path.exists(candidate):
+            return candidate
+    return path
 
 
 def _run(args: argparse.Namespace, make_session: Callable) -> int:

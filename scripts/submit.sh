@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Submit the job (jobs/n2d_job.py) with spark-submit and the cluster defaults of conf/cluster.yaml:
+# Submit the job (jobs/n2d_job.py, or with --job assign jobs/assign_job.py) with spark-submit and the
+# cluster defaults of conf/cluster.yaml:
 #
-#   scripts/submit.sh --master MASTER [--archive ENV.tar.gz] [--conf KEY=VALUE ...] [--dry-run] -- JOB ARGS
+#   scripts/submit.sh --master MASTER [--job run|assign] [--archive ENV.tar.gz] [--conf KEY=VALUE ...] [--dry-run] -- JOB ARGS
 #
 #   MASTER   spark://HOST:PORT (standalone, client deploy mode), yarn (cluster deploy mode),
 #            k8s://https://HOST:PORT (cluster deploy mode), or local[N]
@@ -12,6 +13,8 @@
 #   --conf   a Spark conf; it overrides conf/cluster.yaml (repeatable)
 #   --dry-run  print the spark-submit line instead of running it
 #   JOB ARGS   the job's own: --config conf/imdb.yaml --input ... --output ... [--set key=value ...]
+#            (assign: --model OUTPUT/model --input ... --output ...). A --config file is shipped
+#            with the submission (--files), so a driver on a cluster node finds it too.
 #
 # In client deploy mode the driver runs here, on $PYSPARK_DRIVER_PYTHON (default .venv/bin/python).
 # spark-submit is $SPARK_HOME/bin/spark-submit when SPARK_HOME is set, else the driver venv's.
@@ -20,15 +23,17 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 MASTER=""
+JOB=run
 ARCHIVE=""
 DRY_RUN=0
 EXTRA_CONFS=()
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --master) MASTER="$2"; shift ;;
+    --job) JOB="$2"; shift ;;
     --archive) ARCHIVE="$2"; shift ;;
     --conf) EXTRA_CONFS+=("$2"); shift ;;
     --dry-run) DRY_RUN=1 ;;
@@ -39,6 +44,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$MASTER" ] || { echo "submit.sh: --master is required" >&2; exit 2; }
+case "$JOB" in
+  run) JOB_FILE="$REPO/jobs/n2d_job.py" ;;
+  assign) JOB_FILE="$REPO/jobs/assign_job.py" ;;
+  *) echo "submit.sh: unknown --job $JOB (run or assign)" >&2; exit 2 ;;
+esac
 
 case "$MASTER" in
   spark://*) KIND=standalone ;;
@@ -102,7 +112,16 @@ if [ "$KIND" = kubernetes ] && [ "$DEPLOY_MODE" = cluster ]; then
 fi
 
 for kv in "${EXTRA_CONFS[@]}"; do args+=(--conf "$kv"); done
-args+=("$REPO/jobs/n2d_job.py" "$@")
+# The job's --config travels with the submission: in cluster deploy mode the driver runs on a
+# cluster node, where the job finds it by its file name among the shipped files.
+job_args=("$@")
+for i in "${!job_args[@]}"; do
+  case "${job_args[$i]}" in
+    --config) args+=(--files "${job_args[$((i + 1))]}") ;;
+    --config=*) args+=(--files "${job_args[$i]#--config=}") ;;
+  esac
+done
+args+=("$JOB_FILE" "$@")
 
 if [ "$DRY_RUN" = 1 ]; then
   printf 'PYSPARK_PYTHON=%q PYSPARK_DRIVER_PYTHON=%q %q' "$PYSPARK_PYTHON" "$PYSPARK_DRIVER_PYTHON" "$SPARK_SUBMIT"

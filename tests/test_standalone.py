@@ -394,3 +394,26 @@ def test_submit_conf_overrides_the_cluster_defaults():
     # Later --conf wins in spark-submit: the override comes after conf/cluster.yaml's value.
     assert line.index("spark.executor.memory=4g") < line.index("spark.executor.memory=1g")
     assert f"spark.pyspark.python={sys.executable}" in line and "spark.submit.deployMode=client" in line
+
+
+def test_submit_ships_the_config_and_submits_assign():
+    result = _dry_run("--master", "yarn", "--dry-run", "--", "--config", "conf/imdb.yaml", "--input", "hdfs:///in.csv")
+    assert result.returncode == 0, result.stderr
+    assert "--files conf/imdb.yaml" in result.stdout and "jobs/n2d_job.py --config conf/imdb.yaml" in result.stdout
+    result = _dry_run("--master", "yarn", "--job", "assign", "--dry-run", "--", "--model", "hdfs:///m", "--input", "x")
+    assert result.returncode == 0, result.stderr
+    assert "jobs/assign_job.py --model hdfs:///m --input x" in result.stdout and "--files" not in result.stdout
+
+
+def test_a_driver_on_a_cluster_node_finds_the_shipped_config(spark, tmp_path):
+    from n2d_spark.cli import shipped_config
+
+    shipped = tmp_path / "shipped-for-the-driver.yaml"
+    shipped.write_text("cluster:\n  k: 7\n")
+    # What spark-submit's --files does for a driver in cluster deploy mode: the file is fetched
+    # into SparkFiles, while the path on the submit line does not exist on the driver's node.
+    spark.sparkContext.addFile(str(shipped))
+    found = shipped_config(f"/on/the/submitting/machine/{shipped.name}")
+    assert Path(found).name == shipped.name and Path(found).parent != tmp_path
+    assert load_config(found).cluster.k == 7
+    assert shipped_config(str(shipped)) == str(shipped)
