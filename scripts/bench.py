@@ -19,10 +19,14 @@ any stage: interpreter, JVM and Spark session start, imports), total wall second
 process's, measured here), rows per second, peak memory, the quality metrics of both, and
 the ratio of the job's wall time to the reference's.
 
-Peak memory is the largest sum of resident memory over the process tree (for the job: the
-Python driver, its JVM, which in local mode also runs the executors' tasks, and the Python
-workers; for the reference: its one process), sampled every 0.2 s from /proc. The 1-minute
-load average before each run is printed, so that a run on a shared machine shows as one.
+Memory, sampled every 0.2 s from /proc, in two measures named the same everywhere:
+"process tree peak", the largest sum of resident memory over the whole process tree (for the
+job: the Python driver, its JVM, which in local mode also runs the executors' tasks, and the
+Python workers; for the reference: its one process), and, for the job, "driver + JVM peak", the
+same without the Python workers. The 1-minute load average before each run is printed, so that
+a run on a shared machine shows as one. Every row names the CPU model and the precision the
+autoencoder trained in (bfloat16 only where the CPU has it), so that tables from different
+machines are never mixed silently.
 """
 
 from __future__ import annotations
@@ -121,6 +125,18 @@ def write_slice(input_path: str, rows: int, path: Path) -> int:
     return len(frame)
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def _machine(manifest: dict) -> str:
+    # The reference trains as the study did, in float32.
+    return f"{cpu_model()}, {manifest.get('autoencoder_precision', 'float32')}"
+
+
 def _f(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -131,13 +147,14 @@ def tables(results: list[dict]) -> str:
     for result in results:
         stages += [s for s in result["manifest"]["stage_seconds"] if s not in stages]
     lines = ["### Wall seconds per stage", "",
-             "| rows | pipeline | " + " | ".join(stages) + " | other | total s | rows/s | peak GiB | load before |",
-             "|---" * (len(stages) + 7) + "|"]
+             "| rows | pipeline | CPU, precision | " + " | ".join(stages)
+             + " | other | total s | rows/s | process tree peak GiB | load before |",
+             "|---" * (len(stages) + 8) + "|"]
     for r in results:
         seconds = r["manifest"]["stage_seconds"]
         other = r["wall_seconds"] - sum(seconds.values())
         lines.append(
-            f"| {r['rows']} | {r['pipeline']} | "
+            f"| {r['rows']} | {r['pipeline']} | {_machine(r['manifest'])} | "
             + " | ".join(f"{seconds[s]:.1f}" if s in seconds else "–" for s in stages)
             + f" | {other:.1f} | {r['wall_seconds']:.1f} | {r['rows'] / r['wall_seconds']:.0f}"
             + f" | {r['peak_rss_bytes'] / 2**30:.2f} | {r['load_before']:.2f} |"
@@ -178,10 +195,10 @@ def single_row(result: dict, label: str) -> str:
     stages = manifest["stage_seconds"]
     rows = manifest["rows"]["in"]
     lines = [
-        "| input | rows | " + " | ".join(STAGES)
-        + " | total s | rows/s | driver peak GiB | process tree peak GiB | clusters | noise |",
-        "|---" * (len(STAGES) + 8) + "|",
-        f"| {label} | {rows} | "
+        "| input | rows | CPU, precision | " + " | ".join(STAGES)
+        + " | total s | rows/s | driver + JVM peak GiB | process tree peak GiB | clusters | noise |",
+        "|---" * (len(STAGES) + 9) + "|",
+        f"| {label} | {rows} | {_machine(manifest)} | "
         + " | ".join(f"{stages[s]:.1f}" if s in stages else "–" for s in STAGES)
         + f" | {result['wall_seconds']:.1f} | {rows / result['wall_seconds']:.0f}"
         + f" | {result['peak_driver_rss_bytes'] / 2**30:.2f} | {result['peak_rss_bytes'] / 2**30:.2f}"
@@ -226,7 +243,7 @@ def main() -> None:
                 for pipeline, runner in runners:
                     result = runner(str(slice_path), args.config, args.overrides, work, f"{pipeline}-{size}")
                     results.append({"pipeline": pipeline, "rows": rows, **result})
-                    print(f"# {rows} rows, {pipeline}: {result['wall_seconds']:.1f} s, peak "
+                    print(f"# {rows} rows, {pipeline}: {result['wall_seconds']:.1f} s, process tree peak "
                           f"{result['peak_rss_bytes'] / 2**30:.2f} GiB, load before {result['load_before']:.2f}",
                           flush=True)
             print()
