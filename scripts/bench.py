@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -129,7 +130,7 @@ def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
-    return "unknown CPU"
+    return platform.processor() or "unknown CPU"
 
 
 def _machine(manifest: dict) -> str:

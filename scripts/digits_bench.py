@@ -1,6 +1,6 @@
 """N2D on scikit-learn's digits against two baselines, for BENCHMARKS.md.
 
-    .venv/bin/python scripts/digits_bench.py [--epochs 25,50,100,200]
+    .venv/bin/python scripts/digits_bench.py [--epochs 25,50,100,200] [--set autoencoder.precision=bfloat16 ...]
 
 For each epoch count: the job with conf/n2d_paper.yaml (autoencoder, UMAP, GMM), then
 KMeans (k=10) on the raw pixels (min-max scaled, as the autoencoder sees them) and on the
@@ -35,6 +35,8 @@ def _row(name: str, scores: dict, seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", default="100")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every run, e.g. autoencoder.precision=bfloat16 or manifold.seed=1")
     args = parser.parse_args()
     from digits_to_parquet import write_digits
 
@@ -50,7 +52,7 @@ def main() -> None:
     raw = KMeans(n_clusters=10, n_init=10, random_state=0).fit_predict(pixels)
     print(_row("KMeans on raw pixels", agreement(raw, digits.target), time.perf_counter() - started), flush=True)
     for epochs in (int(e) for e in args.epochs.split(",")):
-        config = load_config(REPO / "conf" / "n2d_paper.yaml", [f"autoencoder.epochs={epochs}"])
+        config = load_config(REPO / "conf" / "n2d_paper.yaml", [f"autoencoder.epochs={epochs}", *args.overrides])
         output = work / f"out-{epochs}"
         started = time.perf_counter()
         manifest = run_job(spark, config, str(path), str(output)).manifest

@@ -1,17 +1,22 @@
 """How many epochs, and what batch size? Validation loss against time spent, on IMDB.
 
-    .venv/bin/python scripts/epochs_study.py [--epochs 20] [--batch-sizes 128,256,512]
+    .venv/bin/python scripts/epochs_study.py [--epochs 20] [--batch-sizes 128,256,512] [--precisions float32,bfloat16]
 
 Vectorizes the 50,000 IMDB reviews as the job does (conf/imdb.yaml), takes the job's
-25,000-row autoencoder sample, and trains the default architecture once per batch size,
-printing each epoch's validation loss and the cumulative training seconds.
+25,000-row autoencoder sample, and trains the default architecture once per batch size and
+precision (``autoencoder.precision``; default: what ``auto`` picks on this CPU), printing each
+epoch's validation loss and the cumulative training seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import cpu_model  # noqa: E402
 
 from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.cli import build_local_session
@@ -29,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-sizes", default="128,256,512")
+    parser.add_argument("--precisions", default="auto", help="comma-separated: auto, float32, bfloat16")
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "imdb.yaml")
     spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
@@ -38,16 +44,19 @@ def main() -> None:
     _, counts = collect_sample(vectors, COUNTS_COL, config.autoencoder.sample_rows, config.autoencoder.seed)
     x = InputScaler.fit(counts, config.text.scaling, config.text.l2_normalize).transform(counts)
     print(f"sample: {x.shape[0]} rows x {x.shape[1]} terms, scaling {config.text.scaling}, L2 {config.text.l2_normalize}")
-    print("| batch size | epoch | cumulative s | val loss | val loss / epoch-1 val loss |")
-    print("|---|---|---|---|---|")
+    print(f"CPU: {cpu_model()}")
+    print("| batch size | precision | epoch | epoch s | cumulative s | val loss | val loss / epoch-1 val loss |")
+    print("|---|---|---|---|---|---|---|")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        trained = train_autoencoder(
-            x, dataclasses.replace(config.autoencoder, epochs=args.epochs, batch_size=batch_size)
-        )
-        history, elapsed = trained.history, 0.0
-        for epoch, (seconds, loss) in enumerate(zip(history["epoch_seconds"], history["val_loss"]), start=1):
-            elapsed += seconds
-            print(f"| {batch_size} | {epoch} | {elapsed:.1f} | {loss:.4e} | {loss / history['val_loss'][0]:.3f} |", flush=True)
+        for precision in args.precisions.split(","):
+            trained = train_autoencoder(
+                x, dataclasses.replace(config.autoencoder, epochs=args.epochs, min_steps=0, batch_size=batch_size, precision=precision)
+            )
+            history, elapsed = trained.history, 0.0
+            for epoch, (seconds, loss) in enumerate(zip(history["epoch_seconds"], history["val_loss"]), start=1):
+                elapsed += seconds
+                print(f"| {batch_size} | {trained.precision} | {epoch} | {seconds:.1f} | {elapsed:.1f} | {loss:.4e}"
+                      f" | {loss / history['val_loss'][0]:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
