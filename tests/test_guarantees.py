@@ -220,19 +220,21 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_no_half_written_output(tmp_path):
     corpus = write_corpus(generate_reviews(300, seed=4), tmp_path / "corpus.csv")
     output = tmp_path / "out"
-    first = _run_cli(corpus, output)
-    assert first.returncode == 0, first.stderr[-2000:]
-    # A quiet log: the job's own lines, none of the JVM's or TensorFlow's start-up notices.
-    for notice in ("log4j profile", "NativeCodeLoader", "loopback address", "absl::InitializeLog", "cuda", "[Stage "):
-        assert notice not in first.stderr, first.stderr
+    # A previous output of the job (its run.json says so), which overwrite may replace.
+    (output / "labels").mkdir(parents=True)
+    (output / "labels" / "part-00000.parquet").write_bytes(b"the previous run's labels")
+    (output / "run.json").write_text(json.dumps({"run_id": "previous"}))
     published = _snapshot(output)
     # Killed once the write stage has begun: the new run's files are half written, in staging.
     _run_cli(corpus, output, kill_after="stage write: started")
     assert _snapshot(output) == published
     rerun = _run_cli(corpus, output)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    first_id = json.loads(published["run.json"])["run_id"]
-    assert json.loads((output / "run.json").read_text())["run_id"] != first_id
+    assert json.loads((output / "run.json").read_text())["run_id"] != "previous"
+    assert sorted(pd.read_parquet(output / "labels")["id"]) == list(range(300))
+    # A quiet log: the job's own lines, none of the JVM's or TensorFlow's start-up notices.
+    for notice in ("log4j profile", "NativeCodeLoader", "loopback address", "absl::InitializeLog", "cuda", "[Stage "):
+        assert notice not in rerun.stderr, rerun.stderr
 
 
 def test_survives_spark_task_retries(tmp_path):
