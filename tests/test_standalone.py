@@ -203,7 +203,10 @@ class Submission:
         }
         command = [
             "bash", str(SUBMIT), "--master", cluster.url,
-            # The README's line for this cluster: executors of 1g fit the 2g workers, no driver UI.
+            # The README's line for this cluster: executors of 1g fit the 2g workers, no driver UI;
+            # two one-core executors, so that the job waits for both before it logs them (on a busy
+            # machine the second registers seconds after the first).
+            "--conf", "spark.cores.max=2", "--conf", "spark.executor.cores=1",
             "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.memory=2g", "--conf", "spark.ui.enabled=false",
             "--",
             "--config", str(REPO / "conf" / "synthetic.yaml"), "--input", str(corpus), "--output", str(output),
