@@ -6,6 +6,9 @@ beside them, so that a run that calls half its rows noise cannot look better tha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import silhouette_score
@@ -108,16 +111,36 @@ NPMI_WINDOW = 10
 _NPMI_EPSILON = 1e-12
 
 
-def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: int = NPMI_WINDOW) -> list[float | None]:
-    """Sliding-window NPMI of each topic's terms over ``documents`` (token lists); None for a topic of < 2 terms.
+@dataclass
+class WindowCounts:
+    """Sliding-window counts of a fixed list of terms over ``n_documents`` documents: ``together[i, j]``
+    windows hold both terms i and j (the diagonal: windows holding term i), out of ``n_windows``.
+    Counts of two sets of documents add up, so partitions can count apart."""
 
-    Equal to gensim's CoherenceModel(coherence="c_npmi") over the same topics (a test checks it).
-    """
-    relevant = sorted({term for terms in topics for term in terms})
-    index = {term: i for i, term in enumerate(relevant)}
-    together = np.zeros((len(relevant), len(relevant)), dtype=np.int64)
-    n_windows = 0
+    terms: list[str]
+    together: np.ndarray
+    n_windows: int
+    n_documents: int
+
+    @classmethod
+    def empty(cls, terms: list[str]) -> WindowCounts:
+        return cls(list(terms), np.zeros((len(terms), len(terms)), dtype=np.int64), 0, 0)
+
+    def __add__(self, other: WindowCounts) -> WindowCounts:
+        if other.terms != self.terms:
+            raise ValueError("window counts over different terms cannot be added")
+        return WindowCounts(
+            self.terms, self.together + other.together, self.n_windows + other.n_windows, self.n_documents + other.n_documents
+        )
+
+
+def count_windows(documents: Iterable[list[str]], terms: list[str], window: int = NPMI_WINDOW) -> WindowCounts:
+    """Count ``terms`` in gensim's boolean sliding windows of ``window`` tokens over ``documents``."""
+    index = {term: i for i, term in enumerate(terms)}
+    together = np.zeros((len(terms), len(terms)), dtype=np.int64)
+    n_windows = n_documents = 0
     for tokens in documents:
+        n_documents += 1
         # Every document's windows count, an empty one as one window, as gensim counts them.
         n_windows += max(1, len(tokens) - window + 1)
         positions: dict[int, list[int]] = {}
@@ -126,9 +149,21 @@ def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: 
                 positions.setdefault(index[token], []).append(position)
         if not positions:
             continue
-        terms = np.fromiter(positions, dtype=np.int64)
-        present = _window_presence([positions[t] for t in terms], len(tokens), window)
-        together[np.ix_(terms, terms)] += present @ present.T
+        present_terms = np.fromiter(positions, dtype=np.int64)
+        present = _window_presence([positions[t] for t in present_terms], len(tokens), window)
+        together[np.ix_(present_terms, present_terms)] += present @ present.T
+    return WindowCounts(list(terms), together, n_windows, n_documents)
+
+
+def topic_terms(topics: list[list[str]]) -> list[str]:
+    """Every term of the topics once, sorted: the terms ``count_windows`` needs for ``npmi_from_counts``."""
+    return sorted({term for terms in topics for term in terms})
+
+
+def npmi_from_counts(counts: WindowCounts, topics: list[list[str]]) -> list[float | None]:
+    """Each topic's mean NPMI over its term pairs, from window counts; None for a topic of < 2 terms."""
+    index = {term: i for i, term in enumerate(counts.terms)}
+    together, n_windows = counts.together, counts.n_windows
     scores = []
     for terms in topics:
         ids = [index[t] for t in terms]
@@ -144,6 +179,14 @@ def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: 
                 pair_scores.append(float(np.log(joint / alone) / -np.log(joint)))
         scores.append(float(np.mean(pair_scores)))
     return scores
+
+
+def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: int = NPMI_WINDOW) -> list[float | None]:
+    """Sliding-window NPMI of each topic's terms over ``documents`` (token lists); None for a topic of < 2 terms.
+
+    Equal to gensim's CoherenceModel(coherence="c_npmi") over the same topics (a test checks it).
+    """
+    return npmi_from_counts(count_windows(documents, topic_terms(topics), window), topics)
 
 
 def _window_presence(positions: list[list[int]], length: int, window: int) -> np.ndarray:

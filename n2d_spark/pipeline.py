@@ -33,11 +33,12 @@ from n2d_spark.progress import spark_progress
 from n2d_spark.metrics import (
     NPMI_WINDOW,
     label_shape,
-    npmi_coherence,
+    npmi_from_counts,
     silhouette_on_sample,
     sizes_shape,
     table_agreement,
     topic_diversity,
+    topic_terms,
 )
 from n2d_spark.output import (
     CLUSTERS_DIR,
@@ -67,7 +68,7 @@ from n2d_spark.rejects import (
 )
 from n2d_spark.summary import CLUSTER_COL, cluster_summary
 from n2d_spark.features import FEATURES_COL, as_feature_arrays, most_common_length
-from n2d_spark.text import COUNTS_COL, fit_text_model, sample_terms, vectorize, vocabulary
+from n2d_spark.text import COUNTS_COL, count_term_windows, fit_text_model, vectorize, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -520,17 +521,18 @@ def _topic_quality(run: _Run, vectors: DataFrame, features: Featurized, summary:
         return None
     usable = vectors.filter(F.col(REASON_COL).isNull())
     order = F.xxhash64(F.col(ID_COL), F.lit(run.config.cluster.seed))
-    documents = sample_terms(features.text_model, usable, order, run.config.evaluate.coherence_rows)
-    summary["coherence"] = npmi_coherence(documents, summary["top_terms"].tolist())
+    topic_lists = summary["top_terms"].tolist()
+    counts = count_term_windows(features.text_model, usable, order, run.config.evaluate.coherence_rows, topic_terms(topic_lists))
+    summary["coherence"] = npmi_from_counts(counts, topic_lists)
     topics = summary[summary[CLUSTER_COL] != NOISE]
     scores = [c for c in topics["coherence"] if c is not None]
     return {
         "npmi": float(np.mean(scores)) if scores else None,
         "diversity": topic_diversity(topics["top_terms"].tolist(), run.config.output.top_terms),
-        "documents": len(documents),
+        "documents": counts.n_documents,
         "definition": (
             f"NPMI of each topic's top {run.config.output.top_terms} terms in boolean sliding windows of "
-            f"{NPMI_WINDOW} terms over {len(documents)} sampled documents (gensim's c_npmi), averaged over "
+            f"{NPMI_WINDOW} terms over {counts.n_documents} sampled documents (gensim's c_npmi), averaged over "
             f"topics; diversity: unique terms among all topics' top {run.config.output.top_terms} / "
             f"({run.config.output.top_terms} x topics); noise left out of both"
         ),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import operator
+
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, StopWordsRemover
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from n2d_spark.config import TextConfig
+from n2d_spark.metrics import WindowCounts, count_windows
 
 COUNTS_COL = "counts"
 # Words left after cleaning and stop-word removal: 0 means the text was empty after cleaning.
@@ -66,12 +69,22 @@ def vectorize(text_model: PipelineModel, reviews: DataFrame) -> DataFrame:
     )
 
 
-def sample_terms(text_model: PipelineModel, rows: DataFrame, order: Column, n_rows: int) -> list[list[str]]:
-    """The terms of the first ``n_rows`` rows by ``order``, cleaned, tokenized and stop-word-filtered as
-    the vocabulary saw them, in text order (topic coherence counts them in sliding windows)."""
+def count_term_windows(text_model: PipelineModel, rows: DataFrame, order: Column, n_rows: int, terms: list[str]) -> WindowCounts:
+    """Sliding-window counts of ``terms`` over the first ``n_rows`` rows by ``order``, their text cleaned,
+    tokenized and stop-word-filtered as the vocabulary saw it, in text order.
+
+    Counted on the executors, a partial count per partition summed on the driver, so only a
+    terms x terms matrix per partition travels, whatever ``n_rows`` is.
+    """
     tokenize = PipelineModel(stages=text_model.stages[:-1])
-    picked = rows.orderBy(order).limit(n_rows)
-    return [list(row[_TERMS_COL]) for row in tokenize.transform(picked).select(_TERMS_COL).collect()]
+    picked = tokenize.transform(rows.orderBy(order).limit(n_rows)).select(_TERMS_COL)
+    # The limit leaves one partition: spread it over the cores (integer counts add up in any order).
+    spread = picked.repartition(rows.sparkSession.sparkContext.defaultParallelism)
+
+    def count(partition):
+        yield count_windows((row[0] for row in partition), terms)
+
+    return spread.rdd.mapPartitions(count).fold(WindowCounts.empty(terms), operator.add)
 
 
 def vocabulary(text_model: PipelineModel) -> list[str]:

@@ -1,7 +1,10 @@
+import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 from n2d_spark.config import TextConfig
-from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.metrics import count_windows
+from n2d_spark.text import COUNTS_COL, count_term_windows, fit_text_model, vectorize, vocabulary
 
 
 def _terms(spark, texts, **config):
@@ -56,3 +59,24 @@ def test_no_python_udf_in_the_plan(spark):
     model = fit_text_model(frame, "review", TextConfig(min_df=1.0))
     plan = vectorize(model, frame)._jdf.queryExecution().executedPlan().toString()
     assert "Python" not in plan and "ArrowEval" not in plan
+
+
+def test_term_windows_counted_on_executors_equal_the_driver_count(spark):
+    # The job counts coherence windows per partition and sums them: the sum must equal one count
+    # over the same documents, and the order and limit must pick the same sampled rows.
+    rng = np.random.default_rng(3)
+    words = [f"word{i}" for i in range(30)]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 25)))) + " the <br />" for _ in range(200)]
+    frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id long, review string").repartition(5)
+    model = fit_text_model(frame, "review", TextConfig(min_df=1.0))
+    terms = ["word1", "word2", "word3", "word29", "absent"]
+    order = F.xxhash64("id", F.lit(7))
+
+    counts = count_term_windows(model, frame, order, 120, terms)
+
+    picked = frame.orderBy(order).limit(120).select("review").collect()
+    documents = [[w for w in row["review"].split() if w.startswith("word")] for row in picked]
+    expected = count_windows(documents, terms)
+    assert counts.n_documents == 120 and counts.n_windows == expected.n_windows
+    np.testing.assert_array_equal(counts.together, expected.together)
+    assert counts.together[4].sum() == 0 and counts.together[0, 0] > 0
