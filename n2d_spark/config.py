@@ -126,8 +126,10 @@ class EvaluateConfig:
     stability: bool = False
     # Rows of the fit sample drawn on the report's 2-D maps.
     map_rows: int = 3000
-    # Rows (a seeded sample) whose terms topic coherence (NPMI) is counted over.
-    coherence_rows: int = 10_000
+    # Rows (a seeded sample) whose terms topic coherence (NPMI) is counted over. NPMI on a small
+    # sample is biased low (a pair that never meets in it scores -1): on the 50,000 IMDB reviews
+    # the same topics scored 0.016 over 10,000 of them, 0.061 over 25,000 and 0.082 over all.
+    coherence_rows: int = 50_000
 
 
 @dataclass(frozen=True)
