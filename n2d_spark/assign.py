@@ -26,13 +26,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
 
+from n2d_spark.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, UMAP_COL
 from n2d_spark.cluster import FittedClusters
-from n2d_spark.embed import EMBEDDING_COL, dense_rows
+from n2d_spark.embed import dense_rows
 from n2d_spark.manifold import import_umap_without_tensorflow
-from n2d_spark.read import ID_COL
-from n2d_spark.summary import CLUSTER_COL
 
-UMAP_COL = "umap"
 _BATCH_COL = "_assign_batch"
 
 

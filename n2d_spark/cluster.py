@@ -21,10 +21,9 @@ from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
+from n2d_spark.columns import NOISE
 from n2d_spark.config import ClusterConfig
 from n2d_spark.errors import InputError
-
-NOISE = -1
 
 
 # HDBSCAN's smallest cluster when cluster.min_cluster_size is null: this share of the fit rows,

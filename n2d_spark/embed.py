@@ -16,10 +16,8 @@ from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.encoder import EmbeddingModel, spark_vectors_to_csr
-from n2d_spark.read import ID_COL
-
-EMBEDDING_COL = "embedding"
+from n2d_spark.columns import EMBEDDING_COL, ID_COL
+from n2d_spark.encoder import spark_vectors_to_csr
 
 
 def embed(rows: DataFrame, column: str, shared_model: Broadcast, batch_rows: int) -> DataFrame:

@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
 
-from n2d_spark.cluster import NOISE
+from n2d_spark.columns import NOISE
 
 
 def noise_share(labels: np.ndarray) -> float:

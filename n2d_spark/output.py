@@ -23,9 +23,6 @@ MODEL_DIR = "model"
 REJECTED_DIR = "rejected"
 REPORT_DIR = "report"
 TOPIC_TREE_DIR = "topic_tree"
-# In every labels/ row, so that the outputs of several runs can be unioned and told apart.
-RUN_ID_COL = "run_id"
-MODEL_ID_COL = "model_id"
 MANIFEST_FILE = "run.json"
 
 

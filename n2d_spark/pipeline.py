@@ -18,13 +18,14 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.assign import UMAP_COL, ClusterAssigner, assign, fitted_assignments
+from n2d_spark.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, MODEL_ID_COL, NOISE, REASON_COL, RUN_ID_COL, UMAP_COL
+from n2d_spark.assign import ClusterAssigner, assign, fitted_assignments
 from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.bundle import load_bundle, package_versions, save_bundle
 from n2d_spark.catalog import check_tables, write_tables
-from n2d_spark.cluster import NOISE, check_enough_rows, fit_clusters, topic_tree
+from n2d_spark.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.config import JobConfig, OutputConfig, apply_override, check_assign_overrides, config_from_dict
-from n2d_spark.embed import EMBEDDING_COL, collect_sample, dense_rows, embed, rows_to_csr
+from n2d_spark.embed import collect_sample, dense_rows, embed, rows_to_csr
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
 from n2d_spark.errors import InputError
 from n2d_spark.evaluate import compare_baselines, stability
@@ -44,10 +45,8 @@ from n2d_spark.output import (
     CLUSTERS_DIR,
     LABELS_DIR,
     MODEL_DIR,
-    MODEL_ID_COL,
     REJECTED_DIR,
     REPORT_DIR,
-    RUN_ID_COL,
     TOPIC_TREE_DIR,
     refuse_unsafe_output,
     staged_output,
@@ -55,10 +54,9 @@ from n2d_spark.output import (
 )
 from n2d_spark.report import ReportInputs, write_report
 from n2d_spark.fs import FileSystem
-from n2d_spark.read import CORRUPT_COL, ID_COL, read_reviews
+from n2d_spark.read import CORRUPT_COL, read_reviews
 from n2d_spark.rejects import (
     NO_VOCABULARY_TERMS,
-    REASON_COL,
     RejectTally,
     as_rejects,
     reason_counts,
@@ -66,7 +64,7 @@ from n2d_spark.rejects import (
     with_text_reason,
     with_vector_reason,
 )
-from n2d_spark.summary import CLUSTER_COL, cluster_summary
+from n2d_spark.summary import cluster_summary
 from n2d_spark.features import FEATURES_COL, as_feature_arrays, most_common_length
 from n2d_spark.text import COUNTS_COL, count_term_windows, fit_text_model, vectorize, vocabulary
 

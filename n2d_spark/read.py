@@ -8,12 +8,12 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from n2d_spark.columns import ID_COL
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
 from n2d_spark.features import check_features_type
 from n2d_spark.fs import FileSystem
 
-ID_COL = "id"
 # CSV records that do not parse keep their raw text here (Spark's permissive mode).
 CORRUPT_COL = "_corrupt_record"
 # Rows of one file get ids file_ordinal << 40 | row_position: a single file's ids are its row numbers.

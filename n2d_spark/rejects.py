@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from n2d_spark.columns import ID_COL, REASON_COL, RECORD_COL
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
 from n2d_spark.features import vector_reason
-from n2d_spark.read import CORRUPT_COL, ID_COL
+from n2d_spark.read import CORRUPT_COL
 from n2d_spark.text import WORD_COUNT_COL
 
-REASON_COL = "reason"
-RECORD_COL = "record"
 
 MALFORMED_RECORD = "malformed_record"
 NULL_ID = "null_id"

@@ -32,9 +32,9 @@ from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import dendrogram
 from matplotlib import colormaps
 
+from n2d_spark.columns import NOISE
 from n2d_spark.manifold import seeded_umap
 
-NOISE = -1
 LOSS_PNG = "loss.png"
 MAP_CLUSTERS_PNG = "map_clusters.png"
 MAP_LABELS_PNG = "map_labels.png"

@@ -16,9 +16,8 @@ from pyspark.ml.stat import Summarizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from n2d_spark.columns import CLUSTER_COL
 from n2d_spark.text import COUNTS_COL
-
-CLUSTER_COL = "cluster"
 
 
 def class_tfidf(term_counts: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_model  # noqa: E402
+from n2d_spark.columns import ID_COL, NOISE  # noqa: E402
 
 
 def main() -> None:
@@ -38,10 +39,9 @@ def main() -> None:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    from n2d_spark.cluster import NOISE
     from n2d_spark.config import load_config
     from n2d_spark.metrics import npmi_from_counts, topic_diversity, topic_terms
-    from n2d_spark.read import ID_COL, read_reviews
+    from n2d_spark.read import read_reviews
     from n2d_spark.text import count_term_windows
 
     config = load_config(args.config, [])

@@ -5,7 +5,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from n2d_spark.cluster import MIN_CLUSTER_SHARE, NOISE, fit_clusters, min_cluster_size, topic_tree
+from n2d_spark.columns import NOISE
+from n2d_spark.cluster import MIN_CLUSTER_SHARE, fit_clusters, min_cluster_size, topic_tree
 from n2d_spark.config import ClusterConfig
 from n2d_spark.errors import InputError
 

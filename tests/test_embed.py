@@ -3,7 +3,8 @@ import scipy.sparse as sp
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql.types import LongType, StructField, StructType
 
-from n2d_spark.embed import EMBEDDING_COL, collect_sample, embed, rows_to_csr
+from n2d_spark.columns import EMBEDDING_COL
+from n2d_spark.embed import collect_sample, embed, rows_to_csr
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 
 

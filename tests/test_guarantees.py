@@ -18,12 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
+from n2d_spark.columns import EMBEDDING_COL, REASON_COL
 from n2d_spark.config import InputConfig, TextConfig, load_config
-from n2d_spark.embed import EMBEDDING_COL, embed
+from n2d_spark.embed import embed
 from n2d_spark.encoder import EmbeddingModel, Encoder, InputScaler
 from n2d_spark.errors import N2DError
 from n2d_spark.pipeline import run_job
-from n2d_spark.rejects import REASON_COL, with_input_reason, with_text_reason
+from n2d_spark.rejects import with_input_reason, with_text_reason
 from n2d_spark.synthetic import generate_reviews, write_corpus
 from n2d_spark.text import COUNTS_COL, WORD_COUNT_COL, fit_text_model, vectorize, vocabulary
 

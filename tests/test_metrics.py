@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 

@@ -2,7 +2,6 @@ import logging
 import time
 
 import numpy as np
-import pandas as pd
 
 import n2d_spark.manifold as manifold
 from n2d_spark.progress import spark_progress, umap_progress

@@ -1,9 +1,10 @@
 import pandas as pd
 import pytest
 
+from n2d_spark.columns import ID_COL
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
-from n2d_spark.read import ID_COL, read_reviews, resolve_format
+from n2d_spark.read import read_reviews, resolve_format
 
 from conftest import IMDB_CSV, requires_imdb
 
