@@ -39,7 +39,9 @@ class InputConfig:
 class TextConfig:
     vocab_size: int = 5000
     # Spark's CountVectorizer semantics: >= 1 is a document count, < 1 a fraction of documents.
-    min_df: float = 5.0
+    # 2 rather than 5: on the labelled news corpora (README, "Choices and why") it raised NMI on
+    # AG News and BBC News and left the 50,000 IMDB reviews' vocabulary as it was.
+    min_df: float = 2.0
     # How count vectors are scaled before the autoencoder sees them (README: "Input scaling").
     scaling: Literal["counts", "binary", "log1p", "tfidf"] = "tfidf"
     l2_normalize: bool = True

@@ -19,13 +19,13 @@ def test_defaults():
 def test_yaml_then_overrides(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text("autoencoder:\n  epochs: 3\n  hidden: [64, 32]\ncluster:\n  algorithm: kmeans\n")
-    config = load_config(path, ["autoencoder.epochs=7", "cluster.k=4", "input.id_col=null", "text.min_df=2"])
+    config = load_config(path, ["autoencoder.epochs=7", "cluster.k=4", "input.id_col=null", "text.min_df=3"])
     assert config.autoencoder.epochs == 7
     assert config.autoencoder.hidden == [64, 32]
     assert config.cluster.algorithm == "kmeans"
     assert config.cluster.k == 4
     assert config.input.id_col is None
-    assert config.text.min_df == 2.0 and isinstance(config.text.min_df, float)
+    assert config.text.min_df == 3.0 and isinstance(config.text.min_df, float)
 
 
 def test_every_shipped_config_loads():
