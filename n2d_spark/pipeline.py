@@ -518,9 +518,10 @@ def _topic_quality(run: _Run, vectors: DataFrame, features: Featurized, summary:
     if features.text_model is None:
         return None
     usable = vectors.filter(F.col(REASON_COL).isNull())
-    order = F.xxhash64(F.col(ID_COL), F.lit(run.config.cluster.seed))
     topic_lists = summary["top_terms"].tolist()
-    counts = count_term_windows(features.text_model, usable, order, run.config.evaluate.coherence_rows, topic_terms(topic_lists))
+    counts = count_term_windows(
+        features.text_model, usable, run.config.evaluate.coherence_rows, run.config.cluster.seed, topic_terms(topic_lists)
+    )
     summary["coherence"] = npmi_from_counts(counts, topic_lists)
     topics = summary[summary[CLUSTER_COL] != NOISE]
     scores = [c for c in topics["coherence"] if c is not None]

@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_model  # noqa: E402
-from n2d_spark.columns import ID_COL, NOISE  # noqa: E402
+from n2d_spark.columns import NOISE  # noqa: E402
 
 
 def main() -> None:
@@ -37,7 +37,6 @@ def main() -> None:
 
     from pyspark.ml import PipelineModel
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
 
     from n2d_spark.config import load_config
     from n2d_spark.metrics import npmi_from_counts, topic_diversity, topic_terms
@@ -57,12 +56,11 @@ def main() -> None:
     topics = [list(terms) for terms in clusters["top_terms"]]
     text_model = PipelineModel.load(str(Path(args.output) / "model" / "text_pipeline"))
     rows = read_reviews(spark, args.input, config.input)
-    order = F.xxhash64(F.col(ID_COL), F.lit(config.cluster.seed))
     print(f"{cpu_model()}; {len(topics)} topics, diversity {topic_diversity(topics):.2f}")
     print("| documents | mean NPMI | seconds |\n|---|---|---|")
     for n_documents in [int(n) for n in args.documents.split(",")]:
         start = time.perf_counter()
-        counts = count_term_windows(text_model, rows, order, n_documents, topic_terms(topics))
+        counts = count_term_windows(text_model, rows, n_documents, config.cluster.seed, topic_terms(topics))
         scores = npmi_from_counts(counts, topics)
         seconds = time.perf_counter() - start
         print(f"| {counts.n_documents} | {np.mean([s for s in scores if s is not None]):.3f} | {seconds:.1f} |", flush=True)

@@ -70,11 +70,10 @@ def test_term_windows_counted_on_executors_equal_the_driver_count(spark):
     frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id long, review string").repartition(5)
     model = fit_text_model(frame, "review", TextConfig(min_df=1.0))
     terms = ["word1", "word2", "word3", "word29", "absent"]
-    order = F.xxhash64("id", F.lit(7))
+    counts = count_term_windows(model, frame, 120, 7, terms)
 
-    counts = count_term_windows(model, frame, order, 120, terms)
-
-    picked = frame.orderBy(order).limit(120).select("review").collect()
+    # The rows the job's samples take: the first by a hash of the id seeded with 7.
+    picked = frame.orderBy(F.xxhash64("id", F.lit(7))).limit(120).select("review").collect()
     documents = [[w for w in row["review"].split() if w.startswith("word")] for row in picked]
     expected = count_windows(documents, terms)
     assert counts.n_documents == 120 and counts.n_windows == expected.n_windows
