@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--rows", type=int, default=5000)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--output", required=True, help="a .csv or .csv.gz path")
+    generate.add_argument(
+        "--dates", action="store_true", help="add a date column with planted trends (for input.time_col)"
+    )
     return parser
 
 
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         from n2d_spark.synthetic import generate_reviews, write_corpus
 
-        path = write_corpus(generate_reviews(args.rows, seed=args.seed), args.output)
+        path = write_corpus(generate_reviews(args.rows, seed=args.seed, dates=args.dates), args.output)
         print(f"wrote {args.rows} synthetic reviews to {path}")
         return 0
     return _run(args, partial(build_local_session, verbose=args.verbose))

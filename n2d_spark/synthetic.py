@@ -7,6 +7,10 @@ text), positive or negative words matching its sentiment, and English stop words
 is cut into sentences, and a few reviews carry the HTML line breaks and italics that
 real scraped reviews have, and quoted phrases that exercise the CSV quoting rules.
 Everything is drawn from one seeded generator: the same seed gives the same corpus.
+
+With ``dates=True`` each review also gets a publication date over two years, with two
+planted trends: one genre's reviews grow more frequent over time, another's fade. The
+dates are drawn after everything else, so the reviews are those of the corpus without dates.
 """
 
 from __future__ import annotations
@@ -84,11 +88,21 @@ GENRE_SHARE_RANGE = (0.10, 0.30)
 _SENTIMENT_SHARE = 0.08
 _STOP_SHARE = 0.25
 
+# dates=True: the genre whose share of the reviews rises over the span, the one whose share
+# falls, and the span. A rising genre's dates are drawn with density 3u^2 over the span's
+# fraction u, a fading one's with 3(1-u)^2, every other genre's uniformly.
+TRENDS = {"rising": "scifi", "fading": "western"}
+DATE_SPAN = ("2024-01-01", "2025-12-31")
+
 
 def generate_reviews(
-    n_rows: int, seed: int = 0, median_words: int = 120, genre_share: tuple[float, float] = GENRE_SHARE_RANGE
+    n_rows: int,
+    seed: int = 0,
+    median_words: int = 120,
+    genre_share: tuple[float, float] = GENRE_SHARE_RANGE,
+    dates: bool = False,
 ) -> pd.DataFrame:
-    """``n_rows`` synthetic reviews: columns ``review``, ``sentiment``, ``topic``.
+    """``n_rows`` synthetic reviews: columns ``review``, ``sentiment``, ``topic`` (and ``date``).
 
     ``genre_share`` bounds the share of a review's words drawn from its genre: the lower it
     is, the weaker the planted signal against the shared filler words.
@@ -124,13 +138,28 @@ def generate_reviews(
             mask = source == code
             words[mask] = rng.choice(vocabulary, size=int(mask.sum()), p=p)
         reviews.append(_as_prose(words, rng))
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "review": reviews,
             "sentiment": sentiments,
             "topic": [genre_names[t] for t in topics],
         }
     )
+    if dates:
+        frame["date"] = _trending_dates(frame["topic"].to_numpy(), rng)
+    return frame
+
+
+def _trending_dates(topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One date per review in DATE_SPAN, with TRENDS planted (ISO strings, as a CSV holds them)."""
+    fraction = rng.random(len(topics))
+    rising, fading = topics == TRENDS["rising"], topics == TRENDS["fading"]
+    # The largest of three uniforms has density 3u^2; one minus it, 3(1-u)^2.
+    fraction[rising] = rng.random((int(rising.sum()), 3)).max(axis=1)
+    fraction[fading] = 1 - rng.random((int(fading.sum()), 3)).max(axis=1)
+    start, end = (np.datetime64(day, "D") for day in DATE_SPAN)
+    days = np.floor(fraction * ((end - start).astype(int) + 1)).astype(int)
+    return np.datetime_as_string(start + days.astype("timedelta64[D]"), unit="D")
 
 
 def _as_prose(words: np.ndarray, rng: np.random.Generator) -> str:

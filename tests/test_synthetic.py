@@ -44,3 +44,17 @@ def test_genre_share_sets_the_strength_of_the_planted_signal():
     weak = genre_word_share(generate_reviews(300, seed=1, genre_share=(0.03, 0.10)))
     default = genre_word_share(generate_reviews(300, seed=1))
     assert 0.03 <= weak <= 0.10 < 0.15 <= default <= 0.30
+
+
+def test_dates_plant_a_rising_and_a_fading_genre_and_change_nothing_else():
+    from n2d_spark.synthetic import DATE_SPAN, TRENDS
+
+    plain, dated = generate_reviews(4000, seed=2), generate_reviews(4000, seed=2, dates=True)
+    pd.testing.assert_frame_equal(plain, dated.drop(columns="date"))
+    dates = pd.to_datetime(dated["date"])
+    assert str(dates.min().date()) >= DATE_SPAN[0] and str(dates.max().date()) <= DATE_SPAN[1]
+    first_half = dates < pd.Timestamp("2025-01-01")
+    rising, fading = dated["topic"] == TRENDS["rising"], dated["topic"] == TRENDS["fading"]
+    # Density 3u^2: 1/8 of the rising genre's rows in the first half, 7/8 in the second.
+    assert rising[first_half].mean() < 0.06 < 0.2 < rising[~first_half].mean()
+    assert fading[~first_half].mean() < 0.06 < 0.2 < fading[first_half].mean()
