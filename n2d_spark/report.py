@@ -10,7 +10,11 @@ data and are also truncated.
 
 The 2-D maps are a separate 2-component UMAP of the sample's autoencoder embedding (not
 t-SNE, and not the job's own ``manifold.n_components``-wide UMAP), fitted once and coloured
-three ways: by cluster, by the label column, by the baseline's clusters.
+three ways: by cluster, by the label column, by the baseline's clusters. The same map is
+also drawn as an interactive Plotly scatter (``report_views``), with plotly.js inline.
+
+Over 300 lines: the page is one document, and its sections (metrics, maps, clusters,
+training, config) share the escaping and table helpers here.
 """
 
 from __future__ import annotations
@@ -34,6 +38,18 @@ from matplotlib import colormaps
 
 from n2d_spark.columns import NOISE
 from n2d_spark.manifold import seeded_umap
+from n2d_spark.report_views import (
+    MAP_DIV,
+    TIME_DIV,
+    TOPICS_DIV,
+    document_map,
+    figure_html,
+    plotly_js_tag,
+    search_box,
+    search_script,
+    topic_map,
+    topics_over_time_chart,
+)
 
 LOSS_PNG = "loss.png"
 MAP_CLUSTERS_PNG = "map_clusters.png"
@@ -76,6 +92,10 @@ class ReportInputs:
     baseline_title: str = _BASELINE_TITLES["kmeans_raw"]
     # Optional: the hierarchy of the clusters (cluster.topic_tree's columns node, left, right, distance).
     tree: pd.DataFrame | None = None
+    # Optional: (n,) texts of the sample rows, shown when a point of the interactive map is hovered.
+    texts: list[str] | None = None
+    # Optional: the topics_over_time table (period, cluster, rows, share, top_terms).
+    topics_over_time: pd.DataFrame | None = None
 
 
 def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None], seed: int = 0) -> list[str]:
@@ -86,7 +106,7 @@ def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None]
     n = len(labels)
     if len(inputs.embeddings) != n:
         raise ValueError(f"embeddings has {len(inputs.embeddings)} rows, labels {n}")
-    for name, values in (("truth", inputs.truth), ("baseline_labels", inputs.baseline_labels)):
+    for name, values in (("truth", inputs.truth), ("baseline_labels", inputs.baseline_labels), ("texts", inputs.texts)):
         if values is not None and len(values) != n:
             raise ValueError(f"{name} has {len(values)} rows, labels {n}")
 
@@ -111,7 +131,7 @@ def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None]
     for name, data in images.items():
         write_bytes(name, data)
         written.append(name)
-    write_bytes(REPORT_HTML, render_html(inputs, images, n).encode("utf-8"))
+    write_bytes(REPORT_HTML, render_html(inputs, images, xy).encode("utf-8"))
     written.append(REPORT_HTML)
     return written
 
@@ -412,9 +432,12 @@ def _config_text(config) -> str:
         return json.dumps(config, indent=2, default=str)
 
 
-def render_html(inputs: ReportInputs, images: dict[str, bytes], sample_rows: int) -> str:
-    """The whole report as one HTML page; images from ``images`` (name -> PNG bytes) inline."""
+def render_html(inputs: ReportInputs, images: dict[str, bytes], xy: np.ndarray) -> str:
+    """The whole report as one HTML page; ``xy`` is the sample's 2-D map; images from ``images`` (name -> PNG bytes) inline."""
     manifest = inputs.manifest
+    sample_rows = len(xy)
+    labels = np.asarray(inputs.labels)
+    names = _topic_names(inputs.summary)
     run_id = manifest.get("run_id", "")
     label_col = (manifest.get("evaluation") or {}).get("label_col") or "the label column"
     maps = [
@@ -444,8 +467,15 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], sample_rows: int
         "<h2>Maps</h2>",
         f"<p>A separate 2-component UMAP of the autoencoder embedding of {sample_rows:,} sampled rows, "
         "fitted once and coloured several ways. The clusters themselves come from the job's own UMAP "
-        "and clusterer on every row.</p>",
+        "and clusterer on every row. Drag to zoom, double-click to zoom out, click a topic in the "
+        "legend to hide or show it.</p>",
+        search_box(sample_rows),
+        figure_html(document_map(xy, labels, names, inputs.texts), MAP_DIV) + search_script(),
+        figure_html(topic_map(xy, labels, inputs.summary, inputs.examples), TOPICS_DIV)
+        if inputs.summary is not None and len(inputs.summary) else "",
+        "<h3>The same map as pictures</h3>",
         "\n".join(m for m in maps if m),
+        _topics_over_time_section(inputs, names),
         "<h2>Autoencoder training</h2>",
         _img(images, LOSS_PNG, "training and validation loss per epoch", "Training and validation loss (MSE) per epoch."),
         _table(["epoch", "training loss", "validation loss", "seconds"], epoch_rows) if epoch_rows else "",
@@ -457,10 +487,26 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], sample_rows: int
     ]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>N2D report {_e(run_id)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>N2D report {_e(run_id)}</title>\n<style>{_CSS}</style>\n{plotly_js_tag()}\n</head>\n<body>\n"
         + "\n".join(part for part in body if part)
         + "\n</body>\n</html>\n"
     )
+
+
+def _topics_over_time_section(inputs: ReportInputs, names: dict[int, str]) -> str:
+    table = inputs.topics_over_time
+    if table is None:
+        return ""
+    about = inputs.manifest.get("topics_over_time") or {}
+    without = about.get("rows_without_time")
+    note = (
+        f'<p class="muted">Periods of one {_e(about.get("bucket", "period"))} by {_e(about.get("time_col", "the time column"))}'
+        + (f"; {_num(without)} rows had no readable time and are in no period" if without else "")
+        + ".</p>"
+    )
+    if not len(table):
+        return "<h2>Topics over time</h2>" + note
+    return "<h2>Topics over time</h2>" + note + figure_html(topics_over_time_chart(table, names), TIME_DIV)
 
 
 def _at(values, i: int):

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from plotly.offline import get_plotlyjs
+
 from n2d_spark.report import ReportInputs, map_2d, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -82,10 +84,18 @@ def test_every_file_is_written_and_pngs_are_pngs(full_report):
         assert len(files[name]) > 1000
 
 
+def _without_plotly_js(page: str) -> str:
+    """The page less the plotly.js bundle, which must be there once, verbatim (it is the library's, not ours)."""
+    bundle = get_plotlyjs()
+    assert page.count(bundle) == 1
+    return page.replace(bundle, "")
+
+
 def test_html_is_self_contained(full_report):
     _, files = full_report
-    page = files["report.html"].decode("utf-8")
+    page = _without_plotly_js(files["report.html"].decode("utf-8"))
     assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page, flags=re.IGNORECASE)
     sources = re.findall(r"""\bsrc\s*=\s*["']?([^"'\s>]*)""", page, flags=re.IGNORECASE)
     assert len(sources) == 5
     assert all(s.startswith("data:image/png;base64,") for s in sources)
@@ -105,8 +115,10 @@ def test_images_in_the_html_are_the_files_written(full_report):
 
 def test_user_text_is_escaped_and_truncated(full_report):
     _, files = full_report
-    page = files["report.html"].decode("utf-8")
-    assert "<script" not in page.lower()
+    page = _without_plotly_js(files["report.html"].decode("utf-8"))
+    assert "<script>alert" not in page.lower() and "\\u003cscript\\u003ealert" not in page.lower()
+    # The page's own scripts: plotly.js, one per figure, the search box's.
+    assert len(re.findall(r"<script\b", page)) == 4
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a review" in page
     assert "and on " * 100 not in page
     assert "delta&lt;b&gt;" in page and "delta<b>" not in page
@@ -126,7 +138,7 @@ def test_metrics_appear(full_report):
 def test_optional_maps_follow_their_inputs():
     names, files = _write(_inputs(with_truth=False, with_baseline=False, with_examples=False))
     assert set(names) == {"loss.png", "map_clusters.png", "cluster_sizes.png", "report.html"}
-    page = files["report.html"].decode("utf-8")
+    page = _without_plotly_js(files["report.html"].decode("utf-8"))
     assert len(re.findall(r"\bsrc=", page)) == 3
     assert "Against the baselines" not in page and "Example texts" not in page
 
@@ -151,3 +163,58 @@ def test_mismatched_lengths_are_refused():
         write_report(
             ReportInputs(**{**inputs.__dict__, "truth": inputs.truth[:10]}), lambda name, data: None
         )
+
+
+def test_document_map_has_a_point_per_row_one_trace_per_topic_and_escaped_hover_texts():
+    from n2d_spark.report_views import HOVER_CHARS, document_map
+
+    inputs = _inputs()
+    xy = np.random.default_rng(0).normal(size=(len(inputs.labels), 2))
+    texts = [SCRIPT_TEXT if i == 3 else f"row {i} text" for i in range(len(xy))]
+    names = {0: "0_alpha_beta", 1: "1_gamma_delta<b>", 2: "2"}
+    fig = document_map(xy, inputs.labels, names, texts)
+    assert [trace.name for trace in fig.data] == ["noise (12)", "0_alpha_beta (96)", "1_gamma_delta&lt;b&gt; (96)", "2 (96)"]
+    assert sum(len(trace.x) for trace in fig.data) == len(xy)
+    hovered = {text for trace in fig.data for _, text in trace.customdata}
+    shown = next(text for text in hovered if "alert" in text)
+    assert shown.startswith("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a review")
+    # Cut to HOVER_CHARS characters of text (before escaping), then broken into lines.
+    assert shown.endswith(" …") and len(shown.replace("<br>", " ")) < HOVER_CHARS + 60
+    assert "<script" not in shown
+
+
+def test_topic_map_draws_each_topic_at_its_rows_centre_with_area_by_share():
+    from n2d_spark.report_views import topic_map
+
+    inputs = _inputs()
+    xy = np.repeat(np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]), 100, axis=0)
+    fig = topic_map(xy, inputs.labels, inputs.summary, inputs.examples)
+    (circles,) = fig.data
+    # Noise is not a topic; the others sit where their rows are.
+    assert list(circles.text) == ["0", "1", "2"]
+    np.testing.assert_allclose(np.column_stack([circles.x, circles.y]), [[0, 0], [10, 0], [0, 10]])
+    np.testing.assert_allclose(circles.marker.size, np.array([330, 320, 300]) / 990)
+    assert "alpha, beta" in circles.hovertext[0] and "first example" in circles.hovertext[0]
+    assert "delta&lt;b&gt;" in circles.hovertext[1]
+
+
+def test_topics_over_time_chart_has_a_line_per_topic_and_zero_where_a_topic_has_no_rows():
+    import datetime as dt
+
+    from n2d_spark.report_views import topics_over_time_chart
+
+    january, february = dt.date(2025, 1, 1), dt.date(2025, 2, 1)
+    table = pd.DataFrame(
+        {
+            "period": [january, january, february],
+            "cluster": [0, 1, 1],
+            "rows": [3, 1, 4],
+            "share": [0.75, 0.25, 1.0],
+            "top_terms": [["ghost"], ["alien"], ["laser", "planet"]],
+        }
+    )
+    fig = topics_over_time_chart(table, {0: "0_ghost", 1: "1_alien"})
+    assert [trace.name for trace in fig.data] == ["0_ghost", "1_alien"]
+    assert [list(trace.x) for trace in fig.data] == [["2025-01-01", "2025-02-01"]] * 2
+    assert [list(trace.y) for trace in fig.data] == [[0.75, 0.0], [0.25, 1.0]]
+    assert fig.data[1].customdata[1].tolist() == ["4", "laser, planet"]
