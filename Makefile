@@ -7,8 +7,9 @@ ROWS ?= 5000
 .PHONY: run test check-java clean
 
 run: check-java $(VENV)/.installed
-	$(BIN)/n2d-spark generate --rows $(ROWS) --output data/synthetic-$(ROWS).csv.gz
-	$(BIN)/n2d-spark run --config conf/synthetic.yaml --input data/synthetic-$(ROWS).csv.gz --output out/synthetic
+	$(BIN)/n2d-spark generate --rows $(ROWS) --dates --output data/synthetic-$(ROWS).csv.gz
+	$(BIN)/n2d-spark run --config conf/synthetic.yaml --input data/synthetic-$(ROWS).csv.gz --output out/synthetic \
+	  --set input.time_col=date
 
 test: check-java $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -29,6 +29,10 @@ class InputConfig:
     # A numeric vector column (array of numbers, or a Spark ML vector) to cluster instead of
     # text: the text stage is skipped and ``features.scaling`` replaces ``text.scaling``.
     features_col: str | None = None
+    # A date or timestamp column (or strings Spark reads as one, e.g. ISO 8601): enables the
+    # topics_over_time/ table and its chart in the report. Rows whose time cannot be read are
+    # still clustered; run.json counts them.
+    time_col: str | None = None
     # Longer texts are rejected (text_too_long) rather than embedded.
     max_text_chars: int = 100_000
     # The job fails, publishing nothing, when a larger share of the rows is rejected.
@@ -132,6 +136,9 @@ class EvaluateConfig:
     # sample is biased low (a pair that never meets in it scores -1): on the 50,000 IMDB reviews
     # the same topics scored 0.016 over 10,000 of them, 0.061 over 25,000 and 0.082 over all.
     coherence_rows: int = 50_000
+    # input.time_col: the period topics are counted over; auto: the finest of day, week, month
+    # and year that splits the span of the times into at most 60 periods.
+    time_bucket: Literal["auto", "day", "week", "month", "year"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ MODEL_DIR = "model"
 REJECTED_DIR = "rejected"
 REPORT_DIR = "report"
 TOPIC_TREE_DIR = "topic_tree"
+TOPICS_OVER_TIME_DIR = "topics_over_time"
 MANIFEST_FILE = "run.json"
 
 

@@ -48,11 +48,14 @@ from n2d_spark.output import (
     REJECTED_DIR,
     REPORT_DIR,
     TOPIC_TREE_DIR,
+    TOPICS_OVER_TIME_DIR,
     refuse_unsafe_output,
     staged_output,
     write_manifest,
 )
 from n2d_spark.report import ReportInputs, write_report
+from n2d_spark.report_views import HOVER_CHARS
+from n2d_spark.topics_over_time import PERIOD_COL, choose_bucket, time_span, topics_over_time
 from n2d_spark.fs import FileSystem
 from n2d_spark.read import CORRUPT_COL, read_reviews
 from n2d_spark.rejects import (
@@ -201,6 +204,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 _write_summary(run, staging, written.summary, model_id, vectors.schema[ID_COL].dataType)
                 if tree is not None:
                     spark.createDataFrame(tree, _TREE_SCHEMA).coalesce(1).write.parquet(f"{staging}/{TOPIC_TREE_DIR}")
+                over_time = _write_topics_over_time(run, staging, vectors, features, assigned) if config.input.time_col else None
 
             manifest = _manifest(run, features, written, model_id, assigned, embedded, label_col, n_assigned)
             manifest["rows"]["autoencoder_sample"] = int(len(sample_ids))
@@ -218,6 +222,8 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 manifest["baselines"] = baselines.scores
             if stability_scores is not None:
                 manifest["stability"] = stability_scores
+            if over_time is not None:
+                manifest["topics_over_time"] = over_time.about
             with run.timer.stage("report"):
                 on_map = _map_sample(len(fit_ids), config)
                 report = ReportInputs(
@@ -229,6 +235,8 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                     summary=written.summary,
                     examples=written.example_texts,
                     tree=tree,
+                    texts=_texts_for_ids(vectors, fit_ids[on_map], features),
+                    topics_over_time=over_time.table if over_time is not None else None,
                 )
                 write_report(report, lambda name, data: run.fs.write_bytes(f"{staging}/{REPORT_DIR}/{name}", data), seed=config.manifold.seed)
             manifest["total_seconds"] = round(time.perf_counter() - run.started, 3)
@@ -281,10 +289,12 @@ def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
     check_assign_overrides(overrides)
     # The training run's evaluation options describe its fit; assign scores against a label
     # column only when one is given to assign: new data rarely has the training data's labels.
+    # Assign writes no topics over time, so new rows need not have the training data's time column.
     raw = model_config.to_dict()
     raw["output"]["mode"] = OutputConfig().mode
     raw["output"]["table"] = None
     raw["evaluate"]["label_col"] = None
+    raw["input"]["time_col"] = None
     for override in overrides:
         apply_override(raw, override)
     return config_from_dict(raw)
@@ -501,6 +511,45 @@ def _examples(labelled: DataFrame, text_col: str | None, config: JobConfig) -> p
         .select(*columns)
         .toPandas()
     )
+
+
+def _texts_for_ids(vectors: DataFrame, ids: np.ndarray, features: Featurized) -> list[str] | None:
+    """The start of each row's text, in the order of ``ids`` (text mode; None in vector mode): the map's hover texts."""
+    if features.vocabulary is None:
+        return None
+    # Twice what a hover label shows: runs of whitespace collapse before it is cut.
+    text = F.substring(F.col(features.source), 1, 2 * HOVER_CHARS).alias(features.source)
+    by_id = {row[ID_COL]: row[features.source] or "" for row in _collect_for_ids(vectors.select(ID_COL, text), ids, [features.source])}
+    return [by_id[i] for i in ids.tolist()]
+
+
+@dataclass
+class _TopicsOverTime:
+    table: pd.DataFrame
+    # For run.json: the time column, the bucket, the periods, the rows without a readable time.
+    about: dict
+
+
+def _write_topics_over_time(run: _Run, staging: str, vectors: DataFrame, features: Featurized, assigned: DataFrame) -> _TopicsOverTime:
+    """topics_over_time/: rows per period and topic, their share and the period's top terms (input.time_col)."""
+    time_col = run.config.input.time_col
+    labelled = _attach_labels(vectors, assigned)
+    span = time_span(labelled, time_col)
+    bucket = choose_bucket(span, run.config.evaluate.time_bucket)
+    if span.rows_without_time:
+        log.warning("topics over time: %d labelled rows have no readable %s and are in no period", span.rows_without_time, time_col)
+    table = topics_over_time(labelled, time_col, bucket, features.vocabulary, run.config.output.top_terms)
+    table.coalesce(1).write.parquet(f"{staging}/{TOPICS_OVER_TIME_DIR}")
+    written = run.spark.read.parquet(f"{staging}/{TOPICS_OVER_TIME_DIR}").toPandas().sort_values([PERIOD_COL, CLUSTER_COL])
+    about = {
+        "time_col": time_col,
+        "bucket": bucket,
+        "periods": int(written[PERIOD_COL].nunique()),
+        "first": span.first.isoformat() if span.first else None,
+        "last": span.last.isoformat() if span.last else None,
+        "rows_without_time": span.rows_without_time,
+    }
+    return _TopicsOverTime(table=written.reset_index(drop=True), about=about)
 
 
 def _map_sample(n_rows: int, config: JobConfig) -> np.ndarray:

@@ -57,6 +57,14 @@ def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFra
         if not isinstance(text_type, T.StringType):
             raise InputError(f"text column {config.text_col!r} has type {text_type.simpleString()}, expected string")
 
+    if config.time_col is not None:
+        _require_column(columns, config.time_col, "time")
+        time_type = raw.schema[config.time_col].dataType
+        if not isinstance(time_type, (T.StringType, T.DateType, T.TimestampType, T.TimestampNTZType)):
+            raise InputError(
+                f"time column {config.time_col!r} (input.time_col) has type {time_type.simpleString()}, "
+                "expected a date, a timestamp or a string"
+            )
     if config.id_col is not None:
         _require_column(columns, config.id_col, "id")
         if config.id_col == ID_COL:

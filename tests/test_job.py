@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from plotly.offline import get_plotlyjs
 from sklearn.metrics import adjusted_rand_score
 
 from pyspark.sql import functions as F
@@ -21,7 +23,7 @@ from n2d_spark.config import load_config
 from n2d_spark.embed import collect_sample
 from n2d_spark.pipeline import run_assign, run_job
 from n2d_spark.queries import QUERIES, duckdb_parquet, render, spark_parquet
-from n2d_spark.synthetic import generate_reviews, write_corpus
+from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
 from conftest import IMDB_CSV, REPO, requires_imdb
 
@@ -31,10 +33,10 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def synthetic_run(spark, tmp_path_factory):
-    """The default config on a 5,000-review synthetic corpus, run once for the tests below."""
+    """The default config on a 5,000-review synthetic corpus with dates, run once for the tests below."""
     work = tmp_path_factory.mktemp("synthetic")
-    corpus = write_corpus(generate_reviews(5000, seed=0), work / "synthetic.csv.gz")
-    config = load_config(REPO / "conf" / "synthetic.yaml")
+    corpus = write_corpus(generate_reviews(5000, seed=0, dates=True), work / "synthetic.csv.gz")
+    config = load_config(REPO / "conf" / "synthetic.yaml", ["input.time_col=date"])
     result = run_job(spark, config, str(corpus), str(work / "out"))
     return work / "out", result.manifest
 
@@ -61,11 +63,11 @@ def test_every_row_is_labelled_once(spark, synthetic_run):
 def test_output_layout_and_schema(spark, synthetic_run):
     out, manifest = synthetic_run
     labels = spark.read.parquet(str(out / "labels"))
-    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "sentiment", "topic"]
+    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "sentiment", "topic", "date"]
     assert spark.read.parquet(str(out / "rejected")).count() == 0
     assert dict(labels.dtypes) == {
         "id": "bigint", "cluster": "int", "umap": "array<float>", "run_id": "string", "model_id": "string",
-        "sentiment": "string", "topic": "string",
+        "sentiment": "string", "topic": "string", "date": "string",
     }
     assert labels.select("run_id", "model_id").distinct().collect() == [(manifest["run_id"], manifest["model_id"])]
     # Spark reads every Parquet column back as nullable: "never null" is checked on the values.
@@ -102,14 +104,75 @@ def test_report_is_written_beside_the_output(synthetic_run):
         "cluster_sizes.png", "loss.png", "map_clusters.png", "map_labels.png", "report.html", "topic_tree.png"
     ]
     html = (report / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count(get_plotlyjs()) == 1
+    # The five plots as images (plotly.js itself holds that prefix too).
+    assert html.replace(get_plotlyjs(), "").count("data:image/png;base64,") == 5
+    for view in ("n2d-map", "n2d-topics", "n2d-time"):
+        assert f'<div id="{view}"' in html, view
+    # Under the issue's 15 MB, with plotly.js (about 5 MB) inline.
+    assert (report / "report.html").stat().st_size < 15_000_000
     assert f"{manifest['topics']['npmi']:.3f}" in html and "sliding windows of 10 terms" in html
     assert f"{manifest['evaluation']['nmi']:.3f}" in html
 
 
-def test_top_terms_name_the_planted_genres(spark, synthetic_run):
-    from n2d_spark.synthetic import GENRES
+def test_topics_over_time_show_the_planted_trends(spark, synthetic_run):
+    from n2d_spark.synthetic import TRENDS
 
+    out, manifest = synthetic_run
+    about = manifest["topics_over_time"]
+    # Two years of dates: auto picks months.
+    assert about["bucket"] == "month" and about["periods"] == 24 and about["rows_without_time"] == 0
+    table = spark.read.parquet(str(out / "topics_over_time")).toPandas()
+    assert table["rows"].sum() == 5000
+    assert table.groupby("period")["share"].sum().round(9).eq(1.0).all()
+    labels = spark.read.parquet(str(out / "labels")).toPandas()
+    topic_of_cluster = labels.groupby("cluster")["topic"].agg(lambda t: t.mode()[0])
+    periods = sorted(table["period"].unique())
+
+    def share(genre: str, months) -> float:
+        clusters = topic_of_cluster[topic_of_cluster == genre].index
+        rows = table[table["period"].isin(months)]
+        return rows.loc[rows["cluster"].isin(clusters), "rows"].sum() / rows["rows"].sum()
+
+    first, last = periods[:6], periods[-6:]
+    # Planted: the rising genre's dates have density 3u^2 over the span, the fading one's 3(1-u)^2,
+    # so its share of the first (last) quarter's rows is about 1% against about 27%.
+    assert share(TRENDS["rising"], first) < 0.05 < 0.18 < share(TRENDS["rising"], last)
+    assert share(TRENDS["fading"], last) < 0.05 < 0.18 < share(TRENDS["fading"], first)
+    # A period's top terms come from its own rows: the rising genre's words name its cluster in the last month.
+    rising = topic_of_cluster[topic_of_cluster == TRENDS["rising"]].index[0]
+    terms = table[(table["period"] == periods[-1]) & (table["cluster"] == rising)]["top_terms"].iloc[0]
+    assert set(terms[:5]) <= set(GENRES[TRENDS["rising"]].split())
+
+
+def test_report_renders_offline_in_a_browser(synthetic_run, tmp_path):
+    from chromium import probe_report, screenshot
+
+    out, manifest = synthetic_run
+    page = out / "report" / "report.html"
+    seen, dom = probe_report(page, tmp_path, search_word="spaceship")
+    views = seen["views"]
+    # Every sampled row is a point; the legend lists every topic (and its rows on the map).
+    assert views["map"]["points"] == manifest["config"]["evaluate"]["map_rows"] == 3000
+    clusters = pd.read_parquet(out / "clusters")
+    assert [entry.rsplit(" (", 1)[0] for entry in views["map"]["legend"]] == clusters["name"].tolist()
+    assert views["topics"]["points"] == len(clusters)
+    assert len(views["time"]["legend"]) == len(clusters) and views["time"]["points"] == 24 * len(clusters)
+    # The search box highlights exactly the rows it counts: some, not all.
+    hits = int(seen["search"]["note"].split(" of ")[0])
+    assert 0 < hits < 3000 and seen["search"]["highlighted"] == hits
+    # Offline: the page asked the network for nothing, and links to nothing outside itself.
+    assert seen["requests"] == []
+    # (Script text is left out: plotly.js holds URLs for features the report does not use, maps' tiles.)
+    elements = re.sub(r"<script\b.*?</script>", "", dom, flags=re.DOTALL | re.IGNORECASE)
+    assert "n2d-map" in elements
+    assert not re.search(r"""\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", elements, flags=re.IGNORECASE)
+    shot = REPO / "test-artifacts" / "report_synthetic.png"
+    screenshot(page, shot)
+    assert shot.stat().st_size > 50_000
+
+
+def test_top_terms_name_the_planted_genres(spark, synthetic_run):
     out, _ = synthetic_run
     labels = spark.read.parquet(str(out / "labels")).toPandas()
     clusters = spark.read.parquet(str(out / "clusters")).toPandas()

@@ -108,3 +108,14 @@ def test_imdb_reads_as_exactly_50000_rows(spark):
     counts = frame.groupBy("sentiment").count().collect()
     assert {row["sentiment"]: row["count"] for row in counts} == {"positive": 25000, "negative": 25000}
     assert frame.select(ID_COL).distinct().count() == 50000
+
+
+def test_time_column_must_exist_and_hold_times_or_strings(spark, tmp_path):
+    path = _write_csv(tmp_path / "r.csv", ["x"], when=["2025-01-01"])
+    with pytest.raises(InputError, match="time column 'date' not in the input; columns found: review, when"):
+        read_reviews(spark, path, InputConfig(time_col="date"))
+    assert read_reviews(spark, path, InputConfig(time_col="when")).count() == 1
+    numbers = tmp_path / "n.parquet"
+    pd.DataFrame({"review": ["x"], "when": [20250101]}).to_parquet(numbers)
+    with pytest.raises(InputError, match=r"time column 'when' \(input.time_col\) has type bigint, expected a date"):
+        read_reviews(spark, str(numbers), InputConfig(time_col="when"))
