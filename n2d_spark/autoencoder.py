@@ -66,8 +66,12 @@ class TrainedAutoencoder:
     encoder: Encoder
     # The arithmetic it trained in: "float32" or "bfloat16" (``autoencoder.precision`` resolved).
     precision: str = "float32"
-    # Per epoch: "loss", "val_loss" (with a validation slice) and "epoch_seconds".
+    # Per epoch run: "loss", "val_loss" (with a validation slice) and "epoch_seconds".
     history: dict[str, list[float]] = field(default_factory=dict)
+    # The epochs training was given; fewer ran where early stopping ended it.
+    epochs_planned: int = 0
+    # Early stopping: the epoch (1-based) whose weights the encoder has, else None.
+    best_epoch: int | None = None
 
 
 def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) -> TrainedAutoencoder:
@@ -86,6 +90,11 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
     n_epochs = epochs_for(len(train_rows), config)
     epoch_timer = _EpochTimer(n_epochs)
+    callbacks = [epoch_timer]
+    stopper = None
+    if config.early_stopping > 0 and n_val:
+        stopper = _StopOnPlateau(config.early_stopping)
+        callbacks.append(stopper)
     if sp.issparse(x):
         # Count vectors: dense one mini-batch at a time (see _DenseBatches).
         data = {"x": _DenseBatches(x[train_rows], config.batch_size, config.seed)}
@@ -100,7 +109,7 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
         validation_data=validation if n_val else None,
         epochs=n_epochs,
         verbose=0,
-        callbacks=[epoch_timer],
+        callbacks=callbacks,
     )
     history = {name: [float(v) for v in values] for name, values in fit.history.items()}
     history["epoch_seconds"] = epoch_timer.seconds
@@ -110,7 +119,13 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
             for layer in encoder_layers
         )
     )
-    return TrainedAutoencoder(encoder=encoder, history=history, precision=precision)
+    best_epoch = stopper.stopped_at_best() if stopper is not None else None
+    if best_epoch is not None:
+        log.info("autoencoder: validation loss flat, stopped after %d of %d epochs; kept epoch %d's weights",
+                 len(history["epoch_seconds"]), n_epochs, best_epoch)
+    return TrainedAutoencoder(
+        encoder=encoder, history=history, precision=precision, epochs_planned=n_epochs, best_epoch=best_epoch
+    )
 
 
 def epochs_for(n_train_rows: int, config: AutoencoderConfig) -> int:
@@ -195,6 +210,48 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(round(time.perf_counter() - self._start, 3))
         losses = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
         log.info("autoencoder: epoch %d of %d in %.1f s, %s", epoch + 1, self.n_epochs, self.seconds[-1], losses)
+
+
+class _StopOnPlateau(keras.callbacks.Callback):
+    """Stops training once the validation loss has improved on its best by less than
+    ``min_improvement`` (a fraction of the best) for ``PATIENCE`` epochs in a row, and puts the
+    best epoch's weights back.
+
+    Relative, not Keras's absolute ``min_delta``: the loss's scale depends on the input's
+    scaling and width. Two epochs, because the validation loss moves up and down by a few
+    tenths of a percent between epochs once it flattens (BBC News: 0.8305, 0.8328, 0.8321).
+    """
+
+    PATIENCE = 2
+
+    def __init__(self, min_improvement: float):
+        super().__init__()
+        self.min_improvement = min_improvement
+        self.best, self.best_epoch, self.best_weights = float("inf"), None, None
+        self.flat_epochs = 0
+        self.stopped = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {})["val_loss"])
+        if loss < self.best * (1 - self.min_improvement):
+            self.flat_epochs = 0
+        else:
+            self.flat_epochs += 1
+        if loss < self.best:
+            self.best, self.best_epoch = loss, epoch + 1
+            self.best_weights = self.model.get_weights() if self.model is not None else None
+        if self.flat_epochs >= self.PATIENCE:
+            self.stopped = True
+            if self.model is not None:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def stopped_at_best(self) -> int | None:
+        """The epoch whose weights the model holds if training stopped early, else None."""
+        return self.best_epoch if self.stopped else None
 
 
 def _build(input_dim: int, config: AutoencoderConfig, precision: str):

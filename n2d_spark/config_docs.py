@@ -31,6 +31,7 @@ MEANINGS: dict[str, str] = {
     'autoencoder.validation_fraction': 'share of the sample held out for the validation loss',
     'autoencoder.seed': 'seeds the sample, the split, the weights and the shuffling',
     'autoencoder.precision': '`float32`, `bfloat16` (mixed: bfloat16 arithmetic, float32 weights and loss), or `auto`: `bfloat16` where the CPU multiplies bfloat16 natively (AMX or AVX-512 BF16 in `/proc/cpuinfo`), no GPU is visible and the input is at least 1,024 wide',
+    'autoencoder.early_stopping': 'stop once the validation loss improved on its best by less than this fraction for 2 epochs in a row, keeping the best weights; 0: every epoch',
     'embed.batch_rows': 'rows the encoder embeds at a time in the embedding UDF: bounds its memory; the embeddings do not depend on it',
     'manifold.fit_rows': 'rows UMAP and the clusterer are fitted on; the rest are assigned on the executors',
     'manifold.batch_rows': 'rows per UMAP transform batch on the executors (see "Fitting on a sample")',

@@ -211,6 +211,9 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             manifest["rows"]["manifold_fit"] = int(len(fit_ids))
             manifest["autoencoder_history"] = trained.history
             manifest["autoencoder_precision"] = trained.precision
+            manifest["autoencoder_epochs"] = {
+                "planned": trained.epochs_planned, "run": len(trained.history["loss"]), "best": trained.best_epoch
+            }
             manifest["topics"] = topics
             manifest["clusters"]["noise_share_before_reduction"] = clusters.fit_noise_share
             if clusters.k_scores is not None:

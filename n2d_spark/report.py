@@ -478,6 +478,7 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], xy: np.ndarray) 
         _topics_over_time_section(inputs, names),
         "<h2>Autoencoder training</h2>",
         _img(images, LOSS_PNG, "training and validation loss per epoch", "Training and validation loss (MSE) per epoch."),
+        _early_stop_note(manifest.get("autoencoder_epochs") or {}),
         _table(["epoch", "training loss", "validation loss", "seconds"], epoch_rows) if epoch_rows else "",
         _cluster_section(inputs, images),
         "<h2>Stage times</h2>",
@@ -490,6 +491,15 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], xy: np.ndarray) 
         f"<title>N2D report {_e(run_id)}</title>\n<style>{_CSS}</style>\n{plotly_js_tag()}\n</head>\n<body>\n"
         + "\n".join(part for part in body if part)
         + "\n</body>\n</html>\n"
+    )
+
+
+def _early_stop_note(epochs: dict) -> str:
+    if epochs.get("best") is None:
+        return ""
+    return (
+        f"<p>Stopped after {_num(epochs.get('run'))} of {_num(epochs.get('planned'))} epochs: the validation loss "
+        f"had flattened (autoencoder.early_stopping); the encoder has epoch {_num(epochs['best'])}'s weights.</p>"
     )
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 
 import numpy as np
@@ -5,7 +6,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from n2d_spark.autoencoder import resolve_precision, train_autoencoder
+from n2d_spark.autoencoder import _StopOnPlateau, resolve_precision, train_autoencoder
 from n2d_spark.config import AutoencoderConfig
 from n2d_spark.encoder import Encoder, EmbeddingModel, InputScaler, spark_vectors_to_csr
 
@@ -102,7 +103,8 @@ def test_numpy_encoder_matches_keras(caplog, capsys):
 def test_training_is_deterministic_and_learns(precision):
     counts = _random_counts(400, 30, seed=2)
     config = AutoencoderConfig(
-        hidden=[32], bottleneck=4, epochs=8, min_steps=0, batch_size=32, seed=5, validation_fraction=0.25, precision=precision
+        hidden=[32], bottleneck=4, epochs=8, min_steps=0, batch_size=32, seed=5, validation_fraction=0.25, precision=precision,
+        early_stopping=0.0,
     )
     x = InputScaler.fit(counts, "log1p", l2_normalize=False).transform(counts)
     first = train_autoencoder(x, config)
@@ -137,3 +139,39 @@ def test_auto_precision_without_cpuinfo_and_explicit_precisions(tmp_path):
     assert resolve_precision("auto", 5000, cpuinfo=str(tmp_path / "absent")) == "float32"
     assert resolve_precision("float32", 5000, cpuinfo="/nonexistent") == "float32"
     assert resolve_precision("bfloat16", 64, cpuinfo="/nonexistent") == "bfloat16"
+
+
+def test_early_stopping_waits_for_two_flat_epochs_and_remembers_the_best():
+    stopper = _StopOnPlateau(min_improvement=0.01)
+    # Better by 50% and 20%; then 0.5% (flat), 30% (a real improvement resets the count),
+    # then worse and 0.2% better: two flat epochs in a row.
+    losses = [1.0, 0.5, 0.4, 0.398, 0.28, 0.29, 0.2794]
+    for epoch, loss in enumerate(losses):
+        assert not stopper.stopped, epoch
+        stopper.on_epoch_end(epoch, {"val_loss": loss})
+    assert stopper.stopped and stopper.stopped_at_best() == 7
+    fresh = _StopOnPlateau(min_improvement=0.01)
+    for epoch, loss in enumerate([1.0, 0.5, 0.4, 0.398, 0.28, 0.29]):
+        fresh.on_epoch_end(epoch, {"val_loss": loss})
+    assert not fresh.stopped and fresh.stopped_at_best() is None
+
+
+def test_training_stops_on_a_plateau_and_keeps_the_best_epochs_weights():
+    counts = _random_counts(400, 30, seed=2)
+    x = InputScaler.fit(counts, "log1p", l2_normalize=False).transform(counts)
+    config = AutoencoderConfig(
+        hidden=[32], bottleneck=4, epochs=300, min_steps=0, batch_size=32, seed=5, validation_fraction=0.25,
+        precision="float32", early_stopping=0.01,
+    )
+    stopped = train_autoencoder(x, config)
+    run = len(stopped.history["val_loss"])
+    # Random counts: the validation loss flattens long before 300 epochs.
+    assert stopped.epochs_planned == 300 and run < 300 and len(stopped.history["epoch_seconds"]) == run
+    assert 1 <= stopped.best_epoch <= run
+    assert stopped.history["val_loss"][stopped.best_epoch - 1] == min(stopped.history["val_loss"])
+    # The encoder is the best epoch's: trained for exactly that many epochs without stopping, it is the same.
+    exact = train_autoencoder(x, dataclasses.replace(config, epochs=stopped.best_epoch, early_stopping=0.0))
+    assert exact.best_epoch is None and len(exact.history["loss"]) == stopped.best_epoch
+    for (w1, b1), (w2, b2) in zip(stopped.encoder.layers, exact.encoder.layers):
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(b1, b2)

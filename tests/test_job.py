@@ -197,7 +197,11 @@ def test_manifest_contents(synthetic_run):
     largest = on_disk["clusters"]["largest"]
     assert len(largest) == 5 and largest[0]["share"] >= largest[-1]["share"] and largest[0]["name"].startswith(f"{largest[0]['cluster']}_")
     assert on_disk["versions"]["pyspark"].startswith("4.")
-    assert len(on_disk["autoencoder_history"]["loss"]) == on_disk["config"]["autoencoder"]["epochs"]
+    # Early stopping may end training before the planned epochs (min_steps adds none here: 0).
+    epochs = on_disk["autoencoder_epochs"]
+    assert epochs["planned"] == on_disk["config"]["autoencoder"]["epochs"]
+    assert len(on_disk["autoencoder_history"]["loss"]) == epochs["run"] <= epochs["planned"]
+    assert epochs["best"] is None or 1 <= epochs["best"] <= epochs["run"]
     assert on_disk["clusters"]["n_clusters"] >= 2
     assert sum(on_disk["clusters"]["sizes"].values()) + round(on_disk["clusters"]["noise_share"] * 5000) == 5000
 
