@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.datasets import make_blobs
 
 from n2d_spark import bundle as bundle_module
 from n2d_spark.assign import ClusterAssigner
 from n2d_spark.bundle import FORMAT_VERSION, load_bundle, save_bundle
 from n2d_spark.cluster import fit_clusters
-from n2d_spark.config import config_from_dict
+from n2d_spark.cluster_arrays import clusters_from_arrays, clusters_to_arrays
+from n2d_spark.config import ClusterConfig, config_from_dict
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.errors import BundleError
 from n2d_spark.fs import FileSystem
@@ -279,3 +281,46 @@ def test_umap_transforms_the_same_after_an_array_round_trip(metric):
     np.testing.assert_allclose(rebuilt.transform(new), reducer.transform(new), rtol=0, atol=1e-6)
     # The fit rows themselves: their fitted coordinates, recognised by UMAP's hash of the input.
     np.testing.assert_array_equal(rebuilt.transform(points), coordinates)
+
+
+# Each algorithm with what it may carry besides its estimator: centroids for reduce_outliers,
+# a topic per cluster (n_topics), the silhouette of each k (k: auto).
+EVERY_CLUSTERER = [
+    ClusterConfig(algorithm="kmeans", k="auto", k_min=3, k_max=6, n_topics=2),
+    ClusterConfig(algorithm="gmm", k=4),
+    ClusterConfig(algorithm="dbscan", eps=0.5, min_samples=5, reduce_outliers=False),
+    ClusterConfig(algorithm="hdbscan", min_samples=10, reduce_outliers=False),
+]
+
+
+def _blobs_and_held_out() -> tuple[np.ndarray, np.ndarray]:
+    """Fit points in four blobs, and held-out points spread over and around them (noise for dbscan and hdbscan)."""
+    points, _ = make_blobs(n_samples=600, n_features=2, centers=4, cluster_std=1.0, random_state=0)
+    held_out = np.random.default_rng(5).uniform(points.min(0) - 1, points.max(0) + 1, size=(400, 2))
+    return points.astype(np.float32), held_out.astype(np.float32)
+
+
+@pytest.mark.parametrize("config", EVERY_CLUSTERER, ids=lambda c: c.algorithm)
+def test_clusters_label_the_same_after_an_array_round_trip(config):
+    points, held_out = _blobs_and_held_out()
+    clusters, _ = fit_clusters(points, config)
+    rebuilt = clusters_from_arrays(*_through_npz(*clusters_to_arrays(clusters)))
+    expected = clusters.predict(held_out)
+    np.testing.assert_array_equal(rebuilt.predict(held_out), expected)
+    np.testing.assert_array_equal(rebuilt.predict_raw(held_out), clusters.predict_raw(held_out))
+    assert len(np.unique(expected)) >= 2
+    assert type(rebuilt.estimator) is type(clusters.estimator)
+    for field in ("algorithm", "eps", "fit_noise_share", "k_scores"):
+        assert getattr(rebuilt, field) == getattr(clusters, field), field
+    for field in ("core_labels", "centroids", "centroid_labels", "topic_of"):
+        np.testing.assert_array_equal(getattr(rebuilt, field), getattr(clusters, field), err_msg=field)
+    if config.algorithm == "kmeans":
+        assert clusters.topic_of is not None and clusters.k_scores and clusters.centroids is not None
+    if config.algorithm in ("dbscan", "hdbscan"):
+        assert (expected == -1).any() and (expected != -1).any()
+    if config.algorithm == "hdbscan":
+        # approximate_predict's prediction data, computed again by hdbscan from the fit rows and the condensed tree.
+        saved, again = clusters.estimator.prediction_data_, rebuilt.estimator.prediction_data_
+        np.testing.assert_array_equal(again.core_distances, saved.core_distances)
+        np.testing.assert_array_equal(again.cluster_tree, saved.cluster_tree)
+        assert again.cluster_map == saved.cluster_map and again.max_lambdas == saved.max_lambdas
