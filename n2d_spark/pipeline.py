@@ -21,7 +21,8 @@ from pyspark.sql import types as T
 from n2d_spark.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, MODEL_ID_COL, NOISE, REASON_COL, RUN_ID_COL, UMAP_COL
 from n2d_spark.assign import ClusterAssigner, assign, fitted_assignments
 from n2d_spark.autoencoder import train_autoencoder
-from n2d_spark.bundle import load_bundle, package_versions, save_bundle
+from n2d_spark.bundle import load_bundle, save_bundle
+from n2d_spark.bundle_manifest import package_versions
 from n2d_spark.catalog import check_tables, write_tables
 from n2d_spark.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.config import JobConfig, OutputConfig, apply_override, check_assign_overrides, config_from_dict

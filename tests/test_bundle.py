@@ -17,6 +17,7 @@ from sklearn.datasets import make_blobs
 from n2d_spark import bundle as bundle_module
 from n2d_spark.assign import ClusterAssigner
 from n2d_spark.bundle import FORMAT_VERSION, load_bundle, save_bundle
+from n2d_spark.bundle_manifest import model_id_of
 from n2d_spark.cluster import fit_clusters
 from n2d_spark.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.config import ClusterConfig, config_from_dict
@@ -230,7 +231,7 @@ def test_a_part_that_fails_to_load_is_named(spark, saved, tmp_path):
 
     def rewrite(manifest):
         manifest["parts"]["clusters.pkl"] = {"sha256": hashlib.sha256(b"not a pickle").hexdigest(), "bytes": 12}
-        manifest["model_id"] = bundle_module._model_id(manifest["parts"])
+        manifest["model_id"] = model_id_of(manifest["parts"])
 
     _edit_manifest(folder, rewrite)
     with pytest.raises(BundleError, match=r"part clusters\.pkl could not be loaded \(UnpicklingError: .*\)$"):
