@@ -16,7 +16,9 @@ from typing import Any
 from n2d_spark.errors import BundleError
 from n2d_spark.fs import FileSystem
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# The format before, with the UMAP and the clusterer as pickles: read, and loaded only with allow_pickle.
+PICKLE_FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 
 # Recorded in bundle.json; bundle.py says which of them must match on loading.
@@ -60,7 +62,7 @@ def read_manifest(fs: FileSystem, folder: str) -> dict[str, Any]:
     for key in ("format_version", *(k for k in expected if k != "format_version")):
         if key not in manifest:
             raise BundleError(f"model bundle {folder}: {MANIFEST} has no {key!r}")
-        if key == "format_version" and manifest[key] != FORMAT_VERSION:
+        if key == "format_version" and manifest[key] not in (FORMAT_VERSION, PICKLE_FORMAT_VERSION):
             return manifest
         if not isinstance(manifest[key], expected[key]) or isinstance(manifest[key], bool):
             raise BundleError(f"model bundle {folder}: {MANIFEST}'s {key!r} is not a {expected[key].__name__}")

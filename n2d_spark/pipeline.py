@@ -238,14 +238,17 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
     return RunResult(output=output_path, manifest=manifest)
 
 
-def run_assign(spark: SparkSession, model_path: str, input_path: str, output_path: str, overrides: list[str] = ()) -> RunResult:
+def run_assign(
+    spark: SparkSession, model_path: str, input_path: str, output_path: str, overrides: list[str] = (), allow_pickle: bool = False
+) -> RunResult:
     """Label the rows at ``input_path`` with the saved model at ``model_path``, without training anything.
 
     Every row is vectorized with the model's vocabulary, embedded with its encoder, placed on
     its UMAP and assigned by its clusterer on the executors, as the training run's rows outside
-    its fit sample were. ``overrides`` may set the keys that do not change the model.
+    its fit sample were. ``overrides`` may set the keys that do not change the model;
+    ``allow_pickle`` lets a trusted bundle's pickles load (bundle.load_bundle).
     """
-    bundle = load_bundle(spark, FileSystem(spark, model_path), model_path)
+    bundle = load_bundle(spark, FileSystem(spark, model_path), model_path, allow_pickle=allow_pickle)
     config = assign_config(bundle.config, overrides)
     _check_table_first(spark, config)
     refuse_unsafe_output(output_path, [input_path, model_path, os.getcwd(), os.path.expanduser("~")])
