@@ -1,4 +1,4 @@
-"""spark-submit entry: spark-submit jobs/assign_job.py --model OUT/model --input NEW --output OUT2 [--table db.name --table-mode append]"""
+"""spark-submit entry: spark-submit jobs/assign_job.py --model OUT/model --input NEW --output OUT2 [--table db.name --table-mode append] [--allow-pickle]"""
 
 import sys
 

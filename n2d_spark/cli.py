@@ -46,6 +46,11 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_assign_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a training run's model folder (OUTPUT/model)")
+    parser.add_argument(
+        "--allow-pickle", action="store_true",
+        help="load the model's pickles (format 1 bundles, or a UMAP with pynndescent's index): "
+        "a pickle runs code when loaded, so only for a model from a trusted source",
+    )
     _add_common_arguments(parser, "output folder (labels/, rejected/, clusters/, run.json)")
 
 
@@ -150,7 +155,7 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         if args.command == "run":
             result = run_job(spark, config, args.input, args.output)
         else:
-            result = run_assign(spark, args.model, args.input, args.output, overrides)
+            result = run_assign(spark, args.model, args.input, args.output, overrides, allow_pickle=args.allow_pickle)
     except N2DError as error:
         if args.debug:
             raise

@@ -98,7 +98,10 @@ def check_enough_rows(n_rows: int, config: ClusterConfig) -> None:
 
 @dataclass
 class FittedClusters:
-    """A fitted clusterer and what assigning new points needs; picklable, for broadcasting."""
+    """A fitted clusterer and what assigning new points needs; picklable, for broadcasting.
+
+    The model bundle stores it as arrays (n2d_spark/cluster_arrays.py).
+    """
 
     algorithm: str
     estimator: Any
@@ -169,7 +172,7 @@ def fit_clusters(points: np.ndarray, config: ClusterConfig) -> tuple[FittedClust
     labels = estimator.fit_predict(points).astype(np.int32)
     fitted = FittedClusters(algorithm=config.algorithm, estimator=estimator, k_scores=k_scores)
     if config.algorithm == "dbscan" and len(estimator.core_sample_indices_):
-        fitted.core_index = NearestNeighbors(n_neighbors=1).fit(estimator.components_)
+        fitted.core_index = core_sample_index(estimator.components_)
         fitted.core_labels = labels[estimator.core_sample_indices_]
         fitted.eps = config.eps
     fitted.fit_noise_share = float(np.mean(labels == NOISE))
@@ -182,6 +185,11 @@ def fit_clusters(points: np.ndarray, config: ClusterConfig) -> tuple[FittedClust
         fitted.topic_of = merge_topics(points, labels, config.n_topics)
         labels = fitted.merge(labels)
     return fitted, labels
+
+
+def core_sample_index(core_samples: np.ndarray) -> NearestNeighbors:
+    """DBSCAN's core samples indexed for the nearest one to each new point."""
+    return NearestNeighbors(n_neighbors=1).fit(core_samples)
 
 
 def centroids(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,9 @@
-"""Manifold stage: UMAP learns the local structure of the embedding (arrays in, fitted UMAP out)."""
+"""Manifold stage: UMAP learns the local structure of the embedding (arrays in, fitted UMAP out).
+
+``umap_to_arrays`` and ``umap_from_arrays`` turn a fitted UMAP into plain arrays and JSON
+scalars and back, for the model bundle: everything ``UMAP.transform`` reads is kept or
+rebuilt, so the rebuilt UMAP transforms new points exactly as the fitted one does.
+"""
 
 from __future__ import annotations
 
@@ -114,3 +119,62 @@ class ExactNeighbors:
         """The ``k`` nearest fit rows of each point (a point among them is its own first neighbour): indices, distances."""
         distances, indices = self.search.kneighbors(points, n_neighbors=k)
         return indices.astype(np.int32), distances.astype(np.float32)
+
+
+def umap_to_arrays(reducer) -> tuple[dict[str, np.ndarray], dict] | None:
+    """What ``UMAP.transform`` reads, as arrays (the fit rows, their coordinates) and JSON scalars; None where that is not enough.
+
+    transform finds each new point's neighbours among the fit rows, either by ``ExactNeighbors``
+    (rebuilt from the fit rows and the metric) or, below 4,096 fit rows with another metric, by
+    computing every distance; it then lays the point out against the fitted coordinates with the
+    fitted curve (a, b) and the constructor's parameters. The fuzzy graph, sigmas and rhos of the
+    fit are not read. None when transform would query pynndescent's index (another metric on
+    4,096 fit rows or more): that index is a neighbour graph, a forest of search trees and
+    numba-compiled search code, which only a pickle keeps as it was.
+    """
+    exact_search = isinstance(getattr(reducer, "_knn_search_index", None), ExactNeighbors)
+    small_data = bool(getattr(reducer, "_small_data", False))
+    if not (exact_search or small_data) or not isinstance(reducer._raw_data, np.ndarray):
+        return None
+    # precomputed_knn holds the fit's neighbour arrays and index, which transform does not read;
+    # tqdm_kwds is None once fitted (seeded_umap).
+    params = {name: value for name, value in reducer.get_params().items() if name not in ("precomputed_knn", "tqdm_kwds")}
+    fitted = {
+        "a": float(reducer._a),
+        "b": float(reducer._b),
+        # n_neighbors, or fewer where the fit had fewer rows.
+        "n_neighbors": int(reducer._n_neighbors),
+        "small_data": small_data,
+        "exact_search": exact_search,
+    }
+    return {"raw_data": reducer._raw_data, "embedding": reducer.embedding_}, {"params": params, "fitted": fitted}
+
+
+def umap_from_arrays(arrays: dict[str, np.ndarray], scalars: dict):
+    """The ``umap.UMAP`` that ``umap_to_arrays`` described, rebuilt to transform as the fitted one did."""
+    import joblib
+    import umap
+
+    raw_data, embedding, fitted = arrays["raw_data"], arrays["embedding"], scalars["fitted"]
+    if raw_data.ndim != 2 or embedding.ndim != 2 or len(raw_data) != len(embedding):
+        raise ValueError(f"fit rows {raw_data.shape} and their coordinates {embedding.shape} do not match")
+    reducer = umap.UMAP(**scalars["params"])
+    # The fitted attributes, named as UMAP.fit names them.
+    reducer._raw_data = raw_data
+    reducer.embedding_ = embedding
+    reducer._a, reducer._b = fitted["a"], fitted["b"]
+    reducer._n_neighbors = fitted["n_neighbors"]
+    reducer._small_data = fitted["small_data"]
+    reducer._initial_alpha = reducer.learning_rate
+    with warnings.catch_warnings():
+        # fit derives the metric's distance function, its keywords and the disconnection
+        # distance in this method, from the fit rows and the parameters; so does the rebuild.
+        # It warns that metrics without a gradient cannot inverse_transform, which the job never does.
+        warnings.filterwarnings("ignore", message=r"gradient function is not yet implemented")
+        reducer._validate_parameters()
+    if fitted["exact_search"]:
+        reducer._knn_search_index = ExactNeighbors(raw_data, reducer.metric)
+    # transform returns embedding_ itself for the fit rows, recognised by this hash.
+    reducer._input_hash = joblib.hash(raw_data)
+    reducer.tqdm_kwds = None
+    return reducer

@@ -21,7 +21,8 @@ from pyspark.sql import types as T
 from n2d_spark.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, MODEL_ID_COL, NOISE, REASON_COL, RUN_ID_COL, UMAP_COL
 from n2d_spark.assign import ClusterAssigner, assign, fitted_assignments
 from n2d_spark.autoencoder import train_autoencoder
-from n2d_spark.bundle import load_bundle, package_versions, save_bundle
+from n2d_spark.bundle import load_bundle, save_bundle
+from n2d_spark.bundle_manifest import package_versions
 from n2d_spark.catalog import check_tables, write_tables
 from n2d_spark.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.config import JobConfig, OutputConfig, apply_override, check_assign_overrides, config_from_dict
@@ -248,14 +249,17 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
     return RunResult(output=output_path, manifest=manifest)
 
 
-def run_assign(spark: SparkSession, model_path: str, input_path: str, output_path: str, overrides: list[str] = ()) -> RunResult:
+def run_assign(
+    spark: SparkSession, model_path: str, input_path: str, output_path: str, overrides: list[str] = (), allow_pickle: bool = False
+) -> RunResult:
     """Label the rows at ``input_path`` with the saved model at ``model_path``, without training anything.
 
     Every row is vectorized with the model's vocabulary, embedded with its encoder, placed on
     its UMAP and assigned by its clusterer on the executors, as the training run's rows outside
-    its fit sample were. ``overrides`` may set the keys that do not change the model.
+    its fit sample were. ``overrides`` may set the keys that do not change the model;
+    ``allow_pickle`` lets a trusted bundle's pickles load (bundle.load_bundle).
     """
-    bundle = load_bundle(spark, FileSystem(spark, model_path), model_path)
+    bundle = load_bundle(spark, FileSystem(spark, model_path), model_path, allow_pickle=allow_pickle)
     config = assign_config(bundle.config, overrides)
     _check_table_first(spark, config)
     refuse_unsafe_output(output_path, [input_path, model_path, os.getcwd(), os.path.expanduser("~")])

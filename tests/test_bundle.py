@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -11,16 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.datasets import make_blobs
 
 from n2d_spark import bundle as bundle_module
 from n2d_spark.assign import ClusterAssigner
 from n2d_spark.bundle import FORMAT_VERSION, load_bundle, save_bundle
+from n2d_spark.bundle_manifest import model_id_of
 from n2d_spark.cluster import fit_clusters
-from n2d_spark.config import config_from_dict
+from n2d_spark.cluster_arrays import clusters_from_arrays, clusters_to_arrays
+from n2d_spark.config import ClusterConfig, config_from_dict
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.errors import BundleError
 from n2d_spark.fs import FileSystem
-from n2d_spark.manifold import fit_manifold
+from n2d_spark.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
 from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
 BOTTLENECK = 10
@@ -81,10 +86,11 @@ def _load(spark, folder: Path):
 def test_layout_and_manifest(saved):
     folder, model_id, config, *_ = saved
     files = _listing(folder)
-    assert {"bundle.json", "encoder.npz", "umap.pkl", "clusters.pkl"} <= set(files)
+    assert {"bundle.json", "encoder.npz", "umap.npz", "clusters.npz"} <= set(files)
+    assert not any(name.endswith(".pkl") for name in files)
     assert any(name.startswith("text_pipeline/stages/") for name in files)
     manifest = json.loads((folder / "bundle.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
     assert manifest["model_id"] == model_id and len(model_id) == 16
     assert manifest["config"] == config.to_dict()
     assert {"python", "numpy", "scipy", "scikit-learn", "umap-learn", "pynndescent", "hdbscan", "pyspark"} <= set(
@@ -159,30 +165,49 @@ def _edit_manifest(folder: Path, edit) -> None:
     _write_manifest(folder, json.dumps(manifest))
 
 
+def _replace_part(folder: Path, name: str, data: bytes | None) -> None:
+    """The part ``name`` replaced by ``data`` (None: removed), and bundle.json rewritten to match, as whoever could write both could."""
+    (folder / name).unlink(missing_ok=True)
+    (folder / f".{name}.crc").unlink(missing_ok=True)
+    if data is not None:
+        (folder / name).write_bytes(data)
+
+    def rewrite(manifest):
+        manifest["parts"].pop(name, None)
+        if data is not None:
+            manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        manifest["model_id"] = model_id_of(manifest["parts"])
+
+    _edit_manifest(folder, rewrite)
+
+
 def _first_text_part(folder: Path) -> str:
     manifest = json.loads((folder / "bundle.json").read_text())
     return sorted(name for name in manifest["parts"] if name.startswith("text_pipeline/") and "part-" in name)[0]
 
 
 CORRUPTIONS = {
-    "truncated_umap": (lambda f: _truncate(f, "umap.pkl"), r"part umap\.pkl is \d+ bytes, expected \d+ \(truncated or replaced\)"),
-    "missing_clusters": (lambda f: (f / "clusters.pkl").unlink(), r"part clusters\.pkl is missing"),
+    "truncated_umap": (lambda f: _truncate(f, "umap.npz"), r"part umap\.npz is \d+ bytes, expected \d+ \(truncated or replaced\)"),
+    "missing_clusters": (lambda f: (f / "clusters.npz").unlink(), r"part clusters\.npz is missing"),
     "altered_encoder": (lambda f: _flip_byte(f, "encoder.npz"), r"part encoder\.npz does not match its checksum"),
     "missing_text_pipeline_file": (
         lambda f: (f / _first_text_part(f)).unlink(),
         r"part text_pipeline/\S+ is missing",
     ),
     "format_version": (
-        lambda f: _edit_manifest(f, lambda m: m.update(format_version=2)),
-        r"format version 2, but this n2d-spark reads format version 1",
+        lambda f: _edit_manifest(f, lambda m: m.update(format_version=3)),
+        r"format version 3, but this n2d-spark reads format versions 1 and 2",
     ),
     "scikit_learn_version": (
         lambda f: _edit_manifest(f, lambda m: m["versions"].update({"scikit-learn": "0.24.2"})),
         r"saved with scikit-learn 0\.24\.2, this environment has scikit-learn \S+; .* needs scikit-learn 0\.24\.\*",
     ),
-    "numpy_major": (
-        lambda f: _edit_manifest(f, lambda m: m["versions"].update(numpy="1.26.4")),
-        r"saved with numpy 1\.26\.4, this environment has numpy \S+; .* needs numpy 1\.\*",
+    "umap_learn_version": (
+        lambda f: _edit_manifest(f, lambda m: m["versions"].update({"umap-learn": "0.4.6"})),
+        (
+            r"saved with umap-learn 0\.4\.6, this environment has umap-learn \S+; its UMAP is pickled or rebuilt from "
+            r"its fitted attributes, so loading needs umap-learn 0\.4\.\*"
+        ),
     ),
     "no_manifest": (lambda f: (f / "bundle.json").unlink(), r"^not a model bundle: \S+/model/bundle\.json is missing$"),
     "manifest_not_json": (
@@ -195,7 +220,7 @@ CORRUPTIONS = {
     ),
     "manifest_lacks_parts": (lambda f: _edit_manifest(f, lambda m: m.pop("parts")), r"bundle\.json has no 'parts'"),
     "edited_part_list": (
-        lambda f: _edit_manifest(f, lambda m: m["parts"].pop("umap.pkl")),
+        lambda f: _edit_manifest(f, lambda m: m["parts"].pop("umap.npz")),
         r"model_id '\w+' does not match its parts' checksums",
     ),
 }
@@ -222,38 +247,207 @@ def test_damaged_bundle_is_one_clear_line_and_nothing_is_unpickled(spark, saved,
 def test_a_part_that_fails_to_load_is_named(spark, saved, tmp_path):
     """A part whose checksum is right but whose content is not what it should be (rewritten bundle.json)."""
     folder = _copy(saved, tmp_path)
-    (folder / "clusters.pkl").write_bytes(b"not a pickle")
-    (folder / ".clusters.pkl.crc").unlink()
-
-    def rewrite(manifest):
-        manifest["parts"]["clusters.pkl"] = {"sha256": hashlib.sha256(b"not a pickle").hexdigest(), "bytes": 12}
-        manifest["model_id"] = bundle_module._model_id(manifest["parts"])
-
-    _edit_manifest(folder, rewrite)
-    with pytest.raises(BundleError, match=r"part clusters\.pkl could not be loaded \(UnpicklingError: .*\)$"):
+    _replace_part(folder, "clusters.npz", b"not an npz")
+    # np.load takes what is not an array file for a pickle, and refuses it.
+    with pytest.raises(BundleError, match=r"part clusters\.npz could not be loaded \(ValueError: .*pickle.*\)$"):
         _load(spark, folder)
 
 
-@pytest.mark.parametrize(
-    "cluster", [{"algorithm": "dbscan", "eps": 0.5, "min_samples": 5}, {"algorithm": "hdbscan", "min_samples": 10},
-                {"algorithm": "gmm", "k": 3}],
-    ids=lambda c: c["algorithm"],
-)
-def test_every_clusterer_round_trips(spark, saved, tmp_path, cluster):
-    reducer = saved[4].reducer
+CLUSTER_SECTIONS = [
+    {"algorithm": "kmeans", "k": 3},
+    {"algorithm": "gmm", "k": 3},
+    {"algorithm": "dbscan", "eps": 0.5, "min_samples": 5},
+    {"algorithm": "hdbscan", "min_samples": 10},
+]
+
+
+def _refuse_to_unpickle(*_args, **_kwargs):
+    raise AssertionError("a pickle was loaded")
+
+
+def _vector_mode_bundle(spark, folder: Path, reducer, cluster: dict) -> ClusterAssigner:
+    """A vector-mode bundle with ``reducer`` and a clusterer for ``cluster`` fitted on its coordinates; returns what it saved."""
     config = config_from_dict({**SMALL, "input": {"features_col": "pixels"}, "cluster": cluster})
     points = np.random.default_rng(4).normal(size=(300, BOTTLENECK)).astype(np.float32)
     clusters, _ = fit_clusters(reducer.transform(points), config.cluster)
     model = EmbeddingModel(DenseScaler("none", np.zeros(6, np.float32), np.ones(6, np.float32)), _encoder(6))
+    assigner = ClusterAssigner(reducer, clusters)
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, assigner, None)
+    return assigner
+
+
+@pytest.mark.parametrize("cluster", CLUSTER_SECTIONS, ids=lambda c: c["algorithm"])
+def test_every_clusterer_loads_without_a_pickle_and_labels_as_before(spark, saved, tmp_path, monkeypatch, cluster):
     folder = tmp_path / "model"
-    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, ClusterAssigner(reducer, clusters), None)
-    loaded = _load(spark, folder)
-    coordinates = reducer.transform(points[:50])
-    np.testing.assert_array_equal(loaded.assigner.clusters.predict(coordinates), clusters.predict(coordinates))
+    assigner = _vector_mode_bundle(spark, folder, saved[4].reducer, cluster)
+    assert {"umap.npz", "clusters.npz"} <= set(_listing(folder)) and not list(folder.glob("*.pkl"))
+    with monkeypatch.context() as patch:
+        patch.setattr(pickle, "loads", _refuse_to_unpickle)
+        patch.setattr(pickle, "load", _refuse_to_unpickle)
+        loaded = _load(spark, folder)
+    held_out = np.random.default_rng(6).normal(size=(60, BOTTLENECK)).astype(np.float32)
+    coordinates, labels = loaded.assigner.assign(held_out)
+    expected_coordinates, expected_labels = assigner.assign(held_out)
+    np.testing.assert_allclose(coordinates, expected_coordinates, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_array_equal(loaded.assigner.clusters.predict(expected_coordinates), expected_labels)
+
+
+def _assert_one_line(raised: pytest.ExceptionInfo, pattern: str) -> None:
+    text = str(raised.value)
+    assert "\n" not in text and len(text) < 400, text
+    assert re.fullmatch(pattern, text), text
+
+
+def test_a_umap_with_pynndescent_index_stays_a_pickle_loaded_only_when_allowed(spark, tmp_path, monkeypatch):
+    """pynndescent's index (UMAP's own neighbour search) has no array form: umap.pkl, behind allow_pickle."""
+    import umap
+
+    points = np.random.default_rng(1).normal(size=(300, BOTTLENECK)).astype(np.float32)
+    # Below 4,096 rows UMAP computes every distance unless asked to search an index, as on a large fit.
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=10, force_approximation_algorithm=True, random_state=0, n_jobs=1
+    ).fit(points)
+    folder = tmp_path / "model"
+    assigner = _vector_mode_bundle(spark, folder, reducer, {"algorithm": "kmeans", "k": 3})
+    assert {"umap.pkl", "clusters.npz"} <= set(_listing(folder)) and not (folder / "umap.npz").exists()
+
+    unpickled = []
+    with monkeypatch.context() as patch:
+        patch.setattr(pickle, "loads", lambda data: unpickled.append(data))
+        with pytest.raises(BundleError) as raised:
+            _load(spark, folder)
+    _assert_one_line(
+        raised,
+        rf"model bundle {re.escape(str(folder))}: umap\.pkl is a pickle \(its UMAP searches pynndescent's index, which has "
+        r"no array form\), and loading a pickle runs code: pass --allow-pickle \(load_bundle's allow_pickle=True\) if the "
+        r"bundle is trusted, or train a new model with a manifold\.metric that is searched exactly \(euclidean, cosine, \.\.\.\)",
+    )
+    assert unpickled == []
+
+    loaded = load_bundle(spark, FileSystem(spark, str(folder)), str(folder), allow_pickle=True)
+    held_out = np.random.default_rng(6).normal(size=(20, BOTTLENECK)).astype(np.float32)
+    coordinates, labels = loaded.assigner.assign(held_out)
+    expected_coordinates, expected_labels = assigner.assign(held_out)
+    np.testing.assert_allclose(coordinates, expected_coordinates, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(labels, expected_labels)
+
+
+def _as_format_1(folder: Path, assigner: ClusterAssigner) -> None:
+    """The bundle in ``folder`` as format 1 laid it out: the UMAP and the clusterer as pickles."""
+    for name in ("umap.npz", "clusters.npz"):
+        _replace_part(folder, name, None)
+    _replace_part(folder, "umap.pkl", pickle.dumps(assigner.reducer, protocol=5))
+    _replace_part(folder, "clusters.pkl", pickle.dumps(assigner.clusters, protocol=5))
+    _edit_manifest(folder, lambda m: m.update(format_version=1))
+
+
+def test_a_format_1_bundle_loads_only_with_allow_pickle(spark, saved, tmp_path, monkeypatch):
+    folder = _copy(saved, tmp_path)
+    _as_format_1(folder, saved[4])
+    unpickled = []
+    with monkeypatch.context() as patch:
+        patch.setattr(pickle, "loads", lambda data: unpickled.append(data))
+        with pytest.raises(BundleError) as raised:
+            _load(spark, folder)
+    _assert_one_line(
+        raised,
+        rf"model bundle {re.escape(str(folder))}: format version 1 stores the UMAP and the clusterer as pickles "
+        r"\(umap\.pkl, clusters\.pkl\), and loading a pickle runs code: pass --allow-pickle \(load_bundle's "
+        r"allow_pickle=True\) if the bundle is trusted, or train a new model",
+    )
+    assert unpickled == []
+
+    loaded = load_bundle(spark, FileSystem(spark, str(folder)), str(folder), allow_pickle=True)
+    points = np.random.default_rng(2).normal(size=(40, BOTTLENECK)).astype(np.float32)
+    coordinates, labels = loaded.assigner.assign(points)
+    expected_coordinates, expected_labels = saved[4].assign(points)
+    np.testing.assert_array_equal(coordinates, expected_coordinates)
+    np.testing.assert_array_equal(labels, expected_labels)
+
+    # Saved again, it is a bundle without pickles, that labels as before.
+    again = tmp_path / "again"
+    save_bundle(FileSystem(spark, str(again)), str(again), loaded.config, loaded.embedding_model, loaded.assigner,
+                loaded.text_model)
+    assert not list(again.glob("*.pkl"))
+    np.testing.assert_array_equal(_load(spark, again).assigner.assign(points)[1], expected_labels)
+
+    # Its pickles hold NumPy arrays: NumPy's major version is checked, as it was for format 1.
+    _edit_manifest(folder, lambda m: m["versions"].update(numpy="1.26.4"))
+    with pytest.raises(BundleError, match=r"umap\.pkl and clusters\.pkl hold NumPy arrays, so loading needs numpy 1\.\*"):
+        load_bundle(spark, FileSystem(spark, str(folder)), str(folder), allow_pickle=True)
 
 
 def test_versions_that_do_not_matter_are_not_checked(spark, saved, tmp_path):
-    """hdbscan's version matters only to an hdbscan clusterer; Python's and SciPy's are recorded, not checked."""
+    """hdbscan's version matters only to an hdbscan clusterer; Python's and SciPy's are recorded, not checked;
+    NumPy's and pynndescent's only where a pickle holds their objects (not here: the parts are arrays)."""
     folder = _copy(saved, tmp_path)
-    _edit_manifest(folder, lambda m: m["versions"].update(hdbscan="0.1.0", python="3.99.0", scipy="0.1.0"))
+    _edit_manifest(
+        folder,
+        lambda m: m["versions"].update(hdbscan="0.1.0", python="3.99.0", scipy="0.1.0", numpy="1.26.4", pynndescent="0.1.0"),
+    )
     assert _load(spark, folder).versions["hdbscan"] == "0.1.0"
+
+
+def _through_npz(arrays: dict, scalars: dict) -> tuple[dict, dict]:
+    """The arrays as a .npz gives them back without pickle, and the scalars as JSON does."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with np.load(io.BytesIO(buffer.getvalue()), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}, json.loads(json.dumps(scalars))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "minkowski"])
+def test_umap_transforms_the_same_after_an_array_round_trip(metric):
+    """euclidean: the exact neighbour index, rebuilt; minkowski (below 4,096 rows): every distance computed."""
+    config = config_from_dict({**SMALL, "manifold": {**SMALL["manifold"], "metric": metric}})
+    points = np.random.default_rng(1).normal(size=(300, BOTTLENECK)).astype(np.float32)
+    reducer, coordinates = fit_manifold(points, config.manifold)
+    rebuilt = umap_from_arrays(*_through_npz(*umap_to_arrays(reducer)))
+    new = np.random.default_rng(2).normal(size=(40, BOTTLENECK)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.transform(new), reducer.transform(new), rtol=0, atol=1e-6)
+    # The fit rows themselves: their fitted coordinates, recognised by UMAP's hash of the input.
+    np.testing.assert_array_equal(rebuilt.transform(points), coordinates)
+
+
+# Each algorithm with what it may carry besides its estimator: centroids for reduce_outliers,
+# a topic per cluster (n_topics), the silhouette of each k (k: auto).
+EVERY_CLUSTERER = [
+    ClusterConfig(algorithm="kmeans", k="auto", k_min=3, k_max=6, n_topics=2),
+    ClusterConfig(algorithm="gmm", k=4),
+    ClusterConfig(algorithm="dbscan", eps=0.5, min_samples=5, reduce_outliers=False),
+    ClusterConfig(algorithm="hdbscan", min_samples=10, reduce_outliers=False),
+]
+
+
+def _blobs_and_held_out() -> tuple[np.ndarray, np.ndarray]:
+    """Fit points in four blobs, and held-out points spread over and around them (noise for dbscan and hdbscan)."""
+    points, _ = make_blobs(n_samples=600, n_features=2, centers=4, cluster_std=1.0, random_state=0)
+    held_out = np.random.default_rng(5).uniform(points.min(0) - 1, points.max(0) + 1, size=(400, 2))
+    return points.astype(np.float32), held_out.astype(np.float32)
+
+
+@pytest.mark.parametrize("config", EVERY_CLUSTERER, ids=lambda c: c.algorithm)
+def test_clusters_label_the_same_after_an_array_round_trip(config):
+    points, held_out = _blobs_and_held_out()
+    clusters, _ = fit_clusters(points, config)
+    rebuilt = clusters_from_arrays(*_through_npz(*clusters_to_arrays(clusters)))
+    expected = clusters.predict(held_out)
+    np.testing.assert_array_equal(rebuilt.predict(held_out), expected)
+    np.testing.assert_array_equal(rebuilt.predict_raw(held_out), clusters.predict_raw(held_out))
+    assert len(np.unique(expected)) >= 2
+    assert type(rebuilt.estimator) is type(clusters.estimator)
+    for field in ("algorithm", "eps", "fit_noise_share", "k_scores"):
+        assert getattr(rebuilt, field) == getattr(clusters, field), field
+    for field in ("core_labels", "centroids", "centroid_labels", "topic_of"):
+        np.testing.assert_array_equal(getattr(rebuilt, field), getattr(clusters, field), err_msg=field)
+    if config.algorithm == "kmeans":
+        assert clusters.topic_of is not None and clusters.k_scores and clusters.centroids is not None
+    if config.algorithm in ("dbscan", "hdbscan"):
+        assert (expected == -1).any() and (expected != -1).any()
+    if config.algorithm == "hdbscan":
+        # approximate_predict's prediction data, computed again by hdbscan from the fit rows and the condensed tree.
+        saved, again = clusters.estimator.prediction_data_, rebuilt.estimator.prediction_data_
+        np.testing.assert_array_equal(again.core_distances, saved.core_distances)
+        np.testing.assert_array_equal(again.cluster_tree, saved.cluster_tree)
+        assert again.cluster_map == saved.cluster_map and again.max_lambdas == saved.max_lambdas
