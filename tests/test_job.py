@@ -433,7 +433,8 @@ def test_cli_names_a_bad_config_key_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "n2d-spark: error: unknown config key autoencoder.epoch (known keys in autoencoder: "
-        "sample_rows, hidden, bottleneck, epochs, min_steps, batch_size, learning_rate, validation_fraction, seed, precision)"
+        "sample_rows, hidden, bottleneck, epochs, min_steps, batch_size, learning_rate, validation_fraction, seed, precision, "
+        "early_stopping)"
     ]
 
 
