@@ -65,12 +65,10 @@ from n2d_spark.rejects import (
     as_rejects,
     reason_counts,
     with_input_reason,
-    with_text_reason,
-    with_vector_reason,
 )
 from n2d_spark.summary import cluster_summary
-from n2d_spark.features import FEATURES_COL, as_feature_arrays, most_common_length
-from n2d_spark.text import COUNTS_COL, count_term_windows, fit_text_model, vectorize, vocabulary
+from n2d_spark.featurize import Featurized, check_usable, featurize
+from n2d_spark.text import count_term_windows
 
 log = logging.getLogger(__name__)
 
@@ -323,11 +321,11 @@ def _read(run: _Run) -> tuple[DataFrame, list[str], str | None]:
 
 def _vectorize(run: _Run, reviews: DataFrame, text_model: PipelineModel | None) -> tuple[Featurized, DataFrame]:
     with run.timer.stage("vectorize"):
-        features = _featurize(reviews, run.config, text_model)
+        features = featurize(reviews, run.config, text_model)
         vectors = run.persist(features.rows)
         run.tally.add(reason_counts(vectors))
         reviews.unpersist()
-        _check_usable(run.tally.rows_in - run.tally.total, features, run.config)
+        check_usable(run.tally.rows_in - run.tally.total, features, run.config)
         log.info("vectorize: %d rows, %d rejected, %s", run.tally.rows_in, run.tally.total, features.dimension_text)
     return features, vectors
 
@@ -606,62 +604,6 @@ def _spread(reviews: DataFrame) -> DataFrame:
     if reviews.rdd.getNumPartitions() >= wanted:
         return reviews
     return reviews.repartition(wanted, ID_COL)
-
-
-@dataclass(frozen=True)
-class Featurized:
-    """The vectorize stage's result: every row with its input vector and reject reason."""
-
-    rows: DataFrame
-    # The column the autoencoder and the embedding read, and the input column it came from.
-    column: str
-    source: str
-    dimension: int
-    # Text mode only.
-    text_model: PipelineModel | None = None
-    vocabulary: list[str] | None = None
-
-    @property
-    def dimension_text(self) -> str:
-        if self.vocabulary is not None:
-            return f"the vocabulary has {self.dimension} terms"
-        return f"the feature vectors have {self.dimension} values"
-
-
-def _featurize(reviews: DataFrame, config: JobConfig, text_model: PipelineModel | None = None) -> Featurized:
-    """Text mode: Spark ML count vectors (from ``text_model`` when given, else a new fit); vector mode: the checked numeric column."""
-    if config.input.features_col is not None:
-        arrays = as_feature_arrays(reviews, config.input.features_col)
-        length = most_common_length(arrays.filter(F.col(REASON_COL).isNull()))
-        return Featurized(
-            rows=with_vector_reason(arrays, length),
-            column=FEATURES_COL,
-            source=config.input.features_col,
-            dimension=length,
-        )
-    # The vocabulary comes from the accepted rows only; every row is vectorized, so that
-    # the rejects keep their place in one DataFrame with the rest.
-    if text_model is None:
-        text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
-    vocab = vocabulary(text_model)
-    return Featurized(
-        rows=with_text_reason(vectorize(text_model, reviews)),
-        column=COUNTS_COL,
-        source=config.input.text_col,
-        dimension=len(vocab),
-        text_model=text_model,
-        vocabulary=vocab,
-    )
-
-
-def _check_usable(n_usable: int, features: Featurized, config: JobConfig) -> None:
-    """Fail before training when the rows or the input vectors cannot support the configured model."""
-    check_enough_rows(n_usable, config.cluster)
-    if features.dimension <= config.autoencoder.bottleneck:
-        advice = "lower text.min_df or give more text" if features.vocabulary is not None else "lower the bottleneck"
-        raise InputError(
-            f"{features.dimension_text}, not more than autoencoder.bottleneck={config.autoencoder.bottleneck}: {advice}"
-        )
 
 
 def _per_core_second(n_rows: int, seconds: float, cores: int) -> float | None:
