@@ -55,8 +55,8 @@ with _without_native_noise():
     # The device probe (CUDA's cuInit) runs once, here, so its messages are filtered too.
     _GPUS = tf.config.list_physical_devices("GPU")
 
-from n2d_spark.config import AutoencoderConfig
-from n2d_spark.encoder import Encoder
+from n2d_spark.config import AutoencoderConfig, JobConfig
+from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,17 @@ class TrainedAutoencoder:
     epochs_planned: int = 0
     # Early stopping: the epoch (1-based) whose weights the encoder has, else None.
     best_epoch: int | None = None
+
+
+def fit_embedding_model(sample: sp.csr_matrix | np.ndarray, config: JobConfig) -> tuple[EmbeddingModel, TrainedAutoencoder]:
+    """The input scaling fitted on ``sample`` (count vectors in text mode, feature rows in vector mode),
+    then the autoencoder trained on the scaled sample: the embedding model the executors run."""
+    if config.input.features_col is not None:
+        scaler = DenseScaler.fit(sample, config.features.scaling)
+    else:
+        scaler = InputScaler.fit(sample, config.text.scaling, config.text.l2_normalize)
+    trained = train_autoencoder(scaler.transform(sample), config.autoencoder)
+    return EmbeddingModel(scaler=scaler, encoder=trained.encoder), trained
 
 
 def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) -> TrainedAutoencoder:

@@ -20,14 +20,14 @@ from pyspark.sql import types as T
 
 from n2d_spark.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, MODEL_ID_COL, NOISE, REASON_COL, RUN_ID_COL, UMAP_COL
 from n2d_spark.assign import ClusterAssigner, assign, fitted_assignments
-from n2d_spark.autoencoder import train_autoencoder
+from n2d_spark.autoencoder import fit_embedding_model
 from n2d_spark.bundle import load_bundle, save_bundle
 from n2d_spark.bundle_manifest import package_versions
 from n2d_spark.catalog import check_tables, write_tables
 from n2d_spark.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.config import JobConfig, OutputConfig, apply_override, check_assign_overrides, config_from_dict
 from n2d_spark.embed import collect_sample, dense_rows, embed, rows_to_csr
-from n2d_spark.encoder import DenseScaler, EmbeddingModel, InputScaler
+from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.errors import InputError
 from n2d_spark.evaluate import compare_baselines, stability
 from n2d_spark.manifold import fit_manifold
@@ -146,12 +146,8 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
 
             with run.timer.stage("autoencoder"):
                 sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
-                if features.vocabulary is None:
-                    scaler = DenseScaler.fit(sample, config.features.scaling)
-                else:
-                    scaler = InputScaler.fit(sample, config.text.scaling, config.text.l2_normalize)
-                trained = train_autoencoder(scaler.transform(sample), config.autoencoder)
-                embedding_model = EmbeddingModel(scaler=scaler, encoder=trained.encoder)
+                embedding_model, trained = fit_embedding_model(sample, config)
+                scaler = embedding_model.scaler
                 log.info("autoencoder: trained on %d rows in %s", len(sample_ids), trained.precision)
 
             embedded = _embed(run, usable, features, embedding_model, label_col)
