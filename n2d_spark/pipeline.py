@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-from pyspark import Broadcast, StorageLevel
+from pyspark import Broadcast
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -58,6 +58,7 @@ from n2d_spark.report import ReportInputs, write_report
 from n2d_spark.report_views import HOVER_CHARS
 from n2d_spark.topics_over_time import PERIOD_COL, choose_bucket, time_span, topics_over_time
 from n2d_spark.fs import FileSystem
+from n2d_spark.held import broadcast, persisted
 from n2d_spark.read import CORRUPT_COL, read_reviews
 from n2d_spark.rejects import (
     NO_VOCABULARY_TERMS,
@@ -112,15 +113,11 @@ class _Run:
     tally: RejectTally | None = None
 
     def persist(self, frame: DataFrame) -> DataFrame:
-        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        self.cached.callback(frame.unpersist)
-        return frame
+        return persisted(self.cached, frame)
 
     def share(self, value) -> Broadcast:
         """``value`` broadcast to the executors until the run ends, then destroyed there and here."""
-        shared = self.spark.sparkContext.broadcast(value)
-        self.cached.callback(shared.destroy)
-        return shared
+        return broadcast(self.cached, self.spark, value)
 
 
 @dataclass
