@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from pyspark import Broadcast
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
@@ -61,8 +61,25 @@ def assign(rows: DataFrame, shared: Broadcast, n_rows: int, batch_rows: int, see
 
     ``shared`` is the broadcast ``ClusterAssigner``; its owner destroys it once the result is no longer needed.
     """
-    n_batches = max(1, math.ceil(n_rows / batch_rows))
     width = len(rows.first()[EMBEDDING_COL]) if n_rows else 0
+    return assign_batches(rows, shared, F.lit(batch_count(n_rows, batch_rows)), seed, width)
+
+
+def batch_count(n_rows, batch_rows: int):
+    """How many assign batches ``n_rows`` rows make: at least one, at most ``batch_rows`` rows each on average.
+
+    ``n_rows`` is a number, or a Column (e.g. a scalar subquery counting the rows) for a plan that counts lazily.
+    """
+    if isinstance(n_rows, Column):
+        return F.greatest(F.lit(1).cast("long"), F.ceil(n_rows / F.lit(batch_rows)))
+    return max(1, math.ceil(n_rows / batch_rows))
+
+
+def assign_batches(rows: DataFrame, shared: Broadcast, n_batches: Column, seed: int, width: int) -> DataFrame:
+    """``rows`` (id, embedding) as (id, cluster, umap): batch ``pmod(xxhash64(id, seed), n_batches)``, sorted by id.
+
+    ``width`` is the embeddings' width; ``n_batches`` a Column (``batch_count``).
+    """
 
     def assign_batch(batch: pd.DataFrame) -> pd.DataFrame:
         import_umap_without_tensorflow()
@@ -74,7 +91,7 @@ def assign(rows: DataFrame, shared: Broadcast, n_rows: int, batch_rows: int, see
 
     return (
         rows.select(ID_COL, EMBEDDING_COL)
-        .withColumn(_BATCH_COL, F.pmod(F.xxhash64(F.col(ID_COL), F.lit(seed)), F.lit(n_batches)))
+        .withColumn(_BATCH_COL, F.pmod(F.xxhash64(F.col(ID_COL), F.lit(seed)), n_batches))
         .groupBy(_BATCH_COL)
         .applyInPandas(assign_batch, assignment_schema(rows.schema[ID_COL].dataType))
     )
