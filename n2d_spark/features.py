@@ -35,7 +35,8 @@ def as_feature_arrays(rows: DataFrame, column: str) -> DataFrame:
     """``rows`` plus ``_features``: the column as ``array<float>`` (Spark ML vectors made dense, in the JVM)."""
     source = F.col(column)
     if isinstance(rows.schema[column].dataType, VectorUDT):
-        source = vector_to_array(source, dtype="float32")
+        # vector_to_array fails the task on a null vector: a null stays null (null_vector).
+        source = F.when(source.isNotNull(), vector_to_array(source, dtype="float32"))
     return rows.withColumn(FEATURES_COL, source.cast(T.ArrayType(T.FloatType())))
 
 

@@ -36,9 +36,9 @@ def test_minmax_and_standardize_by_hand():
 
 def test_spark_ml_vectors_become_float_arrays(spark):
     schema = StructType([StructField("id", LongType()), StructField("v", VectorUDT())])
-    rows = spark.createDataFrame([(0, Vectors.dense([1.0, 2.0])), (1, Vectors.sparse(2, [1], [3.0]))], schema)
+    rows = spark.createDataFrame([(0, Vectors.dense([1.0, 2.0])), (1, Vectors.sparse(2, [1], [3.0])), (2, None)], schema)
     arrays = as_feature_arrays(rows, "v").orderBy("id").collect()
-    assert [list(r[FEATURES_COL]) for r in arrays] == [[1.0, 2.0], [0.0, 3.0]]
+    assert [r[FEATURES_COL] and list(r[FEATURES_COL]) for r in arrays] == [[1.0, 2.0], [0.0, 3.0], None]
 
 
 def test_bad_vectors_get_reasons(spark):
