@@ -78,12 +78,16 @@ def batch_count(n_rows, batch_rows: int):
 def assign_batches(rows: DataFrame, shared: Broadcast, n_batches: Column, seed: int, width: int) -> DataFrame:
     """``rows`` (id, embedding) as (id, cluster, umap): batch ``pmod(xxhash64(id, seed), n_batches)``, sorted by id.
 
-    ``width`` is the embeddings' width; ``n_batches`` a Column (``batch_count``).
+    ``width`` is the embeddings' width; ``n_batches`` a Column (``batch_count``). A row without an
+    embedding is in no result: the estimator passes its rows unfiltered, since a Spark filter on a
+    UDF's result runs the UDF twice (frame.py).
     """
 
     def assign_batch(batch: pd.DataFrame) -> pd.DataFrame:
         import_umap_without_tensorflow()
-        batch = batch.sort_values(ID_COL, kind="stable")
+        batch = batch[batch[EMBEDDING_COL].notna()].sort_values(ID_COL, kind="stable")
+        if batch.empty:
+            return pd.DataFrame({ID_COL: batch[ID_COL], CLUSTER_COL: np.zeros(0, np.int32), UMAP_COL: []})
         # Spark runs a task per core: the neighbour search's BLAS threads would oversubscribe them.
         with threadpool_limits(1):
             coordinates, labels = shared.value.assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
