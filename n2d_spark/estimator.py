@@ -1,0 +1,211 @@
+"""N2D as a Spark ML estimator: ``N2D(...).fit(df)`` is an ``N2DModel`` that labels any DataFrame.
+
+``N2D`` takes the job's config (``JobConfig``, or sections of it as keywords): every key means
+what it means to the job (README, "Configuration"; ``n2d-spark config``). Of ``input.*`` only
+``max_text_chars`` and ``max_reject_share`` apply: the input column and the id column are the
+estimator's ``inputCol`` and ``idCol``, and a string ``inputCol`` is text mode, a vector or
+numeric array one vector mode. ``evaluate.*``, ``output.*`` and ``spark.*`` play no part: a fit
+writes nothing and reports nothing.
+
+``N2DModel.transform`` is lazy and adds ``outputCol`` (the cluster), ``umap``, ``embedding``
+(with ``withEmbedding``) and ``reject_reason`` to every row; how rows get their ids, and why
+labels do not depend on partitioning, is in frame.py. A model saves as Spark's metadata plus
+the job's model bundle (``PATH/model/``, bundle.py), so ``n2d-spark assign --model PATH/model``
+reads it too; it also saves and loads inside a ``PipelineModel``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+from pyspark.ml import Estimator, Model
+from pyspark.ml.linalg import VectorUDT
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+from pyspark.ml.util import (
+    DefaultParamsReadable,
+    DefaultParamsReader,
+    DefaultParamsWritable,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from n2d_spark.bundle import load_bundle, save_bundle
+from n2d_spark.columns import CLUSTER_COL
+from n2d_spark.config import JobConfig, config_from_dict
+from n2d_spark.errors import InputError
+from n2d_spark.features import check_features_type
+from n2d_spark.frame import FittedN2D, check_input, fit_frame, label_frame
+from n2d_spark.fs import FileSystem
+from n2d_spark.output import MODEL_DIR
+
+
+class _N2DParams(HasInputCol, HasOutputCol):
+    """The Params N2D and N2DModel share (N2D.fit copies them to the model)."""
+
+    idCol: Param[str] = Param(
+        Params._dummy(), "idCol",
+        "a column of unique row ids; unset: a row's id is the MD5 of its input value (n2d_spark.frame)",
+        typeConverter=TypeConverters.toString,
+    )
+    withEmbedding: Param[bool] = Param(
+        Params._dummy(), "withEmbedding", "transform also adds the autoencoder's output as the column 'embedding'",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(outputCol=CLUSTER_COL, withEmbedding=False)
+
+    def getIdCol(self) -> str | None:
+        return self.getOrDefault(self.idCol) if self.isDefined(self.idCol) else None
+
+    def getWithEmbedding(self) -> bool:
+        return self.getOrDefault(self.withEmbedding)
+
+
+def _as_config_dict(value: Any) -> dict[str, Any]:
+    """A JobConfig, or a mapping of its sections (validated: a ConfigError names a bad key), as a plain dict."""
+    if isinstance(value, JobConfig):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return config_from_dict(value).to_dict()
+    raise TypeError(f"expected a JobConfig or a mapping of config sections, got {type(value).__name__}")
+
+
+class N2D(Estimator, _N2DParams, DefaultParamsReadable, DefaultParamsWritable):
+    """Autoencoder, UMAP and a shallow clusterer, fitted on a DataFrame's text (or vector) column.
+
+    ``N2D(config, inputCol=..., idCol=..., autoencoder={"epochs": 5}, cluster={"k": 8})``: ``config``
+    (default: the job's defaults) with the keyword sections laid over it key by key. ``inputCol``
+    defaults to the config's ``input.features_col`` or ``input.text_col``, ``idCol`` to its ``input.id_col``.
+    """
+
+    config: Param[dict] = Param(
+        Params._dummy(), "config",
+        "the job's config, as a mapping of sections (n2d_spark.config.JobConfig; keys: README, 'Configuration')",
+        typeConverter=_as_config_dict,
+    )
+
+    def __init__(
+        self, config: JobConfig | None = None, *, inputCol: str | None = None, outputCol: str = CLUSTER_COL,
+        idCol: str | None = None, withEmbedding: bool = False, **sections: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        raw = (config or JobConfig()).to_dict()
+        for section, values in sections.items():
+            # A section that is not a mapping, or not a section at all, is left for the validation to name.
+            known = isinstance(values, dict) and isinstance(raw.get(section), dict)
+            raw[section] = {**raw[section], **values} if known else values
+        resolved = config_from_dict(raw)
+        self._set(
+            config=resolved.to_dict(), outputCol=outputCol, withEmbedding=withEmbedding,
+            inputCol=inputCol or resolved.input.features_col or resolved.input.text_col,
+        )
+        if idCol or resolved.input.id_col:
+            self._set(idCol=idCol or resolved.input.id_col)
+
+    def getConfig(self) -> JobConfig:
+        return config_from_dict(self.getOrDefault(self.config))
+
+    def _fit(self, dataset: DataFrame) -> N2DModel:
+        input_col, id_col = self.getInputCol(), self.getIdCol()
+        check_input(dataset, input_col, id_col, [])
+        raw = copy.deepcopy(self.getOrDefault(self.config))
+        text = _is_text(dataset, input_col)
+        raw["input"].update(
+            text_col=input_col if text else raw["input"]["text_col"], features_col=None if text else input_col, id_col=id_col
+        )
+        return self._copyValues(N2DModel(fit_frame(dataset, config_from_dict(raw))))
+
+
+class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
+    """A fitted N2D: ``transform`` adds a cluster, UMAP coordinates and a reject reason to every row."""
+
+    def __init__(self, fitted: FittedN2D) -> None:
+        super().__init__()
+        self._fitted = fitted
+        self._set(inputCol=fitted.source_col)
+        # The broadcast (EmbeddingModel, ClusterAssigner) its transforms read, per SparkContext; one
+        # dict for the model and its copies (transform(df, params) transforms a copy).
+        self._shared: dict = {}
+
+    def getConfig(self) -> JobConfig:
+        """The config the model was fitted with (input.text_col or input.features_col: the input column then)."""
+        return self._fitted.config
+
+    @property
+    def modelId(self) -> str | None:
+        """The bundle's id (bundle.py: a hash of its parts) once saved or loaded; None before."""
+        return self._fitted.model_id
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        input_col = self.getInputCol()
+        check_input(dataset, input_col, self.getIdCol(), [])
+        if _is_text(dataset, input_col) != (self._fitted.config.input.features_col is None):
+            fitted_on = "text" if self._fitted.config.input.features_col is None else "vectors"
+            raise InputError(f"input column {input_col!r}: this model was fitted on {fitted_on}")
+        return label_frame(
+            dataset, self._fitted, self._broadcasts(dataset.sparkSession), input_col=input_col,
+            output_col=self.getOutputCol(), id_col=self.getIdCol(), with_embedding=self.getWithEmbedding(),
+        )
+
+    def _broadcasts(self, spark: SparkSession):
+        context = spark.sparkContext
+        if self._shared.get("context") is not context:
+            parts = (context.broadcast(self._fitted.embedding_model), context.broadcast(self._fitted.assigner))
+            self._shared.update(context=context, parts=parts)
+        return self._shared["parts"]
+
+    def write(self) -> MLWriter:
+        return _N2DModelWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return _N2DModelReader()
+
+
+class _N2DModelWriter(MLWriter):
+    """``PATH/metadata`` (Spark's: class, uid, Params) and ``PATH/model/`` (the job's model bundle)."""
+
+    def __init__(self, instance: N2DModel) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        fs = FileSystem(self.sparkSession, path)
+        if fs.exists(path):
+            raise FileExistsError(f"{path} already exists: save with model.write().overwrite().save(path) to replace it")
+        fitted = self.instance._fitted
+        model_id = save_bundle(fs, f"{path}/{MODEL_DIR}", fitted.config, fitted.embedding_model, fitted.assigner, fitted.text_model)
+        # The metadata last: a folder without it is no saved model.
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession, extraMetadata={"modelId": model_id})
+        self.instance._fitted = dataclasses.replace(fitted, model_id=model_id)
+
+
+class _N2DModelReader(MLReader):
+    def load(self, path: str) -> N2DModel:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        bundle = load_bundle(self.sparkSession, FileSystem(self.sparkSession, path), f"{path}/{MODEL_DIR}")
+        model = N2DModel(FittedN2D(bundle.config, bundle.embedding_model, bundle.assigner, bundle.text_model, bundle.model_id))
+        model._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(model, metadata)
+        return model
+
+
+def _is_text(dataset: DataFrame, column: str) -> bool:
+    """Whether ``column`` is text (a string); a vector or numeric array is not; any other type is refused."""
+    dtype = dataset.schema[column].dataType
+    if isinstance(dtype, T.StringType):
+        return True
+    if not isinstance(dtype, (VectorUDT, T.ArrayType)):
+        raise InputError(f"input column {column!r} has type {dtype.simpleString()}: expected text, a vector or a numeric array")
+    check_features_type(dtype, column)
+    return False
