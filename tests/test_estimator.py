@@ -1,0 +1,179 @@
+"""N2D and N2DModel (n2d_spark/estimator.py): the README's example run as written, then what it promises."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.linalg import Vectors
+from pyspark.sql import functions as F
+from sklearn.metrics import adjusted_rand_score
+
+from n2d_spark import N2D, N2DModel
+from n2d_spark.bundle import load_bundle
+from n2d_spark.errors import ConfigError, InputError
+from n2d_spark.fs import FileSystem
+
+pytestmark = pytest.mark.slow
+
+# The same topics, clustered anywhere, score ARI 1.0; chance is 0. The example recovers them
+# at 0.99 on this machine: 0.8 leaves room for another CPU's arithmetic.
+MIN_ARI = 0.8
+
+
+def _readme_example() -> str:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Use it from your own Spark code", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+@pytest.fixture(scope="module")
+def example(spark, tmp_path_factory):
+    """The README's example, its /tmp paths moved into a temporary folder; its variables."""
+    folder = tmp_path_factory.mktemp("estimator")
+    code = _readme_example().replace('"/tmp/n2d-', f'"{folder}/n2d-')
+    variables = {"__name__": "readme_example"}
+    exec(compile(code, "README.md", "exec"), variables)
+    variables["folder"] = folder
+    return variables
+
+
+def _ari(frame: pd.DataFrame, column: str = "cluster") -> float:
+    return adjusted_rand_score(frame["topic"], frame[column])
+
+
+def test_readme_example_recovers_the_planted_topics(example):
+    labelled = example["labelled"].toPandas()
+    assert list(labelled.columns) == ["review", "sentiment", "topic", "cluster", "umap", "reject_reason"]
+    assert len(labelled) == 500 and labelled["reject_reason"].isna().all()
+    assert _ari(labelled) >= MIN_ARI
+    assert {len(u) for u in labelled["umap"]} == {5}
+    assert example["model"].modelId is not None  # saved, so it has its bundle's id
+
+
+def test_a_saved_and_loaded_model_labels_as_the_fitted_one(spark, example):
+    model, same, fresh = example["model"], example["same"], example["fresh"]
+    assert same.modelId == model.modelId and same.uid == model.uid
+    assert same.getOutputCol() == "cluster" and same.getInputCol() == "review"
+    both = (
+        model.transform(fresh).select("review", "cluster", "umap")
+        .join(same.transform(fresh).select("review", F.col("cluster").alias("again"), F.col("umap").alias("umap_again")), "review")
+        .toPandas()
+    )
+    assert len(both) == 500 and (both["cluster"] == both["again"]).all()
+    assert np.allclose(np.stack(both["umap"]), np.stack(both["umap_again"]))
+    # The saved model's model/ folder is the job's bundle: `n2d-spark assign --model` reads it.
+    path = str(example["folder"] / "n2d-model" / "model")
+    assert load_bundle(spark, FileSystem(spark, path), path).model_id == model.modelId
+
+
+def test_a_pipeline_fits_transforms_saves_and_loads(example):
+    fitted, fresh = example["fitted"], example["fresh"]
+    loaded = PipelineModel.load(str(example["folder"] / "n2d-pipeline"))
+    assert isinstance(loaded.stages[-1], N2DModel) and loaded.stages[-1].getInputCol() == "text"
+    both = (
+        fitted.transform(fresh).select("review", "topic", "cluster")
+        .join(loaded.transform(fresh).select("review", F.col("cluster").alias("again")), "review")
+        .toPandas()
+    )
+    assert len(both) == 500 and (both["cluster"] == both["again"]).all()
+    assert _ari(both) >= MIN_ARI
+
+
+def test_rows_it_cannot_use_get_a_null_cluster_and_a_reason(spark, example):
+    model, fresh = example["model"], example["fresh"]
+    odd = spark.createDataFrame(
+        pd.DataFrame(
+            {
+                "review": ["", None, "the and of it", "zzzqx vvvqk", "x" * 100_001],
+                "sentiment": "positive",
+                "topic": "none",
+            }
+        )
+    )
+    out = model.transform(fresh.unionByName(odd)).toPandas()
+    assert len(out) == 505
+    bad = out[out["cluster"].isna()]
+    rejected = dict(zip(bad["review"].fillna("<null>").str[:10], bad["reject_reason"]))
+    assert rejected == {
+        "": "empty_after_cleaning", "<null>": "null_text", "the and of": "empty_after_cleaning",
+        "zzzqx vvvq": "no_vocabulary_terms", "xxxxxxxxxx": "text_too_long",
+    }
+    assert out.loc[out["cluster"].notna(), "reject_reason"].isna().all()
+
+
+def test_labels_depend_on_the_rows_not_on_partitioning_or_copies(example):
+    model, fresh = example["model"], example["fresh"]
+    copies = fresh.limit(50)
+    spread = model.transform(fresh.unionByName(copies).repartition(7)).toPandas()
+    one = model.transform(fresh.coalesce(1)).toPandas()
+    assert len(spread) == 550
+    # Every copy of a review has the review's label, and the label is the one it gets without copies.
+    per_review = spread.groupby("review")["cluster"].agg(["nunique", "first"])
+    assert (per_review["nunique"] == 1).all()
+    assert per_review["first"].to_dict() == one.set_index("review")["cluster"].to_dict()
+
+
+def test_an_id_column_names_the_rows(spark, example):
+    model, fresh = example["model"], example["fresh"]
+    with_ids = fresh.withColumn("doc", F.concat(F.lit("d"), F.col("sentiment"), F.lit("-"), F.md5("review")))
+    copy = with_ids.limit(1)
+    nameless = with_ids.limit(1).withColumn("doc", F.lit(None).cast("string"))
+    out = model.transform(with_ids.unionByName(copy).unionByName(nameless), {model.idCol: "doc"}).toPandas()
+    assert len(out) == 502
+    assert out["reject_reason"].value_counts().to_dict() == {"duplicate_id": 2, "null_id": 1}
+    assert out["cluster"].notna().sum() == 499 and _ari(out[out["cluster"].notna()]) >= MIN_ARI
+
+
+def test_a_column_the_model_would_add_is_refused(example):
+    with pytest.raises(InputError, match="already has a column named 'umap'"):
+        example["model"].transform(example["fresh"].withColumn("umap", F.lit(1)))
+    with pytest.raises(InputError, match="input column 'body' not in the DataFrame"):
+        example["model"].transform(example["fresh"], {example["model"].inputCol: "body"})
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"unknown config key autoencoder\.epoch \(known keys in autoencoder"):
+        N2D(autoencoder={"epoch": 5})
+    with pytest.raises(ConfigError, match=r"cluster\.k: expected int or 'auto', got 'many'"):
+        N2D(cluster={"k": "many"})
+    with pytest.raises(ConfigError, match="unknown config key clusters"):
+        N2D(clusters={"k": 3})
+    n2d = N2D(autoencoder={"epochs": 5}, cluster={"algorithm": "kmeans", "k": 8})
+    config = n2d.getConfig()
+    assert (config.autoencoder.epochs, config.cluster.k, config.autoencoder.hidden) == (5, 8, [1024, 512, 256])
+    assert n2d.getInputCol() == "review" and n2d.getOutputCol() == "cluster" and n2d.getIdCol() is None
+
+
+def test_an_unfitted_pipeline_saves_and_loads(spark, tmp_path):
+    stage = N2D(inputCol="text", idCol="doc", cluster={"k": 8})
+    Pipeline(stages=[stage]).write().save(str(tmp_path / "pipeline"))
+    loaded = Pipeline.load(str(tmp_path / "pipeline")).getStages()[0]
+    assert isinstance(loaded, N2D) and loaded.uid == stage.uid
+    assert loaded.getConfig() == stage.getConfig() and (loaded.getInputCol(), loaded.getIdCol()) == ("text", "doc")
+
+
+def test_vector_mode_on_spark_ml_vectors(spark, tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 6, size=(3, 12))
+    blob = rng.integers(0, 3, size=300)
+    points = centres[blob] + rng.normal(0, 1, size=(300, 12))
+    rows = [(int(b), Vectors.dense(p.tolist())) for b, p in zip(blob, points)]
+    frame = spark.createDataFrame(rows, ["topic", "features"])
+    tiny = {
+        "autoencoder": {"hidden": [32], "bottleneck": 4, "epochs": 20, "min_steps": 0, "batch_size": 32},
+        "manifold": {"n_components": 2, "n_neighbors": 10}, "cluster": {"k": 3},
+    }
+    model = N2D(inputCol="features", **tiny).fit(frame)
+    assert model.getConfig().input.features_col == "features"
+    model.write().save(str(tmp_path / "model"))
+    loaded = N2DModel.load(str(tmp_path / "model"))
+    odd = spark.createDataFrame([(9, Vectors.dense([1.0, 2.0])), (9, None)], frame.schema)
+    out = loaded.transform(frame.unionByName(odd)).toPandas()
+    assert len(out) == 302
+    assert sorted(out.loc[out["topic"] == 9, "reject_reason"]) == ["null_vector", "wrong_vector_length"]
+    assert _ari(out[out["topic"] != 9]) >= MIN_ARI
+    with pytest.raises(InputError, match="fitted on vectors"):
+        loaded.transform(frame.withColumn("features", F.lit("text")))
