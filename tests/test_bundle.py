@@ -312,24 +312,34 @@ def test_a_umap_with_pynndescent_index_stays_a_pickle_loaded_only_when_allowed(s
     assigner = _vector_mode_bundle(spark, folder, reducer, {"algorithm": "kmeans", "k": 3})
     assert {"umap.pkl", "clusters.npz"} <= set(_listing(folder)) and not (folder / "umap.npz").exists()
 
+    _refused_without_pickle(
+        spark, folder, monkeypatch,
+        r"umap\.pkl is a pickle \(its UMAP searches pynndescent's index, which has "
+        r"no array form\), and loading a pickle runs code: pass --allow-pickle \(load_bundle's allow_pickle=True\) if the "
+        r"bundle is trusted, or train a new model with a manifold\.metric that is searched exactly \(euclidean, cosine, \.\.\.\)",
+    )
+
+    loaded = load_bundle(spark, FileSystem(spark, str(folder)), str(folder), allow_pickle=True)
+    _assert_assigns_alike(loaded.assigner, assigner, seed=6, atol=1e-6)
+
+
+def _refused_without_pickle(spark, folder: Path, monkeypatch, reason: str) -> None:
+    """Loading ``folder`` by default fails with one line ending in ``reason`` (a pattern), and unpickles nothing."""
     unpickled = []
     with monkeypatch.context() as patch:
         patch.setattr(pickle, "loads", lambda data: unpickled.append(data))
         with pytest.raises(BundleError) as raised:
             _load(spark, folder)
-    _assert_one_line(
-        raised,
-        rf"model bundle {re.escape(str(folder))}: umap\.pkl is a pickle \(its UMAP searches pynndescent's index, which has "
-        r"no array form\), and loading a pickle runs code: pass --allow-pickle \(load_bundle's allow_pickle=True\) if the "
-        r"bundle is trusted, or train a new model with a manifold\.metric that is searched exactly \(euclidean, cosine, \.\.\.\)",
-    )
+    _assert_one_line(raised, rf"model bundle {re.escape(str(folder))}: " + reason)
     assert unpickled == []
 
-    loaded = load_bundle(spark, FileSystem(spark, str(folder)), str(folder), allow_pickle=True)
-    held_out = np.random.default_rng(6).normal(size=(20, BOTTLENECK)).astype(np.float32)
-    coordinates, labels = loaded.assigner.assign(held_out)
-    expected_coordinates, expected_labels = assigner.assign(held_out)
-    np.testing.assert_allclose(coordinates, expected_coordinates, rtol=0, atol=1e-6)
+
+def _assert_assigns_alike(loaded: ClusterAssigner, fitted: ClusterAssigner, seed: int, atol: float) -> None:
+    """``loaded`` places and labels 40 random points as ``fitted`` does (coordinates within ``atol``)."""
+    points = np.random.default_rng(seed).normal(size=(40, BOTTLENECK)).astype(np.float32)
+    coordinates, labels = loaded.assign(points)
+    expected_coordinates, expected_labels = fitted.assign(points)
+    np.testing.assert_allclose(coordinates, expected_coordinates, rtol=0, atol=atol)
     np.testing.assert_array_equal(labels, expected_labels)
 
 
@@ -345,32 +355,22 @@ def _as_format_1(folder: Path, assigner: ClusterAssigner) -> None:
 def test_a_format_1_bundle_loads_only_with_allow_pickle(spark, saved, tmp_path, monkeypatch):
     folder = _copy(saved, tmp_path)
     _as_format_1(folder, saved[4])
-    unpickled = []
-    with monkeypatch.context() as patch:
-        patch.setattr(pickle, "loads", lambda data: unpickled.append(data))
-        with pytest.raises(BundleError) as raised:
-            _load(spark, folder)
-    _assert_one_line(
-        raised,
-        rf"model bundle {re.escape(str(folder))}: format version 1 stores the UMAP and the clusterer as pickles "
+    _refused_without_pickle(
+        spark, folder, monkeypatch,
+        r"format version 1 stores the UMAP and the clusterer as pickles "
         r"\(umap\.pkl, clusters\.pkl\), and loading a pickle runs code: pass --allow-pickle \(load_bundle's "
         r"allow_pickle=True\) if the bundle is trusted, or train a new model",
     )
-    assert unpickled == []
 
     loaded = load_bundle(spark, FileSystem(spark, str(folder)), str(folder), allow_pickle=True)
-    points = np.random.default_rng(2).normal(size=(40, BOTTLENECK)).astype(np.float32)
-    coordinates, labels = loaded.assigner.assign(points)
-    expected_coordinates, expected_labels = saved[4].assign(points)
-    np.testing.assert_array_equal(coordinates, expected_coordinates)
-    np.testing.assert_array_equal(labels, expected_labels)
+    _assert_assigns_alike(loaded.assigner, saved[4], seed=2, atol=0.0)
 
     # Saved again, it is a bundle without pickles, that labels as before.
     again = tmp_path / "again"
     save_bundle(FileSystem(spark, str(again)), str(again), loaded.config, loaded.embedding_model, loaded.assigner,
                 loaded.text_model)
     assert not list(again.glob("*.pkl"))
-    np.testing.assert_array_equal(_load(spark, again).assigner.assign(points)[1], expected_labels)
+    _assert_assigns_alike(_load(spark, again).assigner, saved[4], seed=2, atol=0.0)
 
     # Its pickles hold NumPy arrays: NumPy's major version is checked, as it was for format 1.
     _edit_manifest(folder, lambda m: m["versions"].update(numpy="1.26.4"))
