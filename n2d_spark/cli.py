@@ -11,7 +11,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from n2d_spark.config import JobConfig, check_assign_overrides, load_config
+from n2d_spark.assign_policy import check_assign_overrides, session_overrides
+from n2d_spark.config import JobConfig, load_config
 from n2d_spark.errors import EnvironmentProblem, InputError, N2DError
 from n2d_spark.output import check_output, local_path, refuse_unsafe_output
 
@@ -140,8 +141,8 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
             config = load_config(args.config, overrides)
         else:
             check_assign_overrides(overrides)
-            # The model decides the rest; here only what the session needs, checked again against the model.
-            config = load_config(None, [o for o in overrides if o.startswith(("spark.", "output."))])
+            # Here only what the session needs, checked again against the model.
+            config = load_config(None, session_overrides(overrides))
         _check_local_input(args.input)
         _check_local_output(args, config)
         _require_java()

@@ -202,22 +202,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return config_from_dict(raw)
 
 
-# What assign may change in a saved model's config: where rows come from and go, and how they
-# are batched; everything else is the model.
-_ASSIGN_SETTABLE = ("input.", "embed.", "evaluate.", "output.", "spark.", "manifold.batch_rows")
-
-
-def check_assign_overrides(overrides: list[str]) -> None:
-    """Refuse an assign override that would change the saved model (checked before any session starts)."""
-    for override in overrides:
-        key = override.partition("=")[0].strip()
-        if not key.startswith(_ASSIGN_SETTABLE):
-            raise ConfigError(
-                f"--set {key}: fixed by the saved model; assign can set input.*, embed.*, evaluate.*, output.*, "
-                f"spark.* and manifold.batch_rows"
-            )
-
-
 def config_from_dict(raw: dict[str, Any]) -> JobConfig:
     config = _build(JobConfig, raw, prefix="")
     _check_ranges(config)

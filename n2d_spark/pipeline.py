@@ -25,7 +25,8 @@ from n2d_spark.bundle import load_bundle, save_bundle
 from n2d_spark.bundle_manifest import package_versions
 from n2d_spark.catalog import check_tables, write_tables
 from n2d_spark.cluster import check_enough_rows, fit_clusters, topic_tree
-from n2d_spark.config import JobConfig, OutputConfig, apply_override, check_assign_overrides, config_from_dict
+from n2d_spark.assign_policy import assign_config
+from n2d_spark.config import JobConfig
 from n2d_spark.embed import collect_sample, dense_rows, embed, rows_to_csr
 from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.errors import InputError
@@ -280,22 +281,6 @@ def run_assign(
             write_manifest(run.fs, staging, manifest)
     _publish_tables(spark, config, output_path, manifest)
     return RunResult(output=output_path, manifest=manifest)
-
-
-def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
-    """The model's config with ``overrides`` applied, refusing any that would change the model."""
-    check_assign_overrides(overrides)
-    # The training run's evaluation options describe its fit; assign scores against a label
-    # column only when one is given to assign: new data rarely has the training data's labels.
-    # Assign writes no topics over time, so new rows need not have the training data's time column.
-    raw = model_config.to_dict()
-    raw["output"]["mode"] = OutputConfig().mode
-    raw["output"]["table"] = None
-    raw["evaluate"]["label_col"] = None
-    raw["input"]["time_col"] = None
-    for override in overrides:
-        apply_override(raw, override)
-    return config_from_dict(raw)
 
 
 def _read(run: _Run) -> tuple[DataFrame, list[str], str | None]:
