@@ -42,7 +42,7 @@ class Featurized:
 
 
 def featurize(
-    reviews: DataFrame, config: JobConfig, text_model: PipelineModel | None = None, vector_length: int | None = None
+    rows: DataFrame, config: JobConfig, text_model: PipelineModel | None = None, vector_length: int | None = None
 ) -> Featurized:
     """Text mode: Spark ML count vectors (from ``text_model`` when given, else a new fit); vector mode: the checked numeric column.
 
@@ -50,7 +50,7 @@ def featurize(
     width: nothing is computed), else the length most usable rows have.
     """
     if config.input.features_col is not None:
-        arrays = as_feature_arrays(reviews, config.input.features_col)
+        arrays = as_feature_arrays(rows, config.input.features_col)
         length = vector_length if vector_length is not None else most_common_length(arrays.filter(F.col(REASON_COL).isNull()))
         return Featurized(
             rows=with_vector_reason(arrays, length),
@@ -61,10 +61,10 @@ def featurize(
     # The vocabulary comes from the accepted rows only; every row is vectorized, so that
     # the rejects keep their place in one DataFrame with the rest.
     if text_model is None:
-        text_model = fit_text_model(reviews.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
+        text_model = fit_text_model(rows.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
     vocab = vocabulary(text_model)
     return Featurized(
-        rows=with_text_reason(vectorize(text_model, reviews)),
+        rows=with_text_reason(vectorize(text_model, rows)),
         column=COUNTS_COL,
         source=config.input.text_col,
         dimension=len(vocab),

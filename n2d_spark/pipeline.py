@@ -60,7 +60,7 @@ from n2d_spark.report_views import HOVER_CHARS
 from n2d_spark.topics_over_time import PERIOD_COL, choose_bucket, time_span, topics_over_time
 from n2d_spark.fs import FileSystem
 from n2d_spark.held import broadcast, persisted
-from n2d_spark.read import CORRUPT_COL, read_reviews
+from n2d_spark.read import CORRUPT_COL, read_rows
 from n2d_spark.rejects import (
     NO_VOCABULARY_TERMS,
     RejectTally,
@@ -132,14 +132,14 @@ class _Embedded:
 
 
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
-    """Cluster the reviews at ``input_path``; publish labels, summary, model bundle, report and manifest at ``output_path``."""
+    """Cluster the rows at ``input_path``; publish labels, summary, model bundle, report and manifest at ``output_path``."""
     _check_table_first(spark, config)
     refuse_unsafe_output(output_path, [input_path, os.getcwd(), os.path.expanduser("~")])
     with ExitStack() as cached:
         run = _Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
-            reviews, input_columns, label_col = _read(run)
-            features, vectors = _vectorize(run, reviews, text_model=None)
+            rows, input_columns, label_col = _read(run)
+            features, vectors = _vectorize(run, rows, text_model=None)
             usable = vectors.filter(F.col(REASON_COL).isNull())
 
             with run.timer.stage("autoencoder"):
@@ -258,8 +258,8 @@ def run_assign(
     with ExitStack() as cached:
         run = _Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
-            reviews, input_columns, label_col = _read(run)
-            features, vectors = _vectorize(run, reviews, text_model=bundle.text_model)
+            rows, input_columns, label_col = _read(run)
+            features, vectors = _vectorize(run, rows, text_model=bundle.text_model)
             usable = vectors.filter(F.col(REASON_COL).isNull())
             embedded = _embed(run, usable, features, bundle.embedding_model, label_col)
             with run.timer.stage("assign"):
@@ -286,23 +286,23 @@ def run_assign(
 def _read(run: _Run) -> tuple[DataFrame, list[str], str | None]:
     """The input with its reject reasons, persisted; its columns and the label column, if any."""
     with run.timer.stage("read"):
-        reviews = read_reviews(run.spark, run.input_path, run.config.input)
-        input_columns = [c for c in reviews.columns if c != CORRUPT_COL]
+        rows = read_rows(run.spark, run.input_path, run.config.input)
+        input_columns = [c for c in rows.columns if c != CORRUPT_COL]
         label_col = _checked_label_col(input_columns, run.config)
-        reviews = run.persist(_spread(with_input_reason(reviews, run.config.input)))
-        rows_in = reviews.count()
+        rows = run.persist(_spread(with_input_reason(rows, run.config.input)))
+        rows_in = rows.count()
         if rows_in == 0:
             raise InputError(f"the input has no rows: {run.input_path}")
         run.tally = RejectTally(rows_in=rows_in, max_share=run.config.input.max_reject_share)
-    return reviews, input_columns, label_col
+    return rows, input_columns, label_col
 
 
-def _vectorize(run: _Run, reviews: DataFrame, text_model: PipelineModel | None) -> tuple[Featurized, DataFrame]:
+def _vectorize(run: _Run, rows: DataFrame, text_model: PipelineModel | None) -> tuple[Featurized, DataFrame]:
     with run.timer.stage("vectorize"):
-        features = featurize(reviews, run.config, text_model)
+        features = featurize(rows, run.config, text_model)
         vectors = run.persist(features.rows)
         run.tally.add(reason_counts(vectors))
-        reviews.unpersist()
+        rows.unpersist()
         check_usable(run.tally.rows_in - run.tally.total, features, run.config)
         log.info("vectorize: %d rows, %d rejected, %s", run.tally.rows_in, run.tally.total, features.dimension_text)
     return features, vectors
@@ -570,18 +570,18 @@ def _topic_quality(run: _Run, vectors: DataFrame, features: Featurized, summary:
     }
 
 
-def _spread(reviews: DataFrame) -> DataFrame:
+def _spread(rows: DataFrame) -> DataFrame:
     """Hash-partition by id when the input has few partitions (a .gz file is read as one).
 
     At least one partition per core, and no fewer than ``spark.sql.shuffle.partitions``: a
     million reviews in two partitions of half a million each ran the 4 GiB JVM out of heap
     while caching them.
     """
-    spark = reviews.sparkSession
+    spark = rows.sparkSession
     wanted = max(spark.sparkContext.defaultParallelism, int(spark.conf.get("spark.sql.shuffle.partitions")))
-    if reviews.rdd.getNumPartitions() >= wanted:
-        return reviews
-    return reviews.repartition(wanted, ID_COL)
+    if rows.rdd.getNumPartitions() >= wanted:
+        return rows
+    return rows.repartition(wanted, ID_COL)
 
 
 def _per_core_second(n_rows: int, seconds: float, cores: int) -> float | None:

@@ -32,7 +32,7 @@ def resolve_format(path: str, configured: str) -> str:
     raise InputError(f"cannot tell the format of {path}: set input.format to csv or parquet")
 
 
-def read_reviews(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
+def read_rows(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
     """The input's columns plus ``id``; the text (or features) column is checked to exist with a usable type."""
     fmt = resolve_format(path, config.format)
     if not FileSystem(spark, path).matches(path):

@@ -43,11 +43,11 @@ EMPTY_AFTER_CLEANING = "empty_after_cleaning"
 NO_VOCABULARY_TERMS = "no_vocabulary_terms"
 
 
-def with_input_reason(reviews: DataFrame, config: InputConfig) -> DataFrame:
-    """``reviews`` plus ``reason``: the first input-level reason to reject the row, or null."""
+def with_input_reason(rows: DataFrame, config: InputConfig) -> DataFrame:
+    """``rows`` plus ``reason``: the first input-level reason to reject the row, or null."""
     text = F.col(config.text_col)
     checks: list[tuple[Column, str]] = []
-    if CORRUPT_COL in reviews.columns:
+    if CORRUPT_COL in rows.columns:
         checks.append((F.col(CORRUPT_COL).isNotNull(), MALFORMED_RECORD))
     if config.id_col is not None:
         checks.append((F.col(ID_COL).isNull(), NULL_ID))
@@ -61,7 +61,7 @@ def with_input_reason(reviews: DataFrame, config: InputConfig) -> DataFrame:
     reason = F.lit(None).cast("string")
     for condition, code in reversed(checks):
         reason = F.when(condition, F.lit(code)).otherwise(reason)
-    return reviews.withColumn(REASON_COL, reason)
+    return rows.withColumn(REASON_COL, reason)
 
 
 def with_vector_reason(rows: DataFrame, length: int) -> DataFrame:

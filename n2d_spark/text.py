@@ -57,14 +57,14 @@ def build_text_pipeline(text_col: str, config: TextConfig) -> Pipeline:
     )
 
 
-def fit_text_model(reviews: DataFrame, text_col: str, config: TextConfig) -> PipelineModel:
-    return build_text_pipeline(text_col, config).fit(reviews)
+def fit_text_model(rows: DataFrame, text_col: str, config: TextConfig) -> PipelineModel:
+    return build_text_pipeline(text_col, config).fit(rows)
 
 
-def vectorize(text_model: PipelineModel, reviews: DataFrame) -> DataFrame:
+def vectorize(text_model: PipelineModel, rows: DataFrame) -> DataFrame:
     """The input's columns plus ``counts`` (a sparse vector over the vocabulary) and ``_n_words``."""
     return (
-        text_model.transform(reviews)
+        text_model.transform(rows)
         .withColumn(WORD_COUNT_COL, F.size(F.col(_TERMS_COL)))
         .drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
     )

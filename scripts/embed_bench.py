@@ -26,7 +26,7 @@ from n2d_spark.cli import build_local_session
 from n2d_spark.config import load_config
 from n2d_spark.embed import collect_sample, embed
 from n2d_spark.encoder import EmbeddingModel, Encoder, InputScaler
-from n2d_spark.read import read_reviews
+from n2d_spark.read import read_rows
 from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
 
@@ -53,7 +53,7 @@ def main() -> None:
     spark = build_local_session(config)
     spark.sparkContext.setLogLevel("WARN")
     cores = spark.sparkContext.defaultParallelism
-    reviews = read_reviews(spark, args.input, config.input).limit(args.rows)
+    reviews = read_rows(spark, args.input, config.input).limit(args.rows)
     text_model = fit_text_model(reviews, config.input.text_col, config.text)
     vectors = vectorize(text_model, reviews).select("id", COUNTS_COL)
     vectors = reduce(DataFrame.unionAll, [vectors] * args.repeat).repartition(cores).cache()

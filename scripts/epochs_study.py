@@ -23,7 +23,7 @@ from n2d_spark.cli import build_local_session
 from n2d_spark.config import load_config
 from n2d_spark.embed import collect_sample
 from n2d_spark.encoder import InputScaler
-from n2d_spark.read import read_reviews
+from n2d_spark.read import read_rows
 from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def main() -> None:
     config = load_config(REPO / "conf" / "imdb.yaml")
     spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
     spark.sparkContext.setLogLevel("ERROR")
-    reviews = read_reviews(spark, str(IMDB), config.input)
+    reviews = read_rows(spark, str(IMDB), config.input)
     vectors = vectorize(fit_text_model(reviews, config.input.text_col, config.text), reviews)
     _, counts = collect_sample(vectors, COUNTS_COL, config.autoencoder.sample_rows, config.autoencoder.seed)
     x = InputScaler.fit(counts, config.text.scaling, config.text.l2_normalize).transform(counts)
