@@ -21,8 +21,12 @@ FORMAT_VERSION = 2
 PICKLE_FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 
+# What a model's parts are read with: recorded in bundle.json and in a run's run.json.
+_MODEL_PACKAGES = ("numpy", "scipy", "scikit-learn", "umap-learn", "pyspark")
 # Recorded in bundle.json; bundle.py says which of them must match on loading.
-_RECORDED_PACKAGES = ("numpy", "scipy", "scikit-learn", "umap-learn", "pynndescent", "hdbscan", "pyspark", "n2d-spark")
+_RECORDED_PACKAGES = (*_MODEL_PACKAGES, "pynndescent", "hdbscan", "n2d-spark")
+# Recorded in run.json: what the run's results and speed depend on, training included.
+_RUN_PACKAGES = (*_MODEL_PACKAGES, "pandas", "pyarrow", "tensorflow", "keras")
 # How many leading version numbers must match: the major, or the major and the minor.
 MAJOR = 1
 MINOR = 2
@@ -30,6 +34,11 @@ MINOR = 2
 
 def installed_versions() -> dict[str, str]:
     return package_versions(_RECORDED_PACKAGES)
+
+
+def run_versions() -> dict[str, str]:
+    """The versions run.json records."""
+    return package_versions(_RUN_PACKAGES)
 
 
 def package_versions(packages) -> dict[str, str]:
