@@ -19,7 +19,9 @@ from typing import Literal
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from n2d_spark.config import JobConfig
 from n2d_spark.errors import N2DError
+from n2d_spark.output import CLUSTERS_DIR, LABELS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,23 @@ def write_tables(labels: DataFrame, clusters: DataFrame, table: str, mode: Table
     for name, frame in zip(names, (labels, clusters)):
         frame.write.format("parquet").mode(spark_mode).saveAsTable(name)
     return names
+
+
+def check_table_first(spark: SparkSession, config: JobConfig) -> None:
+    """Before any work: the tables ``output.table`` names can be written in its mode."""
+    if config.output.table is not None:
+        check_tables(spark, config.output.table, config.output.table_mode)
+
+
+def publish_tables(spark: SparkSession, config: JobConfig, output_path: str) -> list[str] | None:
+    """The published labels/ and clusters/ as catalog tables (``output.table``), once the output is complete; their names."""
+    if config.output.table is None:
+        return None
+    labels = spark.read.parquet(f"{output_path}/{LABELS_DIR}")
+    clusters = spark.read.parquet(f"{output_path}/{CLUSTERS_DIR}")
+    names = write_tables(labels, clusters, config.output.table, config.output.table_mode)
+    log.info("tables written: %s (mode %s)", ", ".join(names), config.output.table_mode)
+    return list(names)
 
 
 def table_location(spark: SparkSession, table: str) -> str:

@@ -1,7 +1,7 @@
 """Vectorize stage: every row of the input as the vector the autoencoder reads, with its reject reason.
 
 Text mode runs the Spark ML text pipeline (text.py); vector mode checks and converts the
-numeric column (features.py). Used by the job (pipeline.py) and the estimator (estimator.py).
+numeric column (features.py). Used by the job (stages.py) and the estimator (estimator.py).
 """
 
 from __future__ import annotations
