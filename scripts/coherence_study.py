@@ -40,7 +40,7 @@ def main() -> None:
 
     from n2d_spark.config import load_config
     from n2d_spark.metrics import npmi_from_counts, topic_diversity, topic_terms
-    from n2d_spark.read import read_reviews
+    from n2d_spark.read import read_rows
     from n2d_spark.text import count_term_windows
 
     config = load_config(args.config, [])
@@ -55,7 +55,7 @@ def main() -> None:
     clusters = clusters[clusters["cluster"] != NOISE]
     topics = [list(terms) for terms in clusters["top_terms"]]
     text_model = PipelineModel.load(str(Path(args.output) / "model" / "text_pipeline"))
-    rows = read_reviews(spark, args.input, config.input)
+    rows = read_rows(spark, args.input, config.input)
     print(f"{cpu_model()}; {len(topics)} topics, diversity {topic_diversity(topics):.2f}")
     print("| documents | mean NPMI | seconds |\n|---|---|---|")
     for n_documents in [int(n) for n in args.documents.split(",")]:

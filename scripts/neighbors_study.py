@@ -34,7 +34,7 @@ from n2d_spark.config import load_config  # noqa: E402
 from n2d_spark.embed import collect_sample  # noqa: E402
 from n2d_spark.fs import FileSystem  # noqa: E402
 from n2d_spark.manifold import ExactNeighbors, import_umap_without_tensorflow, seeded_umap  # noqa: E402
-from n2d_spark.read import read_reviews  # noqa: E402
+from n2d_spark.read import read_rows  # noqa: E402
 from n2d_spark.text import COUNTS_COL, vectorize  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def embeddings_of(model_path: str, input_path: str) -> tuple[np.ndarray, object]
     spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
     spark.sparkContext.setLogLevel("ERROR")
     bundle = load_bundle(spark, FileSystem(spark, model_path), model_path)
-    reviews = read_reviews(spark, input_path, bundle.config.input)
+    reviews = read_rows(spark, input_path, bundle.config.input)
     vectors = vectorize(bundle.text_model, reviews)
     _, counts = collect_sample(vectors, COUNTS_COL, vectors.count(), seed=0)
     spark.stop()

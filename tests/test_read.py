@@ -4,7 +4,7 @@ import pytest
 from n2d_spark.columns import ID_COL
 from n2d_spark.config import InputConfig
 from n2d_spark.errors import InputError
-from n2d_spark.read import read_reviews, resolve_format
+from n2d_spark.read import read_rows, resolve_format
 
 from conftest import IMDB_CSV, requires_imdb
 
@@ -17,7 +17,7 @@ def _write_csv(path, reviews, **extra):
 def test_rfc4180_quotes_commas_and_newlines(spark, tmp_path):
     reviews = ['He said ""no"", twice', 'A "quoted" word, and a comma', "two\nlines", "plain"]
     path = _write_csv(tmp_path / "r.csv", reviews)
-    frame = read_reviews(spark, path, InputConfig()).orderBy(ID_COL).toPandas()
+    frame = read_rows(spark, path, InputConfig()).orderBy(ID_COL).toPandas()
     assert frame["review"].tolist() == reviews
     assert frame[ID_COL].tolist() == [0, 1, 2, 3]
 
@@ -28,7 +28,7 @@ def test_tsv_is_tab_separated(spark, tmp_path, name):
     reviews = ['A "quoted" word, and a comma', "plain, with, commas", "two\nlines"]
     path = tmp_path / name
     pd.DataFrame({"review": reviews, "stars": ["1", "2", "3"]}).to_csv(path, index=False, sep="\t")
-    frame = read_reviews(spark, str(path), InputConfig()).orderBy(ID_COL).toPandas()
+    frame = read_rows(spark, str(path), InputConfig()).orderBy(ID_COL).toPandas()
     assert frame["review"].tolist() == reviews
     assert frame["stars"].tolist() == ["1", "2", "3"]
 
@@ -39,10 +39,10 @@ def test_ids_are_stable_across_reads_and_partitioning(spark, tmp_path):
     _write_csv(folder / "b.csv", ["b0", "b1", "b2"])
     _write_csv(folder / "a.csv", ["a0", "a1"])
     config = InputConfig(format="csv")
-    first = dict(read_reviews(spark, str(folder), config).select("review", ID_COL).collect())
+    first = dict(read_rows(spark, str(folder), config).select("review", ID_COL).collect())
     spark.conf.set("spark.sql.files.maxPartitionBytes", "1")
     try:
-        second = dict(read_reviews(spark, str(folder), config).repartition(3).select("review", ID_COL).collect())
+        second = dict(read_rows(spark, str(folder), config).repartition(3).select("review", ID_COL).collect())
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert first == second
@@ -52,7 +52,7 @@ def test_ids_are_stable_across_reads_and_partitioning(spark, tmp_path):
 
 def test_identical_texts_stay_separate_rows(spark, tmp_path):
     path = _write_csv(tmp_path / "dup.csv", ["same", "same", "other"])
-    frame = read_reviews(spark, path, InputConfig()).toPandas()
+    frame = read_rows(spark, path, InputConfig()).toPandas()
     assert len(frame) == 3
     assert frame[ID_COL].nunique() == 3
 
@@ -60,33 +60,33 @@ def test_identical_texts_stay_separate_rows(spark, tmp_path):
 def test_parquet_ids_are_row_positions(spark, tmp_path):
     path = tmp_path / "r.parquet"
     pd.DataFrame({"review": ["x", "y", "z"]}).to_parquet(path)
-    frame = read_reviews(spark, str(path), InputConfig()).orderBy(ID_COL).toPandas()
+    frame = read_rows(spark, str(path), InputConfig()).orderBy(ID_COL).toPandas()
     assert frame[ID_COL].tolist() == [0, 1, 2]
     assert frame["review"].tolist() == ["x", "y", "z"]
 
 
 def test_user_id_column(spark, tmp_path):
     path = _write_csv(tmp_path / "ids.csv", ["x", "y"], doc=["d1", "d2"])
-    frame = read_reviews(spark, path, InputConfig(id_col="doc")).toPandas()
+    frame = read_rows(spark, path, InputConfig(id_col="doc")).toPandas()
     assert frame[ID_COL].tolist() == ["d1", "d2"]
 
 
 def test_missing_text_column_lists_columns(spark, tmp_path):
     path = _write_csv(tmp_path / "r.csv", ["x"], sentiment=["positive"])
     with pytest.raises(InputError, match="text column 'body' not in the input; columns found: review, sentiment"):
-        read_reviews(spark, path, InputConfig(text_col="body"))
+        read_rows(spark, path, InputConfig(text_col="body"))
 
 
 def test_text_column_of_wrong_type(spark, tmp_path):
     path = tmp_path / "n.parquet"
     pd.DataFrame({"review": [1, 2]}).to_parquet(path)
     with pytest.raises(InputError, match="has type bigint, expected string"):
-        read_reviews(spark, str(path), InputConfig())
+        read_rows(spark, str(path), InputConfig())
 
 
 def test_missing_input(spark, tmp_path):
     with pytest.raises(InputError, match="input not found"):
-        read_reviews(spark, str(tmp_path / "absent.csv"), InputConfig())
+        read_rows(spark, str(tmp_path / "absent.csv"), InputConfig())
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_unknown_extension_asks_for_format():
 
 @requires_imdb
 def test_imdb_reads_as_exactly_50000_rows(spark):
-    frame = read_reviews(spark, str(IMDB_CSV), InputConfig())
+    frame = read_rows(spark, str(IMDB_CSV), InputConfig())
     counts = frame.groupBy("sentiment").count().collect()
     assert {row["sentiment"]: row["count"] for row in counts} == {"positive": 25000, "negative": 25000}
     assert frame.select(ID_COL).distinct().count() == 50000
@@ -113,9 +113,9 @@ def test_imdb_reads_as_exactly_50000_rows(spark):
 def test_time_column_must_exist_and_hold_times_or_strings(spark, tmp_path):
     path = _write_csv(tmp_path / "r.csv", ["x"], when=["2025-01-01"])
     with pytest.raises(InputError, match="time column 'date' not in the input; columns found: review, when"):
-        read_reviews(spark, path, InputConfig(time_col="date"))
-    assert read_reviews(spark, path, InputConfig(time_col="when")).count() == 1
+        read_rows(spark, path, InputConfig(time_col="date"))
+    assert read_rows(spark, path, InputConfig(time_col="when")).count() == 1
     numbers = tmp_path / "n.parquet"
     pd.DataFrame({"review": ["x"], "when": [20250101]}).to_parquet(numbers)
     with pytest.raises(InputError, match=r"time column 'when' \(input.time_col\) has type bigint, expected a date"):
-        read_reviews(spark, str(numbers), InputConfig(time_col="when"))
+        read_rows(spark, str(numbers), InputConfig(time_col="when"))

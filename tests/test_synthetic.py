@@ -1,7 +1,7 @@
 import pandas as pd
 
 from n2d_spark.config import InputConfig
-from n2d_spark.read import read_reviews
+from n2d_spark.read import read_rows
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
 
@@ -27,7 +27,7 @@ def test_planted_topics_and_sentiments():
 def test_csv_round_trip_through_spark(spark, tmp_path):
     frame = generate_reviews(300, seed=1)
     path = write_corpus(frame, tmp_path / "synthetic.csv.gz")
-    read = read_reviews(spark, str(path), InputConfig()).orderBy("id").toPandas()
+    read = read_rows(spark, str(path), InputConfig()).orderBy("id").toPandas()
     assert read["review"].tolist() == frame["review"].tolist()
     assert read["topic"].tolist() == frame["topic"].tolist()
 
