@@ -137,8 +137,10 @@ class EvaluateConfig:
     # Fit a second time with every seed moved by one and report the ARI between the two
     # labellings of the fit sample; retrains the autoencoder, so it nearly doubles the cost.
     stability: bool = False
-    # Rows of the fit sample drawn on the report's 2-D maps.
-    map_rows: int = 3000
+    # Rows of the fit sample drawn on the report's 2-D maps. 5,000: on IMDB the page opened in
+    # about 3 s in headless Chromium and its search answered in 0.3 s; at 10,000, 3.5-3.8 s and
+    # 0.4-0.5 s (BENCHMARKS.md, "The report in a browser").
+    map_rows: int = 5000
     # Rows (a seeded sample) whose terms topic coherence (NPMI) is counted over. NPMI on a small
     # sample is biased low (a pair that never meets in it scores -1): on the 50,000 IMDB reviews
     # the same topics scored 0.016 over 10,000 of them, 0.061 over 25,000 and 0.082 over all.

@@ -158,14 +158,14 @@ def test_report_renders_offline_in_a_browser(synthetic_run, tmp_path):
     seen, dom = probe_report(page, tmp_path, search_word="spaceship")
     views = seen["views"]
     # Every sampled row is a point; the legend lists every topic (and its rows on the map).
-    assert views["map"]["points"] == manifest["config"]["evaluate"]["map_rows"] == 3000
+    assert views["map"]["points"] == manifest["config"]["evaluate"]["map_rows"] == 5000
     clusters = pd.read_parquet(out / "clusters")
     assert [entry.rsplit(" (", 1)[0] for entry in views["map"]["legend"]] == clusters["name"].tolist()
     assert views["topics"]["points"] == len(clusters)
     assert len(views["time"]["legend"]) == len(clusters) and views["time"]["points"] == 24 * len(clusters)
     # The search box highlights exactly the rows it counts: some, not all.
     hits = int(seen["search"]["note"].split(" of ")[0])
-    assert 0 < hits < 3000 and seen["search"]["highlighted"] == hits
+    assert 0 < hits < 5000 and seen["search"]["highlighted"] == hits
     # Offline: the page asked the network for nothing, and links to nothing outside itself.
     assert seen["requests"] == []
     # (Script text is left out: plotly.js holds URLs for features the report does not use, maps' tiles.)
