@@ -61,10 +61,11 @@ def main() -> None:
     _, sample = collect_sample(vectors, COUNTS_COL, 4096, seed=0)
     model = random_model(len(vocabulary(text_model)), [*config.autoencoder.hidden, config.autoencoder.bottleneck], sample)
     print(f"{n_rows} rows, vocabulary {len(vocabulary(text_model))}, {sample.nnz / sample.shape[0]:.0f} terms per row, {cores} cores")
+    shared_model = spark.sparkContext.broadcast(model)
     rates = []
     for attempt in range(args.runs):
         started = time.perf_counter()
-        embed(vectors, COUNTS_COL, model, config.embed.batch_rows).select("id", "embedding").write.format("noop").mode(
+        embed(vectors, COUNTS_COL, shared_model, config.embed.batch_rows).select("id", "embedding").write.format("noop").mode(
             "overwrite"
         ).save()
         seconds = time.perf_counter() - started
