@@ -47,6 +47,7 @@ from n2d_spark.report_views import (
     plotly_js_tag,
     search_box,
     search_script,
+    shortened,
     topic_map,
     topics_over_time_chart,
 )
@@ -415,14 +416,9 @@ def _cluster_section(inputs: ReportInputs, images: dict[str, bytes]) -> str:
         for cluster in sorted(inputs.examples):
             texts = inputs.examples[cluster] or []
             title = "Noise" if int(cluster) == NOISE else f"Cluster {int(cluster)}"
-            items = "".join(f"<li>{_e(_truncate(str(t)))}</li>" for t in texts) or '<li class="muted">none</li>'
+            items = "".join(f"<li>{_e(shortened(t, EXAMPLE_CHARS))}</li>" for t in texts) or '<li class="muted">none</li>'
             parts.append(f'<h4>{_e(title)}</h4><ul class="examples">{items}</ul>')
     return "\n".join(parts)
-
-
-def _truncate(text: str, limit: int = EXAMPLE_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit].rstrip() + " …"
 
 
 def _config_text(config) -> str:

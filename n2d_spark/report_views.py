@@ -42,11 +42,15 @@ def topic_colour(cluster: int) -> str:
     return _NOISE_COLOUR if cluster == NOISE else _PALETTE[cluster % len(_PALETTE)]
 
 
+def shortened(text: str, limit: int) -> str:
+    """``text`` with its runs of whitespace collapsed, cut to ``limit`` characters (an ellipsis says so)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
 def hover_text(text: str, limit: int = HOVER_CHARS) -> str:
     """``text`` cut to ``limit`` characters, escaped, and broken into lines for a hover label."""
-    text = " ".join(str(text).split())
-    if len(text) > limit:
-        text = text[:limit].rstrip() + " …"
+    text = shortened(text, limit)
     return "<br>".join(html.escape(line, quote=True) for line in textwrap.wrap(text, _LINE_CHARS)) or "(empty)"
 
 

@@ -30,7 +30,6 @@ PERIOD_COL = "period"
 # more is hard to read, and the table grows with periods x clusters.
 MAX_AUTO_PERIODS = 60
 _BUCKET_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
-_TIME = "_time"
 _TERM_COUNTS = "_term_counts"
 
 TABLE_SCHEMA = T.StructType(
