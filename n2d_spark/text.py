@@ -9,8 +9,8 @@ from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from n2d_spark.columns import ID_COL
 from n2d_spark.config import TextConfig
+from n2d_spark.embed import hash_sample
 from n2d_spark.metrics import WindowCounts, count_windows
 
 COUNTS_COL = "counts"
@@ -73,14 +73,13 @@ def vectorize(text_model: PipelineModel, rows: DataFrame) -> DataFrame:
 def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, seed: int, terms: list[str]) -> WindowCounts:
     """Sliding-window counts of ``terms`` over ``n_rows`` rows, their text cleaned, tokenized and
     stop-word-filtered as the vocabulary saw it, in text order. The rows are the first by a hash of
-    their id seeded with ``seed``, as the job's other samples are drawn (``collect_sample``).
+    their id seeded with ``seed``, as the job's other samples are drawn (``hash_sample``).
 
     Counted on the executors, a partial count per partition summed on the driver, so only a
     terms x terms matrix per partition travels, whatever ``n_rows`` is.
     """
     tokenize = PipelineModel(stages=text_model.stages[:-1])
-    order = F.xxhash64(F.col(ID_COL), F.lit(seed))
-    picked = tokenize.transform(rows.orderBy(order).limit(n_rows)).select(_TERMS_COL)
+    picked = tokenize.transform(hash_sample(rows, n_rows, seed)).select(_TERMS_COL)
     # The limit leaves one partition: spread it over the cores (integer counts add up in any order).
     spread = picked.repartition(rows.sparkSession.sparkContext.defaultParallelism)
 

@@ -1,10 +1,11 @@
 import numpy as np
 import scipy.sparse as sp
 from pyspark.ml.linalg import Vectors, VectorUDT
+from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, StructType
 
 from n2d_spark.columns import EMBEDDING_COL
-from n2d_spark.embed import collect_sample, embed, rows_to_csr
+from n2d_spark.embed import collect_sample, embed, hash_sample, rows_to_csr
 from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 
 
@@ -116,6 +117,30 @@ def test_sample_is_sized_sorted_and_independent_of_partitioning(spark):
     assert set(ids) != set(other_ids)
     by_id = {r["id"]: r["counts"].toArray() for r in vectors.collect()}
     np.testing.assert_array_equal(counts.toarray(), np.vstack([by_id[i] for i in ids]))
+
+
+def test_hash_sample_takes_the_smallest_hashes_and_sends_few_rows(spark):
+    # 2,000 rows in 8 partitions, a 100-row sample: the filter keeps about 200 rows of 2,000, and
+    # the result is the plain ordered limit's, which would gather up to 8 x 100 rows in one place.
+    rows = spark.range(2000).repartition(8)
+    for seed in (0, 1, 2):
+        order = F.xxhash64(F.col("id"), F.lit(seed))
+        expected = [r["id"] for r in rows.orderBy(order).limit(100).collect()]
+        assert [r["id"] for r in hash_sample(rows, 100, seed).collect()] == expected
+        plan = hash_sample(rows, 100, seed)._jdf.queryExecution().optimizedPlan().toString()
+        assert "Filter" in plan
+
+
+def test_hash_sample_falls_back_when_the_filter_keeps_too_few(spark):
+    # Equal ids hash equally: each seed's filter keeps all 300 rows or none, and none must
+    # still give 50 rows (the ordered limit over all of them).
+    rows = spark.createDataFrame([(7, i) for i in range(300)], "id long, value long")
+    threshold_kept = []
+    for seed in range(8):
+        picked = hash_sample(rows, 50, seed).collect()
+        assert len(picked) == 50
+        threshold_kept.append("Filter" in hash_sample(rows, 50, seed)._jdf.queryExecution().optimizedPlan().toString())
+    assert not all(threshold_kept)
 
 
 def test_sample_larger_than_input_takes_everything(spark):
