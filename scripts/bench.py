@@ -23,7 +23,7 @@ Memory, sampled every 0.2 s from /proc, in two measures named the same everywher
 "process tree peak", the largest sum of resident memory over the whole process tree (for the
 job: the Python driver, its JVM, which in local mode also runs the executors' tasks, and the
 Python workers; for the reference: its one process), and, for the job, "driver + JVM peak", the
-same without the Python workers. The 1-minute load average before each run is printed, so that
+same without the Python workers; the one-run mode also prints the Python driver's own peak. The 1-minute load average before each run is printed, so that
 a run on a shared machine shows as one. Every row names the CPU model and the precision the
 autoencoder trained in (bfloat16 only where the CPU has it), so that tables from different
 machines are never mixed silently.
@@ -46,11 +46,13 @@ REPO = Path(__file__).resolve().parents[1]
 STAGES = ("read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "assign", "write")
 
 
-def tree_rss_bytes(root_pid: int) -> tuple[int, int]:
-    """Resident memory of ``root_pid`` and all its descendants, and of the driver alone.
+def tree_rss_bytes(root_pid: int) -> tuple[int, int, int]:
+    """Resident memory of ``root_pid`` and all its descendants, of the driver and JVM, and of the root alone.
 
     The driver is the root process and its JVM; in local mode the JVM also holds the
     executors' tasks and cached blocks. The Python workers (executors) are left out of it.
+    The root alone is the Python driver: what it holds (the samples, TensorFlow, UMAP) is what
+    a cluster's driver machine holds beside Spark's driver JVM.
     """
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
@@ -71,7 +73,7 @@ def tree_rss_bytes(root_pid: int) -> tuple[int, int]:
         if pid == root_pid or names.get(pid) == "java":
             driver += rss.get(pid, 0)
         stack.extend(children.get(pid, []))
-    return total, driver
+    return total, driver, rss.get(root_pid, 0)
 
 
 def measured(command: list[str], log_path: Path) -> dict:
@@ -80,16 +82,16 @@ def measured(command: list[str], log_path: Path) -> dict:
     with open(log_path, "w") as log:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
-        peak = peak_driver = 0
+        peak = peak_driver = peak_python = 0
         while process.poll() is None:
-            tree, driver = tree_rss_bytes(process.pid)
-            peak, peak_driver = max(peak, tree), max(peak_driver, driver)
+            tree, driver, python = tree_rss_bytes(process.pid)
+            peak, peak_driver, peak_python = max(peak, tree), max(peak_driver, driver), max(peak_python, python)
             time.sleep(0.2)
         wall = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit(f"{command[0]} failed ({process.returncode}); log {log_path}:\n{log_path.read_text()[-4000:]}")
     return {"wall_seconds": round(wall, 3), "peak_rss_bytes": peak, "peak_driver_rss_bytes": peak_driver,
-            "load_before": round(load_before, 2)}
+            "peak_python_driver_rss_bytes": peak_python, "load_before": round(load_before, 2)}
 
 
 def run_job(input_path: str, config: str, overrides: list[str], work: Path, name: str) -> dict:
@@ -208,6 +210,7 @@ def single_row(result: dict, label: str) -> str:
     per_core = manifest.get("rows_per_second_per_core")
     if per_core:
         lines.append(f"\nrows per second per core: {per_core}; rows {manifest['rows']}")
+    lines.append(f"Python driver alone, peak: {result['peak_python_driver_rss_bytes'] / 2**30:.2f} GiB")
     evaluation = manifest.get("evaluation")
     if evaluation:
         lines.append(f"\nagainst {evaluation['label_col']}: ARI {evaluation['ari']:.3f}, NMI {evaluation['nmi']:.3f}")
