@@ -67,7 +67,8 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 embedding_model, trained = fit_embedding_model(sample, config)
                 log.info("autoencoder: trained on %d rows in %s", len(sample_ids), trained.precision)
 
-            embedded = stages.embed_rows(run, usable, features, embedding_model, read.label_col, read.tally)
+            with run.timer.stage("embed"):
+                embedded = stages.embed_rows(run.cached, usable, features, embedding_model, config, read.tally, read.label_col, progress=True)
 
             with run.timer.stage("manifold"):
                 check_enough_rows(embedded.n_rows, config.cluster)
@@ -158,7 +159,10 @@ def run_assign(
             read = stages.read(run)
             features, vectors = stages.vectorize(run, read, text_model=bundle.text_model)
             usable = vectors.filter(F.col(REASON_COL).isNull())
-            embedded = stages.embed_rows(run, usable, features, bundle.embedding_model, read.label_col, read.tally)
+            with run.timer.stage("embed"):
+                embedded = stages.embed_rows(
+                    run.cached, usable, features, bundle.embedding_model, config, read.tally, read.label_col, progress=True
+                )
             assigned = stages.assign_all(run, embedded, bundle.assigner)
             with run.timer.stage("write"):
                 out = written.write_rows(run, staging, vectors, features, assigned, embedded, read.columns, bundle.model_id, read.tally)
