@@ -2,8 +2,8 @@
 
 Each takes what the stages before it returned: ``read`` starts the reject tally that
 vectorize and embed add to, and write checks the rows against (written.py). Embed takes what
-holds its rows rather than the run, and its caller times it, so that the estimator can embed
-with it too.
+holds its rows rather than the run, and its caller times it: the fit the estimator runs too
+embeds with it (fit.py).
 """
 
 from __future__ import annotations

@@ -213,7 +213,7 @@ def test_manifest_contents(synthetic_run):
 
 def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, tmp_path, monkeypatch):
     """manifold.fit_rows below the row count: half the rows fitted, half assigned on the executors."""
-    import n2d_spark.pipeline as pipeline
+    import n2d_spark.fit as fit
 
     fits, fit_points = [], []
 
@@ -230,8 +230,8 @@ def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, t
         samples.append(ids)
         return ids, matrix
 
-    monkeypatch.setattr(pipeline, "fit_clusters", recorded_fit_clusters)
-    monkeypatch.setattr(pipeline, "collect_sample", recorded_collect_sample)
+    monkeypatch.setattr(fit, "fit_clusters", recorded_fit_clusters)
+    monkeypatch.setattr(fit, "collect_sample", recorded_collect_sample)
     all_rows_out, _ = synthetic_run
     config = load_config(REPO / "conf" / "synthetic.yaml", ["manifold.fit_rows=2500", "manifold.batch_rows=1000"])
     corpus = write_corpus(generate_reviews(5000, seed=0), tmp_path / "synthetic.csv.gz")
