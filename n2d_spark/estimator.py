@@ -127,7 +127,12 @@ class N2D(Estimator, _N2DParams, DefaultParamsReadable, DefaultParamsWritable):
 
 
 class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
-    """A fitted N2D: ``transform`` adds a cluster, UMAP coordinates and a reject reason to every row."""
+    """A fitted N2D: ``transform`` adds a cluster, UMAP coordinates and a reject reason to every row.
+
+    ``N2DModel.load(path, allow_pickle=True)`` loads a saved model whose bundle holds a pickle (a
+    format 1 bundle, or a UMAP that searches pynndescent's index), which by default is refused:
+    loading a pickle runs code, so only for a trusted model (bundle.load_bundle, ``assign --allow-pickle``).
+    """
 
     def __init__(self, fitted: FittedN2D) -> None:
         super().__init__()
@@ -171,6 +176,11 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
     def read(cls) -> MLReader:
         return _N2DModelReader()
 
+    @classmethod
+    def load(cls, path: str, allow_pickle: bool = False) -> N2DModel:
+        """The model saved at ``path``; ``allow_pickle`` lets its bundle's pickles load (class docstring)."""
+        return _N2DModelReader(allow_pickle=allow_pickle).load(path)
+
 
 class _N2DModelWriter(MLWriter):
     """``PATH/metadata`` (Spark's: class, uid, Params) and ``PATH/model/`` (the job's model bundle)."""
@@ -191,9 +201,17 @@ class _N2DModelWriter(MLWriter):
 
 
 class _N2DModelReader(MLReader):
+    """``PATH/metadata`` and the bundle in ``PATH/model/``; a bundle's pickles only with ``allow_pickle``."""
+
+    def __init__(self, allow_pickle: bool = False) -> None:
+        super().__init__()
+        self.allow_pickle = allow_pickle
+
     def load(self, path: str) -> N2DModel:
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
-        bundle = load_bundle(self.sparkSession, FileSystem(self.sparkSession, path), f"{path}/{MODEL_DIR}")
+        bundle = load_bundle(
+            self.sparkSession, FileSystem(self.sparkSession, path), f"{path}/{MODEL_DIR}", allow_pickle=self.allow_pickle
+        )
         model = N2DModel(FittedN2D(bundle.config, bundle.embedding_model, bundle.assigner, bundle.text_model, bundle.model_id))
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)

@@ -1,7 +1,7 @@
 """Fit on, and label, a DataFrame the caller already has: the work behind ``N2D`` and ``N2DModel``.
 
-The stages are the job's (featurize, embed, autoencoder, manifold, cluster, assign); what
-differs is where the rows come from and go. Nothing here reads or writes files.
+The stages are the job's (featurize; the fit of fit.py: autoencoder, embed, manifold, cluster;
+assign); what differs is where the rows come from and go. Nothing here reads or writes files.
 
 Row ids. The stages rank their seeded samples by a hash of the row id (``collect_sample``) and
 give each row its assign batch, and its place in that batch, by its id (assign.py): the id must
@@ -34,16 +34,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.assign import ClusterAssigner, assign_batches, batch_count
-from n2d_spark.autoencoder import fit_embedding_model
-from n2d_spark.cluster import check_enough_rows, fit_clusters
 from n2d_spark.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, UMAP_COL
 from n2d_spark.config import JobConfig
-from n2d_spark.embed import collect_sample, embed
+from n2d_spark.embed import embed
 from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.errors import InputError
 from n2d_spark.featurize import check_usable, featurize
-from n2d_spark.held import broadcast, persisted
-from n2d_spark.manifold import fit_manifold
+from n2d_spark.fit import fit_model
+from n2d_spark.held import persisted
 from n2d_spark.rejects import (
     NO_VOCABULARY_TERMS,
     NULL_ID,
@@ -78,14 +76,13 @@ class FittedN2D:
 
 
 def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
-    """Vectorize ``df``, train the autoencoder on a sample, embed, fit UMAP and the clusterer on a sample.
+    """Vectorize ``df``, then fit the autoencoder, UMAP and the clusterer as the job does (fit.py).
 
     The input column and the id column are ``config.input``'s (features_col or text_col; id_col).
     Rows the model cannot use are left out; more than ``input.max_reject_share`` of them is an error.
     """
     source = config.input.features_col or config.input.text_col
     check_input(df, source, config.input.id_col, [])
-    spark = df.sparkSession
     with ExitStack() as held:
         keyed = df.select(row_key(df, source, config.input.id_col).alias(_KEY), _column(source))
         rows = persisted(held, _working_rows(keyed, source, config))
@@ -95,22 +92,9 @@ def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
         features = featurize(rows, config)
         vectors = persisted(held, features.rows)
         tally.add(reason_counts(vectors))
-        n_usable = tally.rows_in - tally.total
-        check_usable(n_usable, features, config)
-        usable = vectors.filter(F.col(REASON_COL).isNull())
-        _, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
-        embedding_model, _ = fit_embedding_model(sample, config)
-        shared = broadcast(held, spark, embedding_model)
-        # Filtered once cached: a filter on the UDF's result before would run the UDF twice.
-        embedded = persisted(held, embed(usable, features.column, shared, config.embed.batch_rows).select(ID_COL, EMBEDDING_COL))
-        embedded = embedded.filter(F.col(EMBEDDING_COL).isNotNull())
-        n_embedded = embedded.count()
-        tally.add({NO_VOCABULARY_TERMS: n_usable - n_embedded})
-        check_enough_rows(n_embedded, config.cluster)
-        _, fit_embeddings = collect_sample(embedded, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
-        reducer, coordinates = fit_manifold(fit_embeddings, config.manifold)
-        clusters, _ = fit_clusters(coordinates, config.cluster)
-    return FittedN2D(config, embedding_model, ClusterAssigner(reducer=reducer, clusters=clusters), features.text_model)
+        check_usable(tally.rows_in - tally.total, features, config)
+        fit = fit_model(vectors.filter(F.col(REASON_COL).isNull()), features, config, tally, held)
+    return FittedN2D(config, fit.embedding_model, fit.assigner, features.text_model)
 
 
 def label_frame(

@@ -2,7 +2,8 @@
 write, report, publish. Each stage lives in its own module; this one only composes them.
 
 - read, vectorize, embed, assign: stages.py (rows on the executors)
-- autoencoder, manifold, cluster: autoencoder.py, manifold.py, cluster.py (the fit sample on the driver)
+- autoencoder, embed, manifold, cluster: fit.py, the fit the estimator runs too (autoencoder.py, manifold.py,
+  cluster.py: the fit samples on the driver)
 - evaluate: evaluation_sample.py and evaluate.py
 - write: written.py (row outputs, checked), bundle.py (the model); run.json: manifest.py
 - report: report.py; publish: output.py (staged folder), catalog.py (tables)
@@ -10,7 +11,6 @@ write, report, publish. Each stage lives in its own module; this one only compos
 
 from __future__ import annotations
 
-import logging
 import os
 from contextlib import ExitStack
 
@@ -18,15 +18,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from n2d_spark import stages, written
-from n2d_spark.assign import ClusterAssigner
 from n2d_spark.assign_policy import assign_config
-from n2d_spark.autoencoder import fit_embedding_model
 from n2d_spark.bundle import load_bundle, save_bundle
 from n2d_spark.catalog import check_table_first, publish_tables
-from n2d_spark.cluster import check_enough_rows, fit_clusters, topic_tree
-from n2d_spark.columns import EMBEDDING_COL, ID_COL, REASON_COL
+from n2d_spark.columns import ID_COL, REASON_COL
 from n2d_spark.config import JobConfig
-from n2d_spark.embed import collect_sample
 from n2d_spark.evaluation_sample import (
     evaluate_fit,
     label_agreement,
@@ -34,10 +30,10 @@ from n2d_spark.evaluation_sample import (
     texts_for_ids,
     topic_quality,
 )
+from n2d_spark.fit import fit_model
 from n2d_spark.fs import FileSystem
 from n2d_spark.manifest import RunRecord, Training, run_manifest
-from n2d_spark.manifold import fit_manifold
-from n2d_spark.metrics import label_shape, silhouette_on_sample
+from n2d_spark.metrics import silhouette_on_sample
 from n2d_spark.output import (
     MODEL_DIR,
     REPORT_DIR,
@@ -47,8 +43,6 @@ from n2d_spark.output import (
 )
 from n2d_spark.report import ReportInputs, write_report
 from n2d_spark.run_context import Run, RunResult
-
-log = logging.getLogger(__name__)
 
 
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
@@ -62,37 +56,29 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
             features, vectors = stages.vectorize(run, read, text_model=None)
             usable = vectors.filter(F.col(REASON_COL).isNull())
 
-            with run.timer.stage("autoencoder"):
-                sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
-                embedding_model, trained = fit_embedding_model(sample, config)
-                log.info("autoencoder: trained on %d rows in %s", len(sample_ids), trained.precision)
+            # The stages autoencoder, embed, manifold and cluster (fit.py), each timed for run.json.
+            fit = fit_model(
+                usable, features, config, read.tally, run.cached,
+                stage=run.timer.stage, label_col=read.label_col, progress=True, with_tree=True,
+            )
 
-            embedded = stages.embed_rows(run, usable, features, embedding_model, read.label_col, read.tally)
-
-            with run.timer.stage("manifold"):
-                check_enough_rows(embedded.n_rows, config.cluster)
-                fit_ids, fit_embeddings = collect_sample(embedded.rows, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
-                reducer, fit_coordinates = fit_manifold(fit_embeddings, config.manifold)
-
-            with run.timer.stage("cluster"):
-                clusters, fit_labels = fit_clusters(fit_coordinates, config.cluster)
-                tree = topic_tree(fit_coordinates, fit_labels) if label_shape(fit_labels)["n_clusters"] > 1 else None
-            assigner = ClusterAssigner(reducer=reducer, clusters=clusters)
-
-            assigned, n_assigned = stages.assign_fitted(run, embedded, assigner, fit_ids, fit_labels, fit_coordinates)
+            assigned, n_assigned = stages.assign_fitted(
+                run, fit.embedded, fit.assigner, fit.fit_ids, fit.fit_labels, fit.fit_coordinates
+            )
 
             with run.timer.stage("evaluate"):
                 evaluation = evaluate_fit(
-                    embedded.rows, vectors, features, read.label_col, fit_ids, fit_embeddings, fit_labels, sample, embedding_model, config
+                    fit.embedded.rows, vectors, features, read.label_col, fit.fit_ids, fit.fit_embeddings, fit.fit_labels,
+                    fit.sample, fit.embedding_model, config,
                 )
 
             with run.timer.stage("write"):
-                model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, embedding_model, assigner, features.text_model)
-                out = written.write_rows(run, staging, vectors, features, assigned, embedded, read.columns, model_id, read.tally)
+                model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, fit.embedding_model, fit.assigner, features.text_model)
+                out = written.write_rows(run, staging, vectors, features, assigned, fit.embedded, read.columns, model_id, read.tally)
                 topics = topic_quality(config, vectors, features, out.summary)
-                written.write_summary(run, staging, out, clusters.topic_of, model_id, vectors.schema[ID_COL].dataType)
-                if tree is not None:
-                    written.write_tree(run, staging, tree)
+                written.write_summary(run, staging, out, fit.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType)
+                if fit.tree is not None:
+                    written.write_tree(run, staging, fit.tree)
                 over_time = written.write_topics_over_time(run, staging, vectors, features, assigned) if config.input.time_col else None
 
             record = RunRecord(
@@ -101,16 +87,18 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 tally=read.tally,
                 input_dimension=features.dimension,
                 written=out,
-                embedded=embedded,
+                embedded=fit.embedded,
                 n_assigned=n_assigned,
                 label_col=read.label_col,
-                agreement=label_agreement(assigned, embedded.rows, read.label_col) if read.label_col else None,
+                agreement=label_agreement(assigned, fit.embedded.rows, read.label_col) if read.label_col else None,
                 training=Training(
-                    autoencoder_sample=len(sample_ids),
-                    manifold_fit=len(fit_ids),
-                    trained=trained,
-                    clusters=clusters,
-                    silhouette=silhouette_on_sample(fit_coordinates, fit_labels, config.evaluate.silhouette_rows, seed=config.cluster.seed),
+                    autoencoder_sample=len(fit.sample_ids),
+                    manifold_fit=len(fit.fit_ids),
+                    trained=fit.trained,
+                    clusters=fit.assigner.clusters,
+                    silhouette=silhouette_on_sample(
+                        fit.fit_coordinates, fit.fit_labels, config.evaluate.silhouette_rows, seed=config.cluster.seed
+                    ),
                     topics=topics,
                     baselines=evaluation.baselines,
                     stability=evaluation.stability,
@@ -118,18 +106,18 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 ),
             )
             with run.timer.stage("report"):
-                on_map = map_sample(len(fit_ids), config)
+                on_map = map_sample(len(fit.fit_ids), config)
                 baselines = evaluation.baselines
                 report = ReportInputs(
                     manifest=run_manifest(record),
-                    embeddings=fit_embeddings[on_map],
-                    labels=fit_labels[on_map],
+                    embeddings=fit.fit_embeddings[on_map],
+                    labels=fit.fit_labels[on_map],
                     truth=evaluation.classes[on_map] if evaluation.classes is not None else None,
                     baseline_labels=baselines.raw_labels[on_map] if baselines is not None else None,
                     summary=out.summary,
                     examples=out.example_texts,
-                    tree=tree,
-                    texts=texts_for_ids(vectors, fit_ids[on_map], features),
+                    tree=fit.tree,
+                    texts=texts_for_ids(vectors, fit.fit_ids[on_map], features),
                     topics_over_time=over_time.table if over_time is not None else None,
                 )
                 write_report(report, lambda name, data: run.fs.write_bytes(f"{staging}/{REPORT_DIR}/{name}", data), seed=config.manifold.seed)
@@ -158,7 +146,10 @@ def run_assign(
             read = stages.read(run)
             features, vectors = stages.vectorize(run, read, text_model=bundle.text_model)
             usable = vectors.filter(F.col(REASON_COL).isNull())
-            embedded = stages.embed_rows(run, usable, features, bundle.embedding_model, read.label_col, read.tally)
+            with run.timer.stage("embed"):
+                embedded = stages.embed_rows(
+                    run.cached, usable, features, bundle.embedding_model, config, read.tally, read.label_col, progress=True
+                )
             assigned = stages.assign_all(run, embedded, bundle.assigner)
             with run.timer.stage("write"):
                 out = written.write_rows(run, staging, vectors, features, assigned, embedded, read.columns, bundle.model_id, read.tally)

@@ -1,12 +1,15 @@
 """The job's stages over rows on the executors: read, vectorize, embed and assign.
 
 Each takes what the stages before it returned: ``read`` starts the reject tally that
-vectorize and embed add to, and write checks the rows against (written.py).
+vectorize and embed add to, and write checks the rows against (written.py). Embed takes what
+holds its rows rather than the run, and its caller times it: the fit the estimator runs too
+embeds with it (fit.py).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +24,7 @@ from n2d_spark.embed import embed
 from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.errors import InputError
 from n2d_spark.featurize import Featurized, check_usable, featurize
+from n2d_spark.held import broadcast, persisted
 from n2d_spark.progress import spark_progress
 from n2d_spark.read import CORRUPT_COL, read_rows
 from n2d_spark.rejects import (
@@ -83,19 +87,24 @@ def vectorize(run: Run, read_input: Input, text_model: PipelineModel | None) -> 
 
 
 def embed_rows(
-    run: Run, usable: DataFrame, features: Featurized, model: EmbeddingModel, label_col: str | None, tally: RejectTally
+    held: ExitStack, usable: DataFrame, features: Featurized, model: EmbeddingModel, config: JobConfig, tally: RejectTally,
+    label_col: str | None = None, progress: bool = False,
 ) -> Embedded:
-    """Each usable row's embedding, on the executors; rows with no vocabulary term are tallied as rejects."""
-    with run.timer.stage("embed"):
-        extra = [label_col] if label_col else []
-        embedded = run.persist(
-            embed(usable, features.column, run.share(model), run.config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra)
-        )
-        with spark_progress(run.spark, "embed", tally.rows_in - tally.total):
-            n_embedded = embedded.count()
-        unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
-        n_unembedded = unembedded.count()
-        tally.add({NO_VOCABULARY_TERMS: n_unembedded})
+    """Each usable row's embedding (and its ``label_col``), on the executors; rows with no vocabulary term are tallied as rejects.
+
+    The rows stay persisted, and the model broadcast, until ``held`` closes. ``progress`` logs the
+    embedding's progress (progress.py), which sets and clears the thread's Spark job group.
+    """
+    spark = usable.sparkSession
+    extra = [label_col] if label_col else []
+    shared = broadcast(held, spark, model)
+    # Filtered once persisted: a filter on the UDF's result before would run the UDF twice.
+    embedded = persisted(held, embed(usable, features.column, shared, config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra))
+    with spark_progress(spark, "embed", tally.rows_in - tally.total) if progress else nullcontext():
+        n_embedded = embedded.count()
+    unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
+    n_unembedded = unembedded.count()
+    tally.add({NO_VOCABULARY_TERMS: n_unembedded})
     return Embedded(
         rows=embedded.filter(F.col(EMBEDDING_COL).isNotNull()),
         n_rows=n_embedded - n_unembedded,

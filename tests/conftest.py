@@ -1,8 +1,11 @@
-"""One local SparkSession for the whole suite, and the paths tests share."""
+"""One local SparkSession for the whole suite, and the paths and helpers tests share."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pickle
 import sys
 from pathlib import Path
 
@@ -33,3 +36,24 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def as_format_1(spark, model: Path) -> None:
+    """The model bundle in ``model`` as format 1 laid it out: the UMAP and the clusterer as pickles."""
+    # Imported here: every test file loads conftest, and most need nothing of the bundle's.
+    from n2d_spark.bundle import load_bundle
+    from n2d_spark.bundle_manifest import model_id_of
+    from n2d_spark.fs import FileSystem
+
+    assigner = load_bundle(spark, FileSystem(spark, str(model)), str(model)).assigner
+    manifest = json.loads((model / "bundle.json").read_text())
+    for name in ("umap.npz", "clusters.npz", "bundle.json"):
+        (model / name).unlink()
+        (model / f".{name}.crc").unlink(missing_ok=True)
+        manifest["parts"].pop(name, None)
+    for name, part in (("umap.pkl", assigner.reducer), ("clusters.pkl", assigner.clusters)):
+        data = pickle.dumps(part, protocol=5)
+        (model / name).write_bytes(data)
+        manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    manifest.update(format_version=1, model_id=model_id_of(manifest["parts"]))
+    (model / "bundle.json").write_text(json.dumps(manifest))

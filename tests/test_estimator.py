@@ -1,11 +1,12 @@
 """N2D and N2DModel (n2d_spark/estimator.py): the README's example run as written, then what it promises."""
 
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, as_format_1
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
@@ -13,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from n2d_spark import N2D, N2DModel
 from n2d_spark.bundle import load_bundle
-from n2d_spark.errors import ConfigError, InputError
+from n2d_spark.errors import BundleError, ConfigError, InputError
 from n2d_spark.fs import FileSystem
 
 pytestmark = pytest.mark.slow
@@ -67,6 +68,31 @@ def test_a_saved_and_loaded_model_labels_as_the_fitted_one(spark, example):
     # The saved model's model/ folder is the job's bundle: `n2d-spark assign --model` reads it.
     path = str(example["folder"] / "n2d-model" / "model")
     assert load_bundle(spark, FileSystem(spark, path), path).model_id == model.modelId
+
+
+def test_a_model_with_a_pickled_part_loads_only_with_allow_pickle(spark, example, tmp_path):
+    """As ``assign --allow-pickle``: a pickle runs code when loaded, so a bundle holding one is refused by default."""
+    path = tmp_path / "n2d-model"
+    shutil.copytree(example["folder"] / "n2d-model", path)
+    as_format_1(spark, path / "model")
+    refusal = (
+        f"model bundle {path / 'model'}: format version 1 stores the UMAP and the clusterer as pickles "
+        "(umap.pkl, clusters.pkl), and loading a pickle runs code: pass --allow-pickle (load_bundle's "
+        "allow_pickle=True) if the bundle is trusted, or train a new model"
+    )
+    for load in (N2DModel.load, N2DModel.read().load):
+        with pytest.raises(BundleError) as raised:
+            load(str(path))
+        assert str(raised.value) == refusal
+
+    loaded = N2DModel.load(str(path), allow_pickle=True)
+    few = spark.createDataFrame(example["fresh"].limit(100).toPandas())
+    both = (
+        example["model"].transform(few).select("review", "cluster")
+        .join(loaded.transform(few).select("review", F.col("cluster").alias("again")), "review")
+        .toPandas()
+    )
+    assert len(both) == 100 and (both["cluster"] == both["again"]).all()
 
 
 def test_a_pipeline_fits_transforms_saves_and_loads(example):

@@ -1,9 +1,7 @@
 """End to end: the whole job on real Spark, through the Python API and the console script (spark-submit: tests/test_standalone.py)."""
 
-import hashlib
 import json
 import os
-import pickle
 import re
 import shutil
 import subprocess
@@ -19,18 +17,15 @@ from sklearn.metrics import adjusted_rand_score
 
 from pyspark.sql import functions as F
 
-from n2d_spark.bundle import load_bundle
-from n2d_spark.bundle_manifest import model_id_of
 from n2d_spark.catalog import TableError
 from n2d_spark.cluster import fit_clusters
 from n2d_spark.config import load_config
 from n2d_spark.embed import collect_sample
-from n2d_spark.fs import FileSystem
 from n2d_spark.pipeline import run_assign, run_job
 from n2d_spark.queries import QUERIES, duckdb_parquet, render, spark_parquet
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
-from conftest import IMDB_CSV, REPO, requires_imdb
+from conftest import IMDB_CSV, REPO, as_format_1, requires_imdb
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -213,7 +208,7 @@ def test_manifest_contents(synthetic_run):
 
 def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, tmp_path, monkeypatch):
     """manifold.fit_rows below the row count: half the rows fitted, half assigned on the executors."""
-    import n2d_spark.pipeline as pipeline
+    import n2d_spark.fit as fit
 
     fits, fit_points = [], []
 
@@ -230,8 +225,8 @@ def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, t
         samples.append(ids)
         return ids, matrix
 
-    monkeypatch.setattr(pipeline, "fit_clusters", recorded_fit_clusters)
-    monkeypatch.setattr(pipeline, "collect_sample", recorded_collect_sample)
+    monkeypatch.setattr(fit, "fit_clusters", recorded_fit_clusters)
+    monkeypatch.setattr(fit, "collect_sample", recorded_collect_sample)
     all_rows_out, _ = synthetic_run
     config = load_config(REPO / "conf" / "synthetic.yaml", ["manifold.fit_rows=2500", "manifold.batch_rows=1000"])
     corpus = write_corpus(generate_reviews(5000, seed=0), tmp_path / "synthetic.csv.gz")
@@ -312,29 +307,13 @@ def test_a_damaged_model_is_one_error_line_and_writes_nothing(synthetic_run, tmp
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob("o.staging-*"))
 
 
-def _as_format_1(spark, model: Path) -> None:
-    """The saved model as format 1 laid it out: the UMAP and the clusterer as pickles."""
-    assigner = load_bundle(spark, FileSystem(spark, str(model)), str(model)).assigner
-    manifest = json.loads((model / "bundle.json").read_text())
-    for name in ("umap.npz", "clusters.npz", "bundle.json"):
-        (model / name).unlink()
-        (model / f".{name}.crc").unlink(missing_ok=True)
-        manifest["parts"].pop(name, None)
-    for name, part in (("umap.pkl", assigner.reducer), ("clusters.pkl", assigner.clusters)):
-        data = pickle.dumps(part, protocol=5)
-        (model / name).write_bytes(data)
-        manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    manifest.update(format_version=1, model_id=model_id_of(manifest["parts"]))
-    (model / "bundle.json").write_text(json.dumps(manifest))
-
-
 def test_assign_loads_a_pickled_model_only_with_allow_pickle(spark, synthetic_run, tmp_path, monkeypatch, capsys):
     import n2d_spark.cli as cli
 
     out, _ = synthetic_run
     model = tmp_path / "model"
     shutil.copytree(out / "model", model)
-    _as_format_1(spark, model)
+    as_format_1(spark, model)
     generate_reviews(300, seed=5)[["review"]].to_csv(tmp_path / "new.csv", index=False)
     # The console script in this process, on the suite's session (which it must not stop): no second JVM.
     monkeypatch.setattr(spark, "stop", lambda: None)
