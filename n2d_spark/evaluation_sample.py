@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 
 from n2d_spark.columns import CLUSTER_COL, ID_COL, NOISE, REASON_COL
 from n2d_spark.config import JobConfig
-from n2d_spark.embed import dense_rows, rows_to_csr
+from n2d_spark.embed import dense_rows
 from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.evaluate import Baselines, compare_baselines, stability
 from n2d_spark.featurize import Featurized
@@ -29,6 +29,7 @@ from n2d_spark.metrics import (
     topic_terms,
 )
 from n2d_spark.report_views import HOVER_CHARS
+from n2d_spark.sampling import rows_to_csr
 from n2d_spark.text import count_term_windows
 
 # Rows without a known class are scored as one class of their own.

@@ -24,12 +24,12 @@ from n2d_spark.autoencoder import TrainedAutoencoder, fit_embedding_model
 from n2d_spark.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.columns import EMBEDDING_COL
 from n2d_spark.config import JobConfig
-from n2d_spark.embed import collect_sample
 from n2d_spark.encoder import EmbeddingModel
 from n2d_spark.featurize import Featurized
 from n2d_spark.manifold import fit_manifold
 from n2d_spark.metrics import label_shape
 from n2d_spark.rejects import RejectTally
+from n2d_spark.sampling import collect_sample
 from n2d_spark.stages import Embedded, embed_rows
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from n2d_spark.config import TextConfig
-from n2d_spark.embed import hash_sample
 from n2d_spark.metrics import WindowCounts, count_windows
+from n2d_spark.sampling import hash_sample
 
 COUNTS_COL = "counts"
 # Words left after cleaning and stop-word removal: 0 means the text was empty after cleaning.

@@ -24,9 +24,10 @@ from threadpoolctl import threadpool_limits
 
 from n2d_spark.cli import build_local_session
 from n2d_spark.config import load_config
-from n2d_spark.embed import collect_sample, embed
+from n2d_spark.embed import embed
 from n2d_spark.encoder import EmbeddingModel, Encoder, InputScaler
 from n2d_spark.read import read_rows
+from n2d_spark.sampling import collect_sample
 from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
 

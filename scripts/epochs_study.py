@@ -21,9 +21,9 @@ from bench import cpu_model  # noqa: E402
 from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.cli import build_local_session
 from n2d_spark.config import load_config
-from n2d_spark.embed import collect_sample
 from n2d_spark.encoder import InputScaler
 from n2d_spark.read import read_rows
+from n2d_spark.sampling import collect_sample
 from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from bench import cpu_model  # noqa: E402
 from n2d_spark.bundle import load_bundle  # noqa: E402
 from n2d_spark.cli import build_local_session  # noqa: E402
 from n2d_spark.config import load_config  # noqa: E402
-from n2d_spark.embed import collect_sample  # noqa: E402
+from n2d_spark.sampling import collect_sample  # noqa: E402
 from n2d_spark.fs import FileSystem  # noqa: E402
 from n2d_spark.manifold import ExactNeighbors, import_umap_without_tensorflow, seeded_umap  # noqa: E402
 from n2d_spark.read import read_rows  # noqa: E402

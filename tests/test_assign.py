@@ -7,12 +7,12 @@ from pyspark.sql import types as T
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from n2d_spark.columns import EMBEDDING_COL
 from n2d_spark.assign import ClusterAssigner, assign, fitted_assignments
 from n2d_spark.cluster import fit_clusters
+from n2d_spark.columns import EMBEDDING_COL
 from n2d_spark.config import ClusterConfig, ManifoldConfig
-from n2d_spark.embed import collect_sample
 from n2d_spark.manifold import fit_manifold
+from n2d_spark.sampling import collect_sample
 
 N_ROWS = 3000
 

@@ -20,9 +20,9 @@ from pyspark.sql import functions as F
 from n2d_spark.catalog import TableError
 from n2d_spark.cluster import fit_clusters
 from n2d_spark.config import load_config
-from n2d_spark.embed import collect_sample
 from n2d_spark.pipeline import run_assign, run_job
 from n2d_spark.queries import QUERIES, duckdb_parquet, render, spark_parquet
+from n2d_spark.sampling import collect_sample
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
 from conftest import IMDB_CSV, REPO, as_format_1, requires_imdb
