@@ -6,6 +6,7 @@ numeric column (features.py). Used by the job (stages.py) and the estimator (est
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from pyspark.ml import PipelineModel
@@ -18,7 +19,7 @@ from n2d_spark.config import JobConfig
 from n2d_spark.errors import InputError
 from n2d_spark.features import FEATURES_COL, as_feature_arrays, most_common_length
 from n2d_spark.rejects import with_text_reason, with_vector_reason
-from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.text import COUNTS_COL, fit_and_vectorize, vectorize, vocabulary
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,14 @@ class Featurized:
 
 
 def featurize(
-    rows: DataFrame, config: JobConfig, text_model: PipelineModel | None = None, vector_length: int | None = None
+    rows: DataFrame, config: JobConfig, text_model: PipelineModel | None = None, vector_length: int | None = None,
+    held: ExitStack | None = None,
 ) -> Featurized:
     """Text mode: Spark ML count vectors (from ``text_model`` when given, else a new fit); vector mode: the checked numeric column.
 
     Vector mode expects vectors of ``vector_length`` values when it is given (a fitted model's input
-    width: nothing is computed), else the length most usable rows have.
+    width: nothing is computed), else the length most usable rows have. A new text fit keeps the
+    rows' terms on disk until ``held`` closes (text.fit_and_vectorize), so it needs ``held``.
     """
     if config.input.features_col is not None:
         arrays = as_feature_arrays(rows, config.input.features_col)
@@ -61,10 +64,14 @@ def featurize(
     # The vocabulary comes from the accepted rows only; every row is vectorized, so that
     # the rejects keep their place in one DataFrame with the rest.
     if text_model is None:
-        text_model = fit_text_model(rows.filter(F.col(REASON_COL).isNull()), config.input.text_col, config.text)
+        if held is None:
+            raise TypeError("featurize needs held (an ExitStack) to fit a text model")
+        text_model, vectorized = fit_and_vectorize(rows, F.col(REASON_COL).isNull(), config.input.text_col, config.text, held)
+    else:
+        vectorized = vectorize(text_model, rows)
     vocab = vocabulary(text_model)
     return Featurized(
-        rows=with_text_reason(vectorize(text_model, rows)),
+        rows=with_text_reason(vectorized),
         column=COUNTS_COL,
         source=config.input.text_col,
         dimension=len(vocab),

@@ -89,7 +89,7 @@ def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
         tally = RejectTally(rows_in=rows.count(), max_share=config.input.max_reject_share)
         if tally.rows_in == 0:
             raise InputError("the DataFrame has no rows to fit on")
-        features = featurize(rows, config)
+        features = featurize(rows, config, held=held)
         vectors = persisted(held, features.rows)
         tally.add(reason_counts(vectors))
         check_usable(tally.rows_in - tally.total, features, config)

@@ -8,9 +8,9 @@ from pyspark import Broadcast, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 
-def persisted(stack: ExitStack, frame: DataFrame) -> DataFrame:
-    """``frame`` persisted (in memory, spilling to disk) until ``stack`` closes."""
-    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+def persisted(stack: ExitStack, frame: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK) -> DataFrame:
+    """``frame`` persisted (by default in memory, spilling to disk) until ``stack`` closes."""
+    frame = frame.persist(level)
     stack.callback(frame.unpersist)
     return frame
 

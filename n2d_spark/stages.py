@@ -77,7 +77,7 @@ def vectorize(run: Run, read_input: Input, text_model: PipelineModel | None) -> 
     """Every row as an input vector with its reject reason (featurize.py), persisted; the read rows released."""
     tally = read_input.tally
     with run.timer.stage("vectorize"):
-        features = featurize(read_input.rows, run.config, text_model)
+        features = featurize(read_input.rows, run.config, text_model, held=run.cached)
         vectors = run.persist(features.rows)
         tally.add(reason_counts(vectors))
         read_input.rows.unpersist()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import operator
+from contextlib import ExitStack
 
+from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, StopWordsRemover
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from n2d_spark.config import TextConfig
+from n2d_spark.held import persisted
 from n2d_spark.metrics import WindowCounts, count_windows
 from n2d_spark.sampling import hash_sample
 
@@ -63,11 +66,25 @@ def fit_text_model(rows: DataFrame, text_col: str, config: TextConfig) -> Pipeli
 
 def vectorize(text_model: PipelineModel, rows: DataFrame) -> DataFrame:
     """The input's columns plus ``counts`` (a sparse vector over the vocabulary) and ``_n_words``."""
-    return (
-        text_model.transform(rows)
-        .withColumn(WORD_COUNT_COL, F.size(F.col(_TERMS_COL)))
-        .drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
-    )
+    return _with_word_counts(text_model.transform(rows))
+
+
+def fit_and_vectorize(rows: DataFrame, fit_on: Column, text_col: str, config: TextConfig, held: ExitStack) -> tuple[PipelineModel, DataFrame]:
+    """A text model fitted on the rows where ``fit_on`` holds, and every row of ``rows`` vectorized by it.
+
+    Fitting the pipeline and then transforming with it cleaned and tokenized every row twice: the
+    CountVectorizer's fit and the fitted model's transform each run the regexes. Here each row is
+    cleaned and tokenized once, and its terms kept on disk (not in the heap) until ``held``
+    closes, for both passes (scripts/vectorize_profile.py; BENCHMARKS.md, "A scale model").
+    """
+    *steps, vectorizer = build_text_pipeline(text_col, config).getStages()
+    terms = persisted(held, PipelineModel(stages=steps).transform(rows).drop(_CLEAN_COL, _TOKENS_COL), StorageLevel.DISK_ONLY)
+    counts_model = vectorizer.fit(terms.filter(fit_on))
+    return PipelineModel(stages=[*steps, counts_model]), _with_word_counts(counts_model.transform(terms))
+
+
+def _with_word_counts(vectorized: DataFrame) -> DataFrame:
+    return vectorized.withColumn(WORD_COUNT_COL, F.size(F.col(_TERMS_COL))).drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
 
 
 def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, seed: int, terms: list[str]) -> WindowCounts:

@@ -1,10 +1,12 @@
+from contextlib import ExitStack
+
 import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
 from n2d_spark.config import TextConfig
 from n2d_spark.metrics import count_windows
-from n2d_spark.text import COUNTS_COL, count_term_windows, fit_text_model, vectorize, vocabulary
+from n2d_spark.text import COUNTS_COL, WORD_COUNT_COL, count_term_windows, fit_and_vectorize, fit_text_model, vectorize, vocabulary
 
 
 def _terms(spark, texts, **config):
@@ -52,6 +54,28 @@ def test_vocabulary_ranks_by_count_then_term_whatever_the_partitioning(spark):
         assert vocabulary(model) == expected, partitions
     fraction = fit_text_model(frame, "review", TextConfig(vocab_size=1000, min_df=0.02))
     assert vocabulary(fraction) == kept
+
+
+def test_one_tokenizing_pass_gives_the_two_pass_vocabulary_and_counts(spark):
+    # The vocabulary is fitted on the accepted rows (keep), every row is vectorized; the terms are
+    # computed once and read back from disk for both passes.
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(40)]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 12)))) + " <br />The end" for _ in range(120)]
+    frame = spark.createDataFrame([(i, t, i % 4 != 0) for i, t in enumerate(texts)], "id long, review string, keep boolean").repartition(3)
+    config = TextConfig(vocab_size=25, min_df=2.0)
+    expected_model = fit_text_model(frame.filter("keep"), "review", config)
+    expected = {r["id"]: (r[COUNTS_COL], r[WORD_COUNT_COL]) for r in vectorize(expected_model, frame).collect()}
+    with ExitStack() as held:
+        model, vectorized = fit_and_vectorize(frame, F.col("keep"), "review", config, held)
+        assert vocabulary(model) == vocabulary(expected_model)
+        assert {r["id"]: (r[COUNTS_COL], r[WORD_COUNT_COL]) for r in vectorized.collect()} == expected
+        assert vectorized.columns == vectorize(expected_model, frame).columns
+        plan = vectorized._jdf.queryExecution().executedPlan().toString()
+        # The cleaning regexes only below the cached terms (the cached relation's own plan).
+        assert plan.index("InMemoryTableScan") < plan.index("regexp_replace")
+        # The saved text model still cleans and tokenizes raw text itself, as assign needs.
+        assert vectorize(model, frame).count() == 120
 
 
 def test_no_python_udf_in_the_plan(spark):
