@@ -39,8 +39,8 @@ def hash_sample(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:
     """The ``n_rows`` rows of ``rows`` with the smallest ``xxhash64(id, seed)``, in that order (lazy).
 
     Spark takes an ordered limit by sending each partition's first ``n_rows`` to one place: with
-    P partitions, up to P x ``n_rows`` rows (at a million rows in 32 partitions, 800,000 of them
-    reached the driver for a 25,000-row sample). The hash is uniform over the 64-bit integers, so
+    P partitions, up to P x ``n_rows`` rows (at a million rows in 32 partitions, up to 800,000
+    for a 25,000-row sample). The hash is uniform over the 64-bit integers, so
     a filter below the quantile that keeps a little over ``n_rows`` of the rows leaves the same
     smallest ``n_rows`` and sends only those few; if it keeps too few (a chance of about 1e-9
     at the margin below), the ordered limit runs on all rows instead. Counts a pass over ``rows``
