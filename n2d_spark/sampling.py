@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pyspark.ml.linalg import VectorUDT
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from n2d_spark.columns import ID_COL
@@ -27,7 +27,12 @@ def collect_sample(rows: DataFrame, column: str, n_rows: int, seed: int) -> tupl
     so it is the same whatever the partitioning. The matrix is CSR for count vectors, dense for
     vector mode's arrays.
     """
-    picked = hash_sample(rows.select(ID_COL, column), n_rows, seed).collect()
+    selected = rows.select(ID_COL, column)
+    below = _below_quantile(selected, n_rows, seed)
+    # Collected at once: fewer than n_rows back means the filter kept too few (hash_sample).
+    picked = _first_by_hash(below, n_rows, seed).collect() if below is not None else []
+    if len(picked) < n_rows:
+        picked = _first_by_hash(selected, n_rows, seed).collect()
     picked.sort(key=lambda row: row[ID_COL])
     ids = np.array([row[ID_COL] for row in picked])
     if isinstance(rows.schema[column].dataType, VectorUDT):
@@ -46,16 +51,27 @@ def hash_sample(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:
     at the margin below), the ordered limit runs on all rows instead. Counts a pass over ``rows``
     first: the callers' rows are cached.
     """
-    order = F.xxhash64(F.col(ID_COL), F.lit(seed))
-    total = rows.count()
+    below = _below_quantile(rows, n_rows, seed)
+    if below is not None and below.count() >= n_rows:
+        return _first_by_hash(below, n_rows, seed)
+    return _first_by_hash(rows, n_rows, seed)
+
+
+def _below_quantile(rows: DataFrame, n_rows: int, seed: int) -> DataFrame | None:
+    """The rows whose hash lies below the quantile that keeps a little over ``n_rows`` of them; None to keep all."""
     # Six binomial standard deviations above the expected count, and 1% more.
-    keep = min(1.0, (1.01 * n_rows + 6 * math.sqrt(n_rows) + 10) / max(total, 1))
-    if keep < 1.0:
-        threshold = -(2**63) + int(keep * 2.0**64)
-        kept = rows.filter(order < F.lit(threshold))
-        if kept.count() >= n_rows:
-            return kept.orderBy(order).limit(n_rows)
-    return rows.orderBy(order).limit(n_rows)
+    keep = (1.01 * n_rows + 6 * math.sqrt(n_rows) + 10) / max(rows.count(), 1)
+    if keep >= 1.0:
+        return None
+    return rows.filter(_hash_order(seed) < F.lit(-(2**63) + int(keep * 2.0**64)))
+
+
+def _first_by_hash(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:
+    return rows.orderBy(_hash_order(seed)).limit(n_rows)
+
+
+def _hash_order(seed: int) -> Column:
+    return F.xxhash64(F.col(ID_COL), F.lit(seed))
 
 
 def rows_to_csr(rows: list[Row], column: str) -> sp.csr_matrix:

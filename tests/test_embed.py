@@ -141,6 +141,9 @@ def test_hash_sample_falls_back_when_the_filter_keeps_too_few(spark):
         picked = hash_sample(rows, 50, seed).collect()
         assert len(picked) == 50
         threshold_kept.append("Filter" in hash_sample(rows, 50, seed)._jdf.queryExecution().optimizedPlan().toString())
+        # collect_sample checks what it collected instead of counting first: the same fallback.
+        ids, matrix = collect_sample(rows.selectExpr("id", "array(cast(value as float)) as v"), "v", 50, seed)
+        assert len(ids) == 50 and matrix.shape == (50, 1)
     assert not all(threshold_kept)
 
 
