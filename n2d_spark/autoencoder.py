@@ -106,19 +106,11 @@ def train_autoencoder(x: sp.csr_matrix | np.ndarray, config: AutoencoderConfig) 
     if config.early_stopping > 0 and n_val:
         stopper = _StopOnPlateau(config.early_stopping)
         callbacks.append(stopper)
-    if sp.issparse(x):
-        # Count vectors: dense one mini-batch at a time (see _DenseBatches).
-        data = {"x": _DenseBatches(x[train_rows], config.batch_size, config.seed)}
-        validation = _DenseBatches(x[val_rows], config.batch_size, seed=None)
-    else:
-        x = np.asarray(x, dtype=np.float32)
-        x_train = x[train_rows]
-        data = {"x": x_train, "y": x_train, "batch_size": config.batch_size, "shuffle": True}
-        validation = (x[val_rows], x[val_rows])
     fit = model.fit(
-        **data,
-        validation_data=validation if n_val else None,
+        _batches(x[train_rows], config.batch_size, config.seed),
+        validation_data=_batches(x[val_rows], config.batch_size, seed=None) if n_val else None,
         epochs=n_epochs,
+        shuffle=False,  # _batches shuffles, seeded
         verbose=0,
         callbacks=callbacks,
     )
@@ -178,31 +170,39 @@ def resolve_precision(precision: str, input_dim: int, cpuinfo: str = "/proc/cpui
     return "bfloat16" if _BFLOAT16_CPU_FLAGS.intersection(flags) else "float32"
 
 
-class _DenseBatches(keras.utils.PyDataset):
-    """Mini-batches (x, x) of count vectors made dense one at a time, in a seeded order reshuffled each epoch.
+def _batches(rows: sp.csr_matrix | np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
+    """Mini-batches (x, x) of ``rows`` in a seeded order reshuffled each epoch (``seed`` None: in order).
 
-    A dense copy of the whole sample would be rows x vocabulary float32s (450 MB at 22,500 x
-    5,000), and Keras copies it again into a tensor: densifying per batch keeps the driver's
-    memory at the CSR's size, at no cost in time per epoch.
+    Count vectors stay sparse until a batch is made dense, inside TensorFlow: a dense copy of the
+    whole sample would be rows x vocabulary float32s (450 MB at 22,500 x 5,000).
+
+    tf.data's autotuning is off: its background thread makes every epoch's iterator wait for
+    its next wake-up when the epoch ends, which left both cores idle for up to 5 s in every
+    other 5-s epoch on IMDB (BENCHMARKS, "Autoencoder"). Nothing here needs tuning: the batches
+    are made in C++, one ahead.
     """
-
-    def __init__(self, rows: sp.csr_matrix, batch_size: int, seed: int | None):
-        super().__init__()
-        self.rows, self.batch_size = rows, batch_size
-        self.rng = np.random.default_rng(seed) if seed is not None else None
-        self.on_epoch_end()
-
-    def __len__(self) -> int:
-        return -(-self.rows.shape[0] // self.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        picked = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        batch = self.rows[picked].toarray().astype(np.float32, copy=False)
-        return batch, batch
-
-    def on_epoch_end(self) -> None:
-        n_rows = self.rows.shape[0]
-        self.order = self.rng.permutation(n_rows) if self.rng is not None else np.arange(n_rows)
+    if sp.issparse(rows):
+        coo = rows.tocsr().sorted_indices().tocoo()
+        slices = tf.SparseTensor(
+            indices=np.stack([coo.row, coo.col], axis=1).astype(np.int64),
+            values=coo.data.astype(np.float32),
+            dense_shape=coo.shape,
+        )
+        make_dense = tf.sparse.to_dense
+    else:
+        slices = np.asarray(rows, dtype=np.float32)
+        make_dense = tf.identity
+    batches = tf.data.Dataset.from_tensor_slices(slices)
+    if seed is not None:
+        batches = batches.shuffle(rows.shape[0], seed=seed, reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (
+        batches.batch(batch_size)
+        .map(lambda batch: (make_dense(batch),) * 2)
+        .prefetch(1)
+        .with_options(options)
+    )
 
 
 class _EpochTimer(keras.callbacks.Callback):

@@ -119,6 +119,24 @@ def test_training_is_deterministic_and_learns(precision):
     assert first.history["loss"][-1] < first.history["loss"][0]
 
 
+def test_sparse_input_trains_like_the_same_rows_dense():
+    """Count vectors are fed sparse and made dense a batch at a time, inside TensorFlow: the same
+    loss trajectory and weights as training on the dense rows."""
+    counts = _random_counts(400, 30, seed=3)
+    x = InputScaler.fit(counts, "log1p", l2_normalize=False).transform(counts)
+    config = AutoencoderConfig(
+        hidden=[32], bottleneck=4, epochs=6, min_steps=0, batch_size=32, seed=5, validation_fraction=0.25, precision="float32",
+    )
+    sparse = train_autoencoder(x, config)
+    dense = train_autoencoder(x.toarray(), config)
+    for key in ("loss", "val_loss"):
+        assert len(sparse.history[key]) == 6
+        np.testing.assert_allclose(sparse.history[key], dense.history[key], rtol=1e-5)
+    assert sparse.history["val_loss"][-1] < 0.9 * sparse.history["val_loss"][0]
+    for (w_sparse, _), (w_dense, _) in zip(sparse.encoder.layers, dense.encoder.layers):
+        np.testing.assert_allclose(w_sparse, w_dense, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "flags, expected",
     [
