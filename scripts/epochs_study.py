@@ -1,6 +1,7 @@
 """How many epochs, and what batch size? Validation loss against time spent, on IMDB.
 
     .venv/bin/python scripts/epochs_study.py [--epochs 20] [--batch-sizes 128,256,512] [--precisions float32,bfloat16]
+        [--learning-rates 0.001,0.002]
 
 Vectorizes the 50,000 IMDB reviews as the job does (conf/imdb.yaml), takes the job's
 25,000-row autoencoder sample, and trains the default architecture once per batch size and
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-sizes", default="128,256,512")
     parser.add_argument("--precisions", default="auto", help="comma-separated: auto, float32, bfloat16")
+    parser.add_argument("--learning-rates", default=None, help="comma-separated; default: autoencoder.learning_rate")
     args = parser.parse_args()
     config = load_config(REPO / "conf" / "imdb.yaml")
     spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
@@ -45,18 +47,21 @@ def main() -> None:
     x = InputScaler.fit(counts, config.text.scaling, config.text.l2_normalize).transform(counts)
     print(f"sample: {x.shape[0]} rows x {x.shape[1]} terms, scaling {config.text.scaling}, L2 {config.text.l2_normalize}")
     print(f"CPU: {cpu_model()}")
-    print("| batch size | precision | epoch | epoch s | cumulative s | val loss | val loss / epoch-1 val loss |")
-    print("|---|---|---|---|---|---|---|")
+    learning_rates = [float(r) for r in args.learning_rates.split(",")] if args.learning_rates else [config.autoencoder.learning_rate]
+    print("| batch size | precision | learning rate | epoch | epoch s | cumulative s | val loss | val loss / epoch-1 val loss |")
+    print("|---|---|---|---|---|---|---|---|")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         for precision in args.precisions.split(","):
-            trained = train_autoencoder(
-                x, dataclasses.replace(config.autoencoder, epochs=args.epochs, min_steps=0, batch_size=batch_size, precision=precision)
-            )
-            history, elapsed = trained.history, 0.0
-            for epoch, (seconds, loss) in enumerate(zip(history["epoch_seconds"], history["val_loss"]), start=1):
-                elapsed += seconds
-                print(f"| {batch_size} | {trained.precision} | {epoch} | {seconds:.1f} | {elapsed:.1f} | {loss:.4e}"
-                      f" | {loss / history['val_loss'][0]:.3f} |", flush=True)
+            for learning_rate in learning_rates:
+                trained = train_autoencoder(x, dataclasses.replace(
+                    config.autoencoder, epochs=args.epochs, min_steps=0, batch_size=batch_size, precision=precision,
+                    learning_rate=learning_rate,
+                ))
+                history, elapsed = trained.history, 0.0
+                for epoch, (seconds, loss) in enumerate(zip(history["epoch_seconds"], history["val_loss"]), start=1):
+                    elapsed += seconds
+                    print(f"| {batch_size} | {trained.precision} | {learning_rate:g} | {epoch} | {seconds:.1f} | {elapsed:.1f}"
+                          f" | {loss:.4e} | {loss / history['val_loss'][0]:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
