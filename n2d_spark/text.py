@@ -96,10 +96,9 @@ def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, 
     terms x terms matrix per partition travels, whatever ``n_rows`` is.
     """
     tokenize = PipelineModel(stages=text_model.stages[:-1])
-    # The limit leaves one partition: spread it over the cores before the regexes run, not after
-    # (IMDB, 50,000 rows on 2 cores: 16-17 s tokenized in one task). Integer counts add up in any order.
-    picked = hash_sample(rows, n_rows, seed).repartition(rows.sparkSession.sparkContext.defaultParallelism)
-    spread = tokenize.transform(picked).select(_TERMS_COL)
+    picked = tokenize.transform(hash_sample(rows, n_rows, seed)).select(_TERMS_COL)
+    # The limit leaves one partition: spread it over the cores (integer counts add up in any order).
+    spread = picked.repartition(rows.sparkSession.sparkContext.defaultParallelism)
 
     def count(partition):
         yield count_windows((row[0] for row in partition), terms)
