@@ -178,8 +178,8 @@ def _batches(rows: sp.csr_matrix | np.ndarray, batch_size: int, seed: int | None
 
     tf.data's autotuning is off: its background thread makes every epoch's iterator wait for
     its next wake-up when the epoch ends, which left both cores idle for up to 5 s in every
-    other 5-s epoch on IMDB (BENCHMARKS, "Autoencoder"). Nothing here needs tuning: the batches
-    are made in C++, one ahead.
+    other 5-s epoch on IMDB (BENCHMARKS.md, "Autoencoder in float32"). Nothing here needs
+    tuning: the batches are made in C++, one ahead.
     """
     if sp.issparse(rows):
         coo = rows.tocsr().sorted_indices().tocoo()
