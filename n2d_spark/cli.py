@@ -11,10 +11,10 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from n2d_spark.assign_policy import check_assign_overrides, session_overrides
-from n2d_spark.config import JobConfig, load_config
-from n2d_spark.errors import EnvironmentProblem, InputError, N2DError
-from n2d_spark.output import check_output, local_path, refuse_unsafe_output
+from n2d_spark.core.config import JobConfig, load_config
+from n2d_spark.core.errors import EnvironmentProblem, InputError, N2DError
+from n2d_spark.model.assign_policy import check_assign_overrides, session_overrides
+from n2d_spark.outputs.publish import check_output, local_path, refuse_unsafe_output
 
 log = logging.getLogger("n2d_spark")
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show_config(args: argparse.Namespace) -> int:
-    from n2d_spark.config_docs import config_yaml, markdown_table
+    from n2d_spark.core.config_keys import config_yaml, markdown_table
 
     try:
         print(markdown_table() if args.markdown else config_yaml(load_config(args.config, args.overrides)), end="")
@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         _check_local_output(args, config)
         _require_java()
         spark = make_session(config)
-        from n2d_spark.session import log_session
+        from n2d_spark.core.session import log_session
 
         log_session(spark)
         spark.sparkContext.setLogLevel("INFO" if args.verbose else "WARN")
@@ -221,7 +221,7 @@ def build_local_session(config: JobConfig, verbose: bool = False):
         quiet_log = Path(__file__).with_name("log4j2.properties")
         builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={quiet_log.as_uri()}")
     if config.output.table is not None:
-        from n2d_spark.catalog import catalog_session_confs
+        from n2d_spark.outputs.catalog import catalog_session_confs
 
         for key, value in catalog_session_confs(os.getcwd()).items():
             builder = builder.config(key, value)

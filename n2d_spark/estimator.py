@@ -9,8 +9,8 @@ writes nothing and reports nothing.
 
 ``N2DModel.transform`` is lazy and adds ``outputCol`` (the cluster), ``umap``, ``embedding``
 (with ``withEmbedding``) and ``reject_reason`` to every row; how rows get their ids, and why
-labels do not depend on partitioning, is in frame.py. A model saves as Spark's metadata plus
-the job's model bundle (``PATH/model/``, bundle.py), so ``n2d-spark assign --model PATH/model``
+labels do not depend on partitioning, is in rows/estimator_stages.py. A model saves as Spark's metadata plus
+the job's model bundle (``PATH/model/``, model/bundle.py), so ``n2d-spark assign --model PATH/model``
 reads it too; it also saves and loads inside a ``PipelineModel``.
 """
 
@@ -37,14 +37,14 @@ from pyspark.ml.util import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from n2d_spark.bundle import load_bundle, save_bundle
-from n2d_spark.columns import CLUSTER_COL
-from n2d_spark.config import JobConfig, config_from_dict
-from n2d_spark.errors import InputError
-from n2d_spark.features import check_features_type
-from n2d_spark.frame import FittedN2D, check_input, fit_frame, label_frame
-from n2d_spark.fs import FileSystem
-from n2d_spark.output import MODEL_DIR
+from n2d_spark.core.columns import CLUSTER_COL
+from n2d_spark.core.config import JobConfig, config_from_dict
+from n2d_spark.core.errors import InputError
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.model.bundle import load_bundle, save_bundle
+from n2d_spark.outputs.publish import MODEL_DIR
+from n2d_spark.rows.estimator_stages import FittedN2D, check_input, fit_frame, label_frame
+from n2d_spark.rows.vector_input import check_features_type
 
 
 class _N2DParams(HasInputCol, HasOutputCol):
@@ -52,7 +52,7 @@ class _N2DParams(HasInputCol, HasOutputCol):
 
     idCol: Param[str] = Param(
         Params._dummy(), "idCol",
-        "a column of unique row ids; unset: a row's id is the MD5 of its input value (n2d_spark.frame)",
+        "a column of unique row ids; unset: a row's id is the MD5 of its input value (n2d_spark.rows.estimator_stages)",
         typeConverter=TypeConverters.toString,
     )
     withEmbedding: Param[bool] = Param(
@@ -90,7 +90,7 @@ class N2D(Estimator, _N2DParams, DefaultParamsReadable, DefaultParamsWritable):
 
     config: Param[dict] = Param(
         Params._dummy(), "config",
-        "the job's config, as a mapping of sections (n2d_spark.config.JobConfig; keys: README, 'Configuration')",
+        "the job's config, as a mapping of sections (n2d_spark.core.config.JobConfig; keys: README, 'Configuration')",
         typeConverter=_as_config_dict,
     )
 
@@ -148,7 +148,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
 
     @property
     def modelId(self) -> str | None:
-        """The bundle's id (bundle.py: a hash of its parts) once saved or loaded; None before."""
+        """The bundle's id (model/bundle.py: a hash of its parts) once saved or loaded; None before."""
         return self._fitted.model_id
 
     def _transform(self, dataset: DataFrame) -> DataFrame:

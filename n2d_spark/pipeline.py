@@ -1,12 +1,12 @@
 """The N2D job, stage by stage: read, vectorize, autoencoder, embed, manifold, cluster, assign, evaluate,
 write, report, publish. Each stage lives in its own module; this one only composes them.
 
-- read, vectorize, embed, assign: stages.py (rows on the executors)
-- autoencoder, embed, manifold, cluster: fit.py, the fit the estimator runs too (autoencoder.py, manifold.py,
-  cluster.py: the fit samples on the driver)
-- evaluate: evaluation_sample.py and evaluate.py
-- write: written.py (row outputs, checked), bundle.py (the model); run.json: manifest.py
-- report: report.py; publish: output.py (staged folder), catalog.py (tables)
+- read, vectorize, embed, assign: rows/job_stages.py (rows on the executors)
+- autoencoder, embed, manifold, cluster: rows/fit.py, the fit the estimator runs too (model/autoencoder.py, model/manifold.py,
+  model/cluster.py: the fit samples on the driver)
+- evaluate: evaluation/stage.py and evaluation/baselines.py
+- write: outputs/tables.py (row outputs, checked), model/bundle.py (the model); run.json: outputs/run_json.py
+- report: evaluation/report.py; publish: outputs/publish.py (staged folder), outputs/catalog.py (tables)
 """
 
 from __future__ import annotations
@@ -17,32 +17,33 @@ from contextlib import ExitStack
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from n2d_spark import stages, written
-from n2d_spark.assign_policy import assign_config
-from n2d_spark.bundle import load_bundle, save_bundle
-from n2d_spark.catalog import check_table_first, publish_tables
-from n2d_spark.columns import ID_COL, REASON_COL
-from n2d_spark.config import JobConfig
-from n2d_spark.evaluation_sample import (
+from n2d_spark.core.columns import ID_COL, REASON_COL
+from n2d_spark.core.config import JobConfig
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.core.metrics import silhouette_on_sample
+from n2d_spark.core.run_context import Run, RunResult
+from n2d_spark.evaluation.report import ReportInputs, write_report
+from n2d_spark.evaluation.stage import (
     evaluate_fit,
     label_agreement,
     map_sample,
     texts_for_ids,
     topic_quality,
 )
-from n2d_spark.fit import fit_model
-from n2d_spark.fs import FileSystem
-from n2d_spark.manifest import RunRecord, Training, run_manifest
-from n2d_spark.metrics import silhouette_on_sample
-from n2d_spark.output import (
+from n2d_spark.model.assign_policy import assign_config
+from n2d_spark.model.bundle import load_bundle, save_bundle
+from n2d_spark.outputs import tables
+from n2d_spark.outputs.catalog import check_table_first, publish_tables
+from n2d_spark.outputs.publish import (
     MODEL_DIR,
     REPORT_DIR,
     refuse_unsafe_output,
     staged_output,
     write_manifest,
 )
-from n2d_spark.report import ReportInputs, write_report
-from n2d_spark.run_context import Run, RunResult
+from n2d_spark.outputs.run_json import RunRecord, Training, run_manifest
+from n2d_spark.rows import job_stages
+from n2d_spark.rows.fit import fit_model
 
 
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
@@ -52,17 +53,17 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
-            read = stages.read(run)
-            features, vectors = stages.vectorize(run, read, text_model=None)
+            read = job_stages.read(run)
+            features, vectors = job_stages.vectorize(run, read, text_model=None)
             usable = vectors.filter(F.col(REASON_COL).isNull())
 
-            # The stages autoencoder, embed, manifold and cluster (fit.py), each timed for run.json.
+            # The stages autoencoder, embed, manifold and cluster (rows/fit.py), each timed for run.json.
             fit = fit_model(
                 usable, features, config, read.tally, run.cached,
                 stage=run.timer.stage, label_col=read.label_col, progress=True, with_tree=True,
             )
 
-            assigned, n_assigned = stages.assign_fitted(
+            assigned, n_assigned = job_stages.assign_fitted(
                 run, fit.embedded, fit.assigner, fit.fit_ids, fit.fit_labels, fit.fit_coordinates
             )
 
@@ -74,12 +75,12 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
 
             with run.timer.stage("write"):
                 model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, fit.embedding_model, fit.assigner, features.text_model)
-                out = written.write_rows(run, staging, vectors, features, assigned, fit.embedded, read.columns, model_id, read.tally)
+                out = tables.write_rows(run, staging, vectors, features, assigned, fit.embedded, read.columns, model_id, read.tally)
                 topics = topic_quality(config, vectors, features, out.summary)
-                written.write_summary(run, staging, out, fit.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType)
+                tables.write_summary(run, staging, out, fit.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType)
                 if fit.tree is not None:
-                    written.write_tree(run, staging, fit.tree)
-                over_time = written.write_topics_over_time(run, staging, vectors, features, assigned) if config.input.time_col else None
+                    tables.write_tree(run, staging, fit.tree)
+                over_time = tables.write_topics_over_time(run, staging, vectors, features, assigned) if config.input.time_col else None
 
             record = RunRecord(
                 run=run,
@@ -134,7 +135,7 @@ def run_assign(
     Every row is vectorized with the model's vocabulary, embedded with its encoder, placed on
     its UMAP and assigned by its clusterer on the executors, as the training run's rows outside
     its fit sample were. ``overrides`` may set the keys that do not change the model
-    (assign_policy.py); ``allow_pickle`` lets a trusted bundle's pickles load (bundle.load_bundle).
+    (model/assign_policy.py); ``allow_pickle`` lets a trusted bundle's pickles load (bundle.load_bundle).
     """
     bundle = load_bundle(spark, FileSystem(spark, model_path), model_path, allow_pickle=allow_pickle)
     config = assign_config(bundle.config, overrides)
@@ -143,19 +144,19 @@ def run_assign(
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
-            read = stages.read(run)
-            features, vectors = stages.vectorize(run, read, text_model=bundle.text_model)
+            read = job_stages.read(run)
+            features, vectors = job_stages.vectorize(run, read, text_model=bundle.text_model)
             usable = vectors.filter(F.col(REASON_COL).isNull())
             with run.timer.stage("embed"):
-                embedded = stages.embed_rows(
+                embedded = job_stages.embed_rows(
                     run.cached, usable, features, bundle.embedding_model, config, read.tally, read.label_col, progress=True
                 )
-            assigned = stages.assign_all(run, embedded, bundle.assigner)
+            assigned = job_stages.assign_all(run, embedded, bundle.assigner)
             with run.timer.stage("write"):
-                out = written.write_rows(run, staging, vectors, features, assigned, embedded, read.columns, bundle.model_id, read.tally)
+                out = tables.write_rows(run, staging, vectors, features, assigned, embedded, read.columns, bundle.model_id, read.tally)
                 out.summary["coherence"] = None
                 topic_of = bundle.assigner.clusters.topic_of
-                written.write_summary(run, staging, out, topic_of, bundle.model_id, vectors.schema[ID_COL].dataType)
+                tables.write_summary(run, staging, out, topic_of, bundle.model_id, vectors.schema[ID_COL].dataType)
             record = RunRecord(
                 run=run,
                 model_id=bundle.model_id,

@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_model  # noqa: E402
-from n2d_spark.columns import NOISE  # noqa: E402
+from n2d_spark.core.columns import NOISE  # noqa: E402
 
 
 def main() -> None:
@@ -38,10 +38,10 @@ def main() -> None:
     from pyspark.ml import PipelineModel
     from pyspark.sql import SparkSession
 
-    from n2d_spark.config import load_config
-    from n2d_spark.metrics import npmi_from_counts, topic_diversity, topic_terms
-    from n2d_spark.read import read_rows
-    from n2d_spark.text import count_term_windows
+    from n2d_spark.core.config import load_config
+    from n2d_spark.core.metrics import npmi_from_counts, topic_diversity, topic_terms
+    from n2d_spark.rows.read import read_rows
+    from n2d_spark.rows.text import count_term_windows
 
     config = load_config(args.config, [])
     spark = (

@@ -19,10 +19,11 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
 
 from n2d_spark.cli import build_local_session
-from n2d_spark.config import load_config
-from n2d_spark.fs import FileSystem
-from n2d_spark.metrics import agreement
-from n2d_spark.output import MODEL_DIR, load_embedding_model
+from n2d_spark.core.config import load_config
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.core.metrics import agreement
+from n2d_spark.model.encoder_arrays import load_embedding_model
+from n2d_spark.outputs.publish import MODEL_DIR
 from n2d_spark.pipeline import run_job
 
 REPO = Path(__file__).resolve().parents[1]

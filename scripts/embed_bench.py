@@ -23,12 +23,12 @@ from pyspark.sql import DataFrame
 from threadpoolctl import threadpool_limits
 
 from n2d_spark.cli import build_local_session
-from n2d_spark.config import load_config
-from n2d_spark.embed import embed
-from n2d_spark.encoder import EmbeddingModel, Encoder, InputScaler
-from n2d_spark.read import read_rows
-from n2d_spark.sampling import collect_sample
-from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.core.config import load_config
+from n2d_spark.model.encoder import EmbeddingModel, Encoder, InputScaler
+from n2d_spark.rows.embed import embed
+from n2d_spark.rows.read import read_rows
+from n2d_spark.rows.sampling import collect_sample
+from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
 
 def random_model(vocabulary_size: int, widths: list[int], sample) -> EmbeddingModel:

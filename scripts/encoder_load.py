@@ -5,11 +5,11 @@
     # or in local mode, for the numbers without a cluster:
     .venv/bin/python scripts/encoder_load.py --master 'local[2]'
 
-The embed stage broadcasts an ``EmbeddingModel`` (n2d_spark/encoder.py) and its pandas UDF
-(n2d_spark/embed.py) reads it with ``shared_model.value`` in each Python worker. This script
+The embed stage broadcasts an ``EmbeddingModel`` (n2d_spark/model/encoder.py) and its pandas UDF
+(n2d_spark/rows/embed.py) reads it with ``shared_model.value`` in each Python worker. This script
 broadcasts a model of the default shape (a 5,000-term tf-idf scaler, encoder
 5000-1024-512-256-10, float32 weights: what the job broadcasts on the IMDB config) and runs
-tasks that do what the UDF does first: import ``n2d_spark.embed`` (which the UDF's pickle
+tasks that do what the UDF does first: import ``n2d_spark.rows.embed`` (which the UDF's pickle
 references), read ``.value`` (fetch and unpickle) and embed one 64-row batch. Each task reports
 its Python worker's pid and interpreter, the seconds of each step, and whether ``tensorflow`` is
 in ``sys.modules``; the first task in a worker pays the load, later tasks on a reused worker do
@@ -29,7 +29,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from n2d_spark.encoder import EmbeddingModel, Encoder, InputScaler
+from n2d_spark.model.encoder import EmbeddingModel, Encoder, InputScaler
 
 
 def default_shaped_model(vocabulary: int, widths: list[int], seed: int = 0) -> EmbeddingModel:
@@ -53,7 +53,7 @@ def probe(shared, vocabulary: int):
         import os
 
         t0 = time.perf_counter()
-        import n2d_spark.embed  # noqa: F401  the UDF's pickle refers to this module's functions
+        import n2d_spark.rows.embed  # noqa: F401  the UDF's pickle refers to this module's functions
 
         t1 = time.perf_counter()
         model = shared.value
@@ -75,7 +75,7 @@ def probe(shared, vocabulary: int):
 FRESH_PROCESS = """
 import pickle, sys, time
 t0 = time.perf_counter()
-import n2d_spark.encoder
+import n2d_spark.model.encoder
 t1 = time.perf_counter()
 with open(sys.argv[1], "rb") as f:
     model = pickle.load(f)
@@ -124,7 +124,7 @@ def main() -> None:
     loads = [r["load_s"] for r in first.values()]
     print(
         f"{len(first)} Python worker(s): encoder load (.value: read and unpickle) {min(loads):.3f}-{max(loads):.3f} s, "
-        f"import n2d_spark.embed {min(r['import_s'] for r in first.values()):.3f}-"
+        f"import n2d_spark.rows.embed {min(r['import_s'] for r in first.values()):.3f}-"
         f"{max(r['import_s'] for r in first.values()):.3f} s; tensorflow imported in any: "
         f"{any(r['tensorflow_imported'] for r in rows)}"
     )

@@ -19,13 +19,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_model  # noqa: E402
 
-from n2d_spark.autoencoder import train_autoencoder
 from n2d_spark.cli import build_local_session
-from n2d_spark.config import load_config
-from n2d_spark.encoder import InputScaler
-from n2d_spark.read import read_rows
-from n2d_spark.sampling import collect_sample
-from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize
+from n2d_spark.core.config import load_config
+from n2d_spark.model.autoencoder import train_autoencoder
+from n2d_spark.model.encoder import InputScaler
+from n2d_spark.rows.read import read_rows
+from n2d_spark.rows.sampling import collect_sample
+from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize
 
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent / "shared" / "data" / "imdb_reviews.csv.gz"

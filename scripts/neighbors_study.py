@@ -28,14 +28,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_model  # noqa: E402
 
-from n2d_spark.bundle import load_bundle  # noqa: E402
 from n2d_spark.cli import build_local_session  # noqa: E402
-from n2d_spark.config import load_config  # noqa: E402
-from n2d_spark.sampling import collect_sample  # noqa: E402
-from n2d_spark.fs import FileSystem  # noqa: E402
-from n2d_spark.manifold import ExactNeighbors, import_umap_without_tensorflow, seeded_umap  # noqa: E402
-from n2d_spark.read import read_rows  # noqa: E402
-from n2d_spark.text import COUNTS_COL, vectorize  # noqa: E402
+from n2d_spark.core.config import load_config  # noqa: E402
+from n2d_spark.core.fs import FileSystem  # noqa: E402
+from n2d_spark.model.bundle import load_bundle  # noqa: E402
+from n2d_spark.model.manifold import ExactNeighbors, import_umap_without_tensorflow, seeded_umap  # noqa: E402
+from n2d_spark.rows.read import read_rows  # noqa: E402
+from n2d_spark.rows.sampling import collect_sample  # noqa: E402
+from n2d_spark.rows.text import COUNTS_COL, vectorize  # noqa: E402
 
 
 def timed(function, *args, **kwargs):

@@ -35,8 +35,8 @@ DRIVER_ENV="$REPO/.venv"
 PYTHON=""
 PYTHON_PREFIX=""
 BUILD="$REPO/build/package_env"
-# What the executors import: n2d_spark.embed and n2d_spark.encoder (the embed stage), and
-# n2d_spark.assign with umap-learn, scikit-learn and hdbscan (the assign stage unpickles the
+# What the executors import: n2d_spark.rows.embed and n2d_spark.model.encoder (the embed stage), and
+# n2d_spark.rows.assign with umap-learn, scikit-learn and hdbscan (the assign stage unpickles the
 # fitted UMAP and clusterer); no TensorFlow: umap is imported with it blocked.
 EXECUTOR_PACKAGES=(numpy pandas pyarrow scipy pyyaml numba threadpoolctl scikit-learn umap-learn hdbscan)
 
@@ -88,7 +88,7 @@ pip=("$BUILD/env/bin/python" -m pip install --quiet --no-warn-script-location)
 if [ "$FLAVOUR" = executors ]; then
   "${pip[@]}" "${constraints[@]}" "${EXECUTOR_PACKAGES[@]}"
   "${pip[@]}" --no-deps "$REPO"
-  check='import sys, n2d_spark.encoder, numpy, pandas, pyarrow, scipy.sparse, yaml, numba, threadpoolctl; from n2d_spark.manifold import import_umap_without_tensorflow as i; i(); import umap, hdbscan, sklearn; assert "tensorflow" not in sys.modules'
+  check='import sys, n2d_spark.model.encoder, numpy, pandas, pyarrow, scipy.sparse, yaml, numba, threadpoolctl; from n2d_spark.model.manifold import import_umap_without_tensorflow as i; i(); import umap, hdbscan, sklearn; assert "tensorflow" not in sys.modules'
 else
   "${pip[@]}" "${constraints[@]}" "$REPO"
   check='import n2d_spark.pipeline, tensorflow, umap, pyspark'

@@ -86,7 +86,7 @@ def prepare(key: str, work: Path) -> Path:
 
 
 def scores(labels: np.ndarray, classes: np.ndarray) -> dict:
-    from n2d_spark.metrics import agreement, label_shape
+    from n2d_spark.core.metrics import agreement, label_shape
 
     shape = label_shape(labels)
     sizes = list(shape["sizes"].values())

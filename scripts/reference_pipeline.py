@@ -30,7 +30,7 @@ job's default scaling (tf-idf + L2) and clusterer (DBSCAN) are implemented.
 
 Prints one JSON object (and writes it to ``--output``): rows, stage seconds, total seconds
 from the start of the process (imports included), the autoencoder's history, and the metrics
-the job reports, computed with the job's own ``n2d_spark.metrics`` so that both are scored
+the job reports, computed with the job's own ``n2d_spark.core.metrics`` so that both are scored
 identically.
 """
 
@@ -57,7 +57,7 @@ import yaml  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# The job's defaults (n2d_spark/config.py) for the keys this script uses.
+# The job's defaults (n2d_spark/core/config.py) for the keys this script uses.
 DEFAULTS = {
     "input": {"text_col": "review"},
     "text": {"vocab_size": 5000, "min_df": 5.0, "scaling": "tfidf", "l2_normalize": True},
@@ -223,7 +223,7 @@ def main() -> None:
 
     # The job's own scoring, so that both pipelines are scored identically.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from n2d_spark.metrics import agreement, label_shape, silhouette_on_sample
+    from n2d_spark.core.metrics import agreement, label_shape, silhouette_on_sample
 
     result = {
         "pipeline": "reference",

@@ -20,10 +20,10 @@ from pyspark.ml import PipelineModel
 from pyspark.ml.feature import CountVectorizer
 
 from n2d_spark.cli import build_local_session
-from n2d_spark.config import load_config
-from n2d_spark.read import read_rows
-from n2d_spark.stages import _spread
-from n2d_spark.text import build_text_pipeline
+from n2d_spark.core.config import load_config
+from n2d_spark.rows.job_stages import _spread
+from n2d_spark.rows.read import read_rows
+from n2d_spark.rows.text import build_text_pipeline
 
 
 def timed(label: str, action) -> float:

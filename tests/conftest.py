@@ -41,9 +41,9 @@ def spark():
 def as_format_1(spark, model: Path) -> None:
     """The model bundle in ``model`` as format 1 laid it out: the UMAP and the clusterer as pickles."""
     # Imported here: every test file loads conftest, and most need nothing of the bundle's.
-    from n2d_spark.bundle import load_bundle
-    from n2d_spark.bundle_manifest import model_id_of
-    from n2d_spark.fs import FileSystem
+    from n2d_spark.core.fs import FileSystem
+    from n2d_spark.model.bundle import load_bundle
+    from n2d_spark.model.bundle_json import model_id_of
 
     assigner = load_bundle(spark, FileSystem(spark, str(model)), str(model)).assigner
     manifest = json.loads((model / "bundle.json").read_text())

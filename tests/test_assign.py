@@ -7,12 +7,13 @@ from pyspark.sql import types as T
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from n2d_spark.assign import ClusterAssigner, assign, fitted_assignments
-from n2d_spark.cluster import fit_clusters
-from n2d_spark.columns import EMBEDDING_COL
-from n2d_spark.config import ClusterConfig, ManifoldConfig
-from n2d_spark.manifold import fit_manifold
-from n2d_spark.sampling import collect_sample
+from n2d_spark.core.columns import EMBEDDING_COL
+from n2d_spark.core.config import ClusterConfig, ManifoldConfig
+from n2d_spark.model.cluster import ClusterAssigner
+from n2d_spark.model.cluster import fit_clusters
+from n2d_spark.model.manifold import fit_manifold
+from n2d_spark.rows.assign import assign, fitted_assignments
+from n2d_spark.rows.sampling import collect_sample
 
 N_ROWS = 3000
 
@@ -75,7 +76,7 @@ def test_executors_do_not_import_tensorflow(embeddings, fitted):
     def modules(batches):
         import sys
 
-        from n2d_spark.manifold import import_umap_without_tensorflow
+        from n2d_spark.model.manifold import import_umap_without_tensorflow
 
         import_umap_without_tensorflow()
         for batch in batches:

@@ -15,18 +15,18 @@ import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_blobs
 
-from n2d_spark import bundle as bundle_module
-from n2d_spark.assign import ClusterAssigner
-from n2d_spark.bundle import FORMAT_VERSION, load_bundle, save_bundle
-from n2d_spark.bundle_manifest import model_id_of
-from n2d_spark.cluster import fit_clusters
-from n2d_spark.cluster_arrays import clusters_from_arrays, clusters_to_arrays
-from n2d_spark.config import ClusterConfig, config_from_dict
-from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
-from n2d_spark.errors import BundleError
-from n2d_spark.fs import FileSystem
-from n2d_spark.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
-from n2d_spark.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.core.config import ClusterConfig, config_from_dict
+from n2d_spark.core.errors import BundleError
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.model import bundle as bundle_module
+from n2d_spark.model.bundle import FORMAT_VERSION, load_bundle, save_bundle
+from n2d_spark.model.bundle_json import model_id_of
+from n2d_spark.model.cluster import ClusterAssigner
+from n2d_spark.model.cluster import fit_clusters
+from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
+from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
+from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
+from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 
 BOTTLENECK = 10
 SMALL = {

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import duckdb
 import pytest
 
-from n2d_spark.catalog import (
+from n2d_spark.outputs.catalog import (
     TableError,
     catalog_session_confs,
     check_table_name,
@@ -23,7 +23,7 @@ from n2d_spark.catalog import (
     table_location,
     write_tables,
 )
-from n2d_spark.queries import duckdb_parquet, render
+from n2d_spark.outputs.queries import duckdb_parquet, render
 
 from conftest import REPO
 
@@ -148,8 +148,8 @@ _SESSION = textwrap.dedent(
     """
     import json, sys
     from pyspark.sql import SparkSession
-    from n2d_spark.catalog import TableError, catalog_session_confs, table_location, write_tables
-    from n2d_spark.queries import render
+    from n2d_spark.outputs.catalog import TableError, catalog_session_confs, table_location, write_tables
+    from n2d_spark.outputs.queries import render
 
     builder = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
     for key, value in catalog_session_confs(sys.argv[1]).items():

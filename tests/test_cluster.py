@@ -5,10 +5,10 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from n2d_spark.columns import NOISE
-from n2d_spark.cluster import MIN_CLUSTER_SHARE, fit_clusters, min_cluster_size, topic_tree
-from n2d_spark.config import ClusterConfig
-from n2d_spark.errors import InputError
+from n2d_spark.core.columns import NOISE
+from n2d_spark.core.config import ClusterConfig
+from n2d_spark.core.errors import InputError
+from n2d_spark.model.cluster import MIN_CLUSTER_SHARE, fit_clusters, min_cluster_size, topic_tree
 
 POINTS, TRUTH, CENTERS = make_blobs(n_samples=600, centers=4, cluster_std=0.3, random_state=0, return_centers=True)
 # Outliers stay noise here: each algorithm's own labels (reduce_outliers has tests of its own).

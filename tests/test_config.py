@@ -1,7 +1,7 @@
 import pytest
 
-from n2d_spark.config import JobConfig, config_from_dict, load_config
-from n2d_spark.errors import ConfigError
+from n2d_spark.core.config import JobConfig, config_from_dict, load_config
+from n2d_spark.core.errors import ConfigError
 
 
 def test_defaults():

@@ -1,10 +1,10 @@
-"""`n2d-spark config` and the README's table: one source (n2d_spark/config_docs.py)."""
+"""`n2d-spark config` and the README's table: one source (n2d_spark/core/config_keys.py)."""
 
 import yaml
 
 from n2d_spark.cli import main
-from n2d_spark.config import JobConfig, load_config
-from n2d_spark.config_docs import MEANINGS, markdown_table
+from n2d_spark.core.config import JobConfig, load_config
+from n2d_spark.core.config_keys import MEANINGS, markdown_table
 
 from conftest import REPO
 

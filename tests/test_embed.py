@@ -4,10 +4,10 @@ from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, StructType
 
-from n2d_spark.columns import EMBEDDING_COL
-from n2d_spark.embed import embed
-from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
-from n2d_spark.sampling import collect_sample, hash_sample, rows_to_csr
+from n2d_spark.core.columns import EMBEDDING_COL
+from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
+from n2d_spark.rows.embed import embed
+from n2d_spark.rows.sampling import collect_sample, hash_sample, rows_to_csr
 
 
 def _vectors(spark, n_rows, size=6, seed=0):

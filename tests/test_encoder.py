@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from n2d_spark.autoencoder import _StopOnPlateau, resolve_precision, train_autoencoder
-from n2d_spark.config import AutoencoderConfig
-from n2d_spark.encoder import Encoder, EmbeddingModel, InputScaler, spark_vectors_to_csr
+from n2d_spark.core.config import AutoencoderConfig
+from n2d_spark.model.autoencoder import _StopOnPlateau, resolve_precision, train_autoencoder
+from n2d_spark.model.encoder import Encoder, EmbeddingModel, InputScaler, spark_vectors_to_csr
 
 COUNTS = sp.csr_matrix(np.array([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 3.0, 0.0]], dtype=np.float32))
 
@@ -79,7 +79,7 @@ def test_numpy_encoder_matches_keras(caplog, capsys):
     counts = _random_counts(300, 40, seed=1)
     config = AutoencoderConfig(hidden=[16, 8], bottleneck=3, epochs=2, min_steps=0, batch_size=32, seed=3)
     scaler = InputScaler.fit(counts, "log1p", l2_normalize=True)
-    with caplog.at_level(logging.INFO, logger="n2d_spark.autoencoder"):
+    with caplog.at_level(logging.INFO, logger="n2d_spark.model.autoencoder"):
         trained = train_autoencoder(scaler.transform(counts), config)
     # Each epoch is a log line in the job's format; nothing of Keras's on stdout, where the summary goes.
     epochs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("autoencoder: epoch ")]

@@ -13,9 +13,9 @@ from pyspark.sql import functions as F
 from sklearn.metrics import adjusted_rand_score
 
 from n2d_spark import N2D, N2DModel
-from n2d_spark.bundle import load_bundle
-from n2d_spark.errors import BundleError, ConfigError, InputError
-from n2d_spark.fs import FileSystem
+from n2d_spark.core.errors import BundleError, ConfigError, InputError
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.model.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from n2d_spark.autoencoder import train_autoencoder
-from n2d_spark.config import load_config
-from n2d_spark.encoder import DenseScaler, EmbeddingModel
-from n2d_spark.evaluate import compare_baselines, stability
+from n2d_spark.core.config import load_config
+from n2d_spark.evaluation.baselines import compare_baselines, stability
+from n2d_spark.model.autoencoder import train_autoencoder
+from n2d_spark.model.encoder import DenseScaler, EmbeddingModel
 
 POINTS, CLASSES = make_blobs(n_samples=400, n_features=12, centers=3, cluster_std=0.5, random_state=0)
 CONFIG = load_config(None, [

@@ -4,13 +4,13 @@ import os
 
 import pytest
 
-import n2d_spark.fs
-from n2d_spark.fs import FileSystem
+import n2d_spark.core.fs
+from n2d_spark.core.fs import FileSystem
 
 
 @pytest.mark.parametrize("size", [0, 1, 4, 5, 6, 23])
 def test_bytes_round_trip_across_chunk_boundaries(spark, tmp_path, monkeypatch, size):
-    monkeypatch.setattr(n2d_spark.fs, "_CHUNK_BYTES", 5)
+    monkeypatch.setattr(n2d_spark.core.fs, "_CHUNK_BYTES", 5)
     fs = FileSystem(spark, str(tmp_path))
     data = os.urandom(size)
     fs.write_bytes(str(tmp_path / "part"), data)

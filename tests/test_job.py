@@ -17,12 +17,12 @@ from sklearn.metrics import adjusted_rand_score
 
 from pyspark.sql import functions as F
 
-from n2d_spark.catalog import TableError
-from n2d_spark.cluster import fit_clusters
-from n2d_spark.config import load_config
+from n2d_spark.core.config import load_config
+from n2d_spark.model.cluster import fit_clusters
+from n2d_spark.outputs.catalog import TableError
+from n2d_spark.outputs.queries import QUERIES, duckdb_parquet, render, spark_parquet
 from n2d_spark.pipeline import run_assign, run_job
-from n2d_spark.queries import QUERIES, duckdb_parquet, render, spark_parquet
-from n2d_spark.sampling import collect_sample
+from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
 from conftest import IMDB_CSV, REPO, as_format_1, requires_imdb
@@ -208,7 +208,7 @@ def test_manifest_contents(synthetic_run):
 
 def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, tmp_path, monkeypatch):
     """manifold.fit_rows below the row count: half the rows fitted, half assigned on the executors."""
-    import n2d_spark.fit as fit
+    import n2d_spark.rows.fit as fit
 
     fits, fit_points = [], []
 
@@ -444,7 +444,7 @@ def test_cli_refuses_an_existing_output_in_one_line_before_spark_starts(tmp_path
 def test_cli_stops_its_session_when_the_job_fails(spark, tmp_path, monkeypatch):
     import n2d_spark.cli as cli
     import n2d_spark.pipeline as pipeline
-    from n2d_spark.errors import InputError
+    from n2d_spark.core.errors import InputError
 
     def failing_job(*_args):
         raise InputError("the job failed")

@@ -3,8 +3,8 @@ import pickle
 import numpy as np
 import pytest
 
-from n2d_spark.config import ManifoldConfig
-from n2d_spark.manifold import ExactNeighbors, fit_manifold, import_umap_without_tensorflow, seeded_umap
+from n2d_spark.core.config import ManifoldConfig
+from n2d_spark.model.manifold import ExactNeighbors, fit_manifold, import_umap_without_tensorflow, seeded_umap
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import pytest
 
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from n2d_spark.metrics import agreement, label_shape, npmi_coherence, silhouette_on_sample, table_agreement, topic_diversity
+from n2d_spark.core.metrics import agreement, label_shape, npmi_coherence, silhouette_on_sample, table_agreement, topic_diversity
 
 
 def clustering_accuracy(classes, labels):

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from n2d_spark.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
-from n2d_spark.errors import OutputExistsError
-from n2d_spark.fs import FileSystem
-from n2d_spark.output import MANIFEST_FILE, load_embedding_model, refuse_unsafe_output, save_embedding_model, staged_output
+from n2d_spark.core.errors import OutputExistsError
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
+from n2d_spark.model.encoder_arrays import load_embedding_model, save_embedding_model
+from n2d_spark.outputs.publish import MANIFEST_FILE, refuse_unsafe_output, staged_output
 
 
 def _publish(spark, output, mode, content, fail=False, fs=None, run_id="r1"):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import types as T
 
-from n2d_spark.queries import QUERIES, duckdb_parquet, render, spark_parquet
+from n2d_spark.outputs.queries import QUERIES, duckdb_parquet, render, spark_parquet
 
 LABELS_SCHEMA = T.StructType(
     [

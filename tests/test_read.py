@@ -1,10 +1,10 @@
 import pandas as pd
 import pytest
 
-from n2d_spark.columns import ID_COL
-from n2d_spark.config import InputConfig
-from n2d_spark.errors import InputError
-from n2d_spark.read import read_rows, resolve_format
+from n2d_spark.core.columns import ID_COL
+from n2d_spark.core.config import InputConfig
+from n2d_spark.core.errors import InputError
+from n2d_spark.rows.read import read_rows, resolve_format
 
 from conftest import IMDB_CSV, requires_imdb
 

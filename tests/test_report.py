@@ -10,7 +10,7 @@ import pytest
 
 from plotly.offline import get_plotlyjs
 
-from n2d_spark.report import ReportInputs, map_2d, write_report
+from n2d_spark.evaluation.report import ReportInputs, map_2d, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCRIPT_TEXT = "<script>alert('x')</script> & a review that goes on " + "and on " * 100
@@ -166,7 +166,7 @@ def test_mismatched_lengths_are_refused():
 
 
 def test_document_map_has_a_point_per_row_one_trace_per_topic_and_escaped_hover_texts():
-    from n2d_spark.report_views import HOVER_CHARS, document_map
+    from n2d_spark.evaluation.report_views import HOVER_CHARS, document_map
 
     inputs = _inputs()
     xy = np.random.default_rng(0).normal(size=(len(inputs.labels), 2))
@@ -184,7 +184,7 @@ def test_document_map_has_a_point_per_row_one_trace_per_topic_and_escaped_hover_
 
 
 def test_topic_map_draws_each_topic_at_its_rows_centre_with_area_by_share():
-    from n2d_spark.report_views import topic_map
+    from n2d_spark.evaluation.report_views import topic_map
 
     inputs = _inputs()
     xy = np.repeat(np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]), 100, axis=0)
@@ -201,7 +201,7 @@ def test_topic_map_draws_each_topic_at_its_rows_centre_with_area_by_share():
 def test_topics_over_time_chart_has_a_line_per_topic_and_zero_where_a_topic_has_no_rows():
     import datetime as dt
 
-    from n2d_spark.report_views import topics_over_time_chart
+    from n2d_spark.evaluation.report_views import topics_over_time_chart
 
     january, february = dt.date(2025, 1, 1), dt.date(2025, 2, 1)
     table = pd.DataFrame(

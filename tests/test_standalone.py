@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from n2d_spark.config import load_config
+from n2d_spark.core.config import load_config
 from n2d_spark.pipeline import run_job
 from n2d_spark.synthetic import generate_reviews, write_corpus
 

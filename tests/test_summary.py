@@ -2,7 +2,7 @@ import numpy as np
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql.types import IntegerType, StructField, StructType
 
-from n2d_spark.summary import class_tfidf, cluster_summary, top_terms
+from n2d_spark.outputs.cluster_summary import class_tfidf, cluster_summary, top_terms
 
 
 def test_class_tfidf_by_hand():

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from n2d_spark.config import InputConfig
-from n2d_spark.read import read_rows
+from n2d_spark.core.config import InputConfig
+from n2d_spark.rows.read import read_rows
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from n2d_spark.config import TextConfig
-from n2d_spark.metrics import count_windows
-from n2d_spark.text import COUNTS_COL, WORD_COUNT_COL, count_term_windows, fit_and_vectorize, fit_text_model, vectorize, vocabulary
+from n2d_spark.core.config import TextConfig
+from n2d_spark.core.metrics import count_windows
+from n2d_spark.rows.text import COUNTS_COL, WORD_COUNT_COL, count_term_windows, fit_and_vectorize, fit_text_model, vectorize, vocabulary
 
 
 def _terms(spark, texts, **config):

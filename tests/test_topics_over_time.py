@@ -8,8 +8,8 @@ import pytest
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import types as T
 
-from n2d_spark.text import COUNTS_COL
-from n2d_spark.topics_over_time import MAX_AUTO_PERIODS, TimeSpan, choose_bucket, time_span, topics_over_time
+from n2d_spark.outputs.topics_over_time import MAX_AUTO_PERIODS, TimeSpan, choose_bucket, time_span, topics_over_time
+from n2d_spark.rows.text import COUNTS_COL
 
 VOCABULARY = ["ghost", "blood", "alien", "planet", "laser"]
 SCHEMA = T.StructType(

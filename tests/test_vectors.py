@@ -10,13 +10,13 @@ from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, StructType
 
-from n2d_spark.columns import REASON_COL
-from n2d_spark.config import load_config
-from n2d_spark.encoder import DenseScaler
-from n2d_spark.errors import InputError
-from n2d_spark.features import FEATURES_COL, as_feature_arrays, most_common_length
+from n2d_spark.core.columns import REASON_COL
+from n2d_spark.core.config import load_config
+from n2d_spark.core.errors import InputError
+from n2d_spark.model.encoder import DenseScaler
 from n2d_spark.pipeline import run_job
-from n2d_spark.rejects import with_vector_reason
+from n2d_spark.rows.rejects import with_vector_reason
+from n2d_spark.rows.vector_input import FEATURES_COL, as_feature_arrays, most_common_length
 
 from conftest import REPO
 

@@ -1,0 +1,20 @@
+"""Names every stage shares: the columns of the job's rows and outputs, and the noise label.
+
+One module with no imports, so that the executors' code (embed, assign) and the driver's
+read the same names without importing each other's stages.
+"""
+
+# The row id: ``input.id_col``'s values, or one the job derives from the row (rows/read.py).
+ID_COL = "id"
+# Why a row was rejected (null: usable), and a malformed record's raw text.
+REASON_COL = "reason"
+RECORD_COL = "record"
+# A row's encoder output, then its UMAP coordinates and its cluster.
+EMBEDDING_COL = "embedding"
+UMAP_COL = "umap"
+CLUSTER_COL = "cluster"
+# In every labels/ row, so that the outputs of several runs can be unioned and told apart.
+RUN_ID_COL = "run_id"
+MODEL_ID_COL = "model_id"
+# The cluster of a row that no cluster takes (DBSCAN's and HDBSCAN's noise).
+NOISE = -1

@@ -1,0 +1,42 @@
+"""What ``assign`` may change in a saved model's config, in one place: the CLI checks it before any
+session starts, and run_assign applies it to the model's config."""
+
+from __future__ import annotations
+
+from n2d_spark.core.config import JobConfig, OutputConfig, apply_override, config_from_dict
+from n2d_spark.core.errors import ConfigError
+
+# Where rows come from and go, and how they are batched; everything else is the model.
+ASSIGN_SETTABLE = ("input.", "embed.", "evaluate.", "output.", "spark.", "manifold.batch_rows")
+# Of those, what the session is built from before the model is read.
+_SESSION_KEYS = ("spark.", "output.")
+
+
+def check_assign_overrides(overrides: list[str]) -> None:
+    """Refuse an assign override that would change the saved model (checked before any session starts)."""
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if not key.startswith(ASSIGN_SETTABLE):
+            names = [f"{k}*" if k.endswith(".") else k for k in ASSIGN_SETTABLE]
+            raise ConfigError(f"--set {key}: fixed by the saved model; assign can set {', '.join(names[:-1])} and {names[-1]}")
+
+
+def session_overrides(overrides: list[str]) -> list[str]:
+    """The assign overrides the session needs (``spark.*``, ``output.*``); the model decides the rest."""
+    return [o for o in overrides if o.startswith(_SESSION_KEYS)]
+
+
+def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
+    """The model's config with ``overrides`` applied, refusing any that would change the model."""
+    check_assign_overrides(overrides)
+    # The training run's evaluation options describe its fit; assign scores against a label
+    # column only when one is given to assign: new data rarely has the training data's labels.
+    # Assign writes no topics over time, so new rows need not have the training data's time column.
+    raw = model_config.to_dict()
+    raw["output"]["mode"] = OutputConfig().mode
+    raw["output"]["table"] = None
+    raw["evaluate"]["label_col"] = None
+    raw["input"]["time_col"] = None
+    for override in overrides:
+        apply_override(raw, override)
+    return config_from_dict(raw)

@@ -1,0 +1,289 @@
+"""The fitted model as a self-contained bundle: saved by every training run, loaded to label new rows.
+
+Layout of a bundle folder (``OUTPUT/model/``), format version 2::
+
+    bundle.json      format version, model id, creation time, the resolved config, library
+                     versions, and every part's SHA-256 and size
+    encoder.npz      the input scaling and the encoder's weights
+    umap.npz         the fitted UMAP: its fit rows, their coordinates, and as JSON its
+                     parameters and fitted scalars (manifold.umap_to_arrays)
+    clusters.npz     the fitted clusterer and what assigning new points needs: arrays, and
+                     as JSON the scalars (cluster_arrays.clusters_to_arrays)
+    text_pipeline/   the Spark ML text pipeline, vocabulary included (text mode only)
+
+The .npz parts are read with ``allow_pickle=False``, so loading them runs no code from the
+bundle. The UMAP and the clusterer are rebuilt from them as objects of their own libraries
+that predict exactly as the fitted ones did: the UMAP's exact neighbour index from its fit
+rows, HDBSCAN's prediction data by hdbscan from the fit rows and the condensed tree
+(manifold.umap_from_arrays, cluster_arrays.clusters_from_arrays).
+
+One part may still be a pickle: ``umap.pkl`` instead of ``umap.npz`` when the UMAP's neighbour
+search is pynndescent's index (a metric outside manifold.EXACT_METRICS, on 4,096 fit rows or
+more). That index is a neighbour graph, a forest of search trees and numba-compiled search
+code that no array form rebuilds as it was. Format version 1 stored the UMAP and the
+clusterer as pickles (``umap.pkl``, ``clusters.pkl``). A pickle runs code when it is loaded:
+``load_bundle`` loads one only with ``allow_pickle=True`` (``assign --allow-pickle``), for a
+bundle from a trusted source, and otherwise stops with one line saying so.
+
+Loading checks, in this order and before anything is deserialized: that bundle.json exists
+and parses (model/bundle_json.py), its format version, whether it holds pickles (and may load them), the versions
+of the libraries whose objects are pickled or rebuilt (the rebuild sets their fitted
+attributes, private ones included, which a minor release may rename), and every part's
+presence, size and checksum. Any failure is one ``BundleError`` line that names the
+problem; loading writes nothing.
+
+The checksums detect damage (a truncated copy, a missing file), not tampering: whoever can
+replace a part can rewrite bundle.json too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+from pyspark.ml import PipelineModel
+
+from n2d_spark.core.config import JobConfig, config_from_dict
+from n2d_spark.core.errors import BundleError, N2DError
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.model.bundle_json import (
+    FORMAT_VERSION,
+    MAJOR,
+    MANIFEST,
+    MINOR,
+    PICKLE_FORMAT_VERSION,
+    check_versions,
+    installed_versions,
+    model_id_of,
+    one_line,
+    read_manifest,
+    verified_part,
+)
+from n2d_spark.model.cluster import ClusterAssigner, FittedClusters
+from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
+from n2d_spark.model.encoder import EmbeddingModel
+from n2d_spark.model.encoder_arrays import load_embedding_model, save_embedding_model
+from n2d_spark.model.manifold import (
+    import_umap_without_tensorflow,
+    umap_from_arrays,
+    umap_to_arrays,
+)
+
+ENCODER_PART = "encoder.npz"
+UMAP_PART = "umap.npz"
+CLUSTERS_PART = "clusters.npz"
+# A UMAP with pynndescent's index (in any format), and format 1's parts.
+UMAP_PICKLE_PART = "umap.pkl"
+CLUSTERS_PICKLE_PART = "clusters.pkl"
+TEXT_PIPELINE_DIR = "text_pipeline"
+_PICKLE_PROTOCOL = 5
+# The member of a part's .npz that holds its JSON scalars.
+_SCALARS_MEMBER = "scalars_json"
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A loaded bundle: everything needed to embed, place and label new rows as the training run did."""
+
+    model_id: str
+    config: JobConfig
+    embedding_model: EmbeddingModel
+    assigner: ClusterAssigner
+    # None in vector mode (config.input.features_col set).
+    text_model: PipelineModel | None
+    versions: dict[str, str]
+
+
+def save_bundle(
+    fs: FileSystem,
+    folder: str,
+    config: JobConfig,
+    embedding_model: EmbeddingModel,
+    assigner: ClusterAssigner,
+    text_model: PipelineModel | None,
+) -> str:
+    """Write the bundle into ``folder`` (bundle.json last, so a bundle without it is incomplete); returns the model id."""
+    folder = folder.rstrip("/")
+    if (text_model is None) != (config.input.features_col is not None):
+        raise ValueError("a text pipeline is saved in text mode, and only then (config.input.features_col is None)")
+    # Parts serialized here are hashed as written: reading tens of MB back through py4j costs
+    # seconds (about 11 MB/s). Only the text pipeline, which Spark ML writes, is read back.
+    written = {ENCODER_PART: save_embedding_model(fs, folder, embedding_model)}
+    umap_arrays = umap_to_arrays(assigner.reducer)
+    if umap_arrays is None:
+        # pynndescent's index has no array form (module docstring): this part stays a pickle.
+        written[UMAP_PICKLE_PART] = pickle.dumps(assigner.reducer, protocol=_PICKLE_PROTOCOL)
+    else:
+        written[UMAP_PART] = _npz_bytes(*umap_arrays)
+    written[CLUSTERS_PART] = _npz_bytes(*clusters_to_arrays(assigner.clusters))
+    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART):
+        if name in written:
+            fs.write_bytes(f"{folder}/{name}", written[name])
+    if text_model is not None:
+        text_model.write().save(f"{folder}/{TEXT_PIPELINE_DIR}")
+        for name, _ in _content_files(fs, f"{folder}/{TEXT_PIPELINE_DIR}"):
+            written[f"{TEXT_PIPELINE_DIR}/{name}"] = fs.read_bytes(f"{folder}/{TEXT_PIPELINE_DIR}/{name}")
+    parts = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in written.items()}
+    model_id = model_id_of(parts)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model_id": model_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "versions": installed_versions(),
+        "parts": parts,
+    }
+    fs.write_bytes(f"{folder}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode())
+    return model_id
+
+
+def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) -> ModelBundle:
+    """The bundle in ``folder``, checked whole before any part is loaded; ``BundleError`` names what is wrong.
+
+    ``allow_pickle``: load the parts that are pickles (format 1's UMAP and clusterer, a UMAP
+    with pynndescent's index). A pickle runs code when loaded: only for a trusted bundle.
+    """
+    folder = folder.rstrip("/")
+    manifest = read_manifest(fs, folder)
+    where = f"model bundle {folder}"
+    version = manifest["format_version"]
+    if version not in (FORMAT_VERSION, PICKLE_FORMAT_VERSION):
+        raise BundleError(
+            f"{where}: format version {version!r}, but this n2d-spark reads format versions {PICKLE_FORMAT_VERSION} "
+            f"and {FORMAT_VERSION} (train a new model, or use the n2d-spark release that wrote it)"
+        )
+    parts = manifest["parts"]
+    if version == PICKLE_FORMAT_VERSION:
+        umap_part, clusters_part = UMAP_PICKLE_PART, CLUSTERS_PICKLE_PART
+    else:
+        umap_part, clusters_part = (UMAP_PICKLE_PART if UMAP_PICKLE_PART in parts else UMAP_PART), CLUSTERS_PART
+    pickled = [name for name in (umap_part, clusters_part) if name.endswith(".pkl")]
+    if pickled and not allow_pickle:
+        raise BundleError(f"{where}: {_pickle_refusal(version)}")
+    try:
+        config = config_from_dict(manifest["config"])
+    except N2DError as error:
+        raise BundleError(f"{where}: its config is not valid here: {one_line(error)}") from None
+    text_mode = config.input.features_col is None
+    _check_versions(where, manifest["versions"], config, text_mode, pickled)
+    if manifest["model_id"] != model_id_of(parts):
+        raise BundleError(f"{where}: model_id {manifest['model_id']!r} does not match its parts' checksums")
+    required = [ENCODER_PART, umap_part, clusters_part]
+    for name in required:
+        if name not in parts:
+            raise BundleError(f"{where}: bundle.json lists no part {name}")
+    text_parts = sorted(name for name in parts if name.startswith(f"{TEXT_PIPELINE_DIR}/"))
+    if text_mode and not text_parts:
+        raise BundleError(f"{where}: bundle.json lists no {TEXT_PIPELINE_DIR}/ files, and the config is text mode")
+    sizes = dict(fs.list_files(folder))
+    verified = {name: verified_part(fs, folder, where, name, parts[name], sizes) for name in sorted(parts)}
+
+    # Every check has passed: only now is anything deserialized.
+    embedding_model = _loading(where, ENCODER_PART, lambda: load_embedding_model(_Parts(verified), ""))
+    import_umap_without_tensorflow()
+    import umap
+
+    if umap_part == UMAP_PICKLE_PART:
+        reducer = _loading(where, umap_part, lambda: pickle.loads(verified[umap_part]))
+        _check_type(where, umap_part, reducer, umap.UMAP)
+    else:
+        reducer = _loading(where, umap_part, lambda: umap_from_arrays(*_npz_contents(verified[umap_part])))
+    if clusters_part == CLUSTERS_PICKLE_PART:
+        clusters = _loading(where, clusters_part, lambda: pickle.loads(verified[clusters_part]))
+        _check_type(where, clusters_part, clusters, FittedClusters)
+    else:
+        clusters = _loading(where, clusters_part, lambda: clusters_from_arrays(*_npz_contents(verified[clusters_part])))
+    text_model = None
+    if text_mode:
+        text_model = _loading(where, f"{TEXT_PIPELINE_DIR}/", lambda: PipelineModel.load(f"{folder}/{TEXT_PIPELINE_DIR}"))
+    return ModelBundle(
+        model_id=manifest["model_id"],
+        config=config,
+        embedding_model=embedding_model,
+        assigner=ClusterAssigner(reducer=reducer, clusters=clusters),
+        text_model=text_model,
+        versions=dict(manifest["versions"]),
+    )
+
+
+def _check_versions(where: str, saved: dict[str, str], config: JobConfig, text_mode: bool, pickled: list[str]) -> None:
+    """The libraries whose objects the bundle pickles or rebuilds (or, for Spark ML, saves) must match closely enough.
+
+    A rebuild from arrays sets the objects' fitted attributes, some of them private (UMAP's,
+    KMeans' thread count, HDBSCAN's condensed tree), which a minor release may rename.
+    """
+    rules = [
+        ("scikit-learn", MINOR, "its estimators are pickled or rebuilt from their fitted attributes"),
+        ("umap-learn", MINOR, "its UMAP is pickled or rebuilt from its fitted attributes"),
+    ]
+    if pickled:
+        # A pickle holds NumPy arrays as that NumPy pickled them; any NumPy reads a .npz.
+        rules.append(("numpy", MAJOR, f"{' and '.join(pickled)} hold NumPy arrays"))
+    if UMAP_PICKLE_PART in pickled:
+        rules.append(("pynndescent", MINOR, "umap.pkl holds pynndescent's index"))
+    if config.cluster.algorithm == "hdbscan":
+        rules.append(("hdbscan", MINOR, "its HDBSCAN is pickled or rebuilt from its fitted attributes"))
+    if text_mode:
+        rules.append(("pyspark", MAJOR, "text_pipeline/ is a Spark ML model"))
+    check_versions(where, saved, rules)
+
+
+def _pickle_refusal(version: int) -> str:
+    """Which parts are pickles and why, and how to go on: the line that refuses to load them."""
+    allow = "and loading a pickle runs code: pass --allow-pickle (load_bundle's allow_pickle=True) if the bundle is trusted"
+    if version == PICKLE_FORMAT_VERSION:
+        return (f"format version {version} stores the UMAP and the clusterer as pickles ({UMAP_PICKLE_PART}, "
+                f"{CLUSTERS_PICKLE_PART}), {allow}, or train a new model")
+    return (f"{UMAP_PICKLE_PART} is a pickle (its UMAP searches pynndescent's index, which has no array form), {allow}, "
+            f"or train a new model with a manifold.metric that is searched exactly (euclidean, cosine, ...)")
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray], scalars: dict) -> bytes:
+    """``arrays`` and the JSON of ``scalars`` as one .npz."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays, **{_SCALARS_MEMBER: np.array(json.dumps(scalars, sort_keys=True))})
+    return buffer.getvalue()
+
+
+def _npz_contents(data: bytes) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and the scalars that ``_npz_bytes`` wrote; no pickle is loaded."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files if name != _SCALARS_MEMBER}
+        return arrays, json.loads(str(npz[_SCALARS_MEMBER]))
+
+
+class _Parts:
+    """The verified parts' bytes, read as ``output.load_embedding_model`` reads files: so it loads what was checked."""
+
+    def __init__(self, parts: dict[str, bytes]):
+        self._parts = parts
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._parts[path.lstrip("/")]
+
+
+def _loading(where: str, name: str, load):
+    try:
+        return load()
+    except Exception as error:  # noqa: BLE001 - whatever a library's loader raises becomes one line naming the part
+        raise BundleError(f"{where}: part {name} could not be loaded ({type(error).__name__}: {one_line(error)})") from None
+
+
+def _check_type(where: str, name: str, value: object, expected: type) -> None:
+    if not isinstance(value, expected):
+        raise BundleError(f"{where}: part {name} holds a {type(value).__name__}, expected {expected.__name__}")
+
+
+def _content_files(fs: FileSystem, folder: str) -> list[tuple[str, int]]:
+    """A folder's files, less the local file system's checksum sidecars (.name.crc): those do not survive a copy to HDFS or S3."""
+    return [(name, size) for name, size in fs.list_files(folder) if not _is_crc_sidecar(name)]
+
+
+def _is_crc_sidecar(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return base.startswith(".") and base.endswith(".crc")

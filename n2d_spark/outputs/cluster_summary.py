@@ -1,0 +1,68 @@
+"""Per-cluster summary: size and top terms ranked by class-based TF-IDF.
+
+The term counts of each cluster are summed in Spark (``Summarizer.sum`` grouped by
+cluster), so only a clusters-by-vocabulary matrix reaches the driver; the ranking on
+that small matrix follows BERTopic's c-TF-IDF with its ``reduce_frequent_words`` option:
+the square root of a term's share of its cluster's words, weighted by
+log(1 + average words per cluster / the term's count over all clusters). Without the
+square root, words common everywhere ("movie", "film") top every cluster's list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pyspark.ml.stat import Summarizer
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from n2d_spark.core.columns import CLUSTER_COL
+from n2d_spark.rows.text import COUNTS_COL
+
+
+def class_tfidf(term_counts: np.ndarray) -> np.ndarray:
+    """c-TF-IDF scores for a (clusters x vocabulary) matrix of summed term counts."""
+    term_counts = np.asarray(term_counts, dtype=np.float64)
+    words_per_cluster = term_counts.sum(axis=1, keepdims=True)
+    tf = np.sqrt(np.divide(term_counts, words_per_cluster, out=np.zeros_like(term_counts), where=words_per_cluster > 0))
+    term_totals = term_counts.sum(axis=0)
+    average_words = words_per_cluster.mean()
+    idf = np.log1p(np.divide(average_words, term_totals, out=np.zeros_like(term_totals), where=term_totals > 0))
+    return tf * idf
+
+
+def top_terms(scores: np.ndarray, term_counts: np.ndarray, vocabulary: list[str], n: int) -> list[list[str]]:
+    """The ``n`` best-scoring terms of each cluster, ties broken by vocabulary order; absent terms never listed."""
+    result = []
+    for row_scores, row_counts in zip(scores, term_counts):
+        order = np.lexsort((np.arange(len(row_scores)), -row_scores))
+        result.append([vocabulary[i] for i in order[:n] if row_counts[i] > 0])
+    return result
+
+
+def topic_name(cluster: int, terms: list[str], n_terms: int = 3) -> str:
+    """A readable name from a cluster's best terms, as BERTopic writes them: ``3_vampire_blood_dracula``."""
+    return "_".join([str(cluster), *terms[:n_terms]])
+
+
+def cluster_summary(labelled: DataFrame, vocabulary: list[str] | None, n_terms: int) -> pd.DataFrame:
+    """One row per cluster: ``cluster``, ``name``, ``size``, ``top_terms`` (best first), ordered by cluster.
+
+    Without a vocabulary (vector mode) the clusters have no terms: ``top_terms`` is empty.
+    """
+    sums = [Summarizer.sum(F.col(COUNTS_COL)).alias("term_counts")] if vocabulary is not None else []
+    rows = labelled.groupBy(CLUSTER_COL).agg(F.count("*").alias("size"), *sums).orderBy(CLUSTER_COL).collect()
+    if vocabulary is None or not rows:
+        terms = [[] for _ in rows]
+    else:
+        term_counts = np.vstack([row["term_counts"].toArray() for row in rows])
+        terms = top_terms(class_tfidf(term_counts), term_counts, vocabulary, n_terms)
+    clusters = [row[CLUSTER_COL] for row in rows]
+    return pd.DataFrame(
+        {
+            CLUSTER_COL: np.array(clusters, dtype=np.int32),
+            "name": [topic_name(c, t) for c, t in zip(clusters, terms)],
+            "size": np.array([row["size"] for row in rows], dtype=np.int64),
+            "top_terms": terms,
+        }
+    )

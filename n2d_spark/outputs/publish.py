@@ -1,0 +1,135 @@
+"""Write stage: everything goes to a staging folder beside the output, published whole at the end."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from n2d_spark.core.errors import OutputExistsError
+from n2d_spark.core.fs import FileSystem
+
+log = logging.getLogger(__name__)
+
+LABELS_DIR = "labels"
+CLUSTERS_DIR = "clusters"
+MODEL_DIR = "model"
+REJECTED_DIR = "rejected"
+REPORT_DIR = "report"
+TOPIC_TREE_DIR = "topic_tree"
+TOPICS_OVER_TIME_DIR = "topics_over_time"
+MANIFEST_FILE = "run.json"
+
+
+# A previous output is moved here while the new one takes its place, then deleted.
+_ASIDE = ".replaced-"
+# Object stores whose Hadoop connectors rename a folder by copying and deleting every file.
+_NO_ATOMIC_RENAME = frozenset({"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss", "cos"})
+
+
+@contextmanager
+def staged_output(fs: FileSystem, output: str, mode: str, run_id: str):
+    """Yield a staging folder beside ``output``; publish it whole when the block succeeds.
+
+    The mode is checked before any work, and so is what an existing output is: only a folder
+    this job wrote (it holds a run.json) is ever replaced. On failure the staging folder is
+    removed and an existing output stays as it was; only a successful block replaces it (mode
+    overwrite), by moving it aside, moving the new one in and deleting the old one, so that a
+    run killed at any point leaves one whole output, which the next run's start tidies.
+    """
+    output = output.rstrip("/")
+    if output.split("://", 1)[0].lower() in _NO_ATOMIC_RENAME:
+        log.warning(
+            "%s is on an object store, where renaming a folder copies and deletes each file: the output is "
+            "not replaced atomically there; --table (a catalog table) publishes safely", output
+        )
+    recover_publish(fs, output)
+    check_output(output, mode, fs.exists)
+    staging = f"{output}.staging-{run_id}"
+    try:
+        yield staging
+    except BaseException:
+        if fs.exists(staging):
+            fs.delete(staging)
+        raise
+    publish(fs, staging, output, mode, run_id)
+
+
+def check_output(output: str, mode: str, exists: Callable[[str], bool]) -> None:
+    """Fail when ``output`` exists and may not be replaced: the mode says so, or the job did not write it."""
+    if exists(output):
+        if mode != "overwrite":
+            raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
+        if not exists(f"{output}/{MANIFEST_FILE}"):
+            raise OutputExistsError(
+                f"output exists and is not an n2d-spark output (it has no {MANIFEST_FILE}): {output}; "
+                "overwrite replaces only a folder this job wrote, so choose another --output"
+            )
+
+
+def local_path(path: str) -> str | None:
+    """The absolute local path a plain path or ``file:`` URI names; None for any other URI."""
+    if "://" in path and not path.startswith("file:"):
+        return None
+    return _normalized(path)
+
+
+def publish(fs: FileSystem, staging: str, output: str, mode: str, run_id: str) -> None:
+    """Move ``staging`` to ``output``; an existing output goes aside first and is deleted last."""
+    if not fs.exists(output):
+        fs.rename(staging, output)
+        return
+    if mode != "overwrite":
+        raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
+    aside = f"{output}{_ASIDE}{run_id}"
+    fs.rename(output, aside)
+    try:
+        fs.rename(staging, output)
+    except BaseException:
+        fs.rename(aside, output)
+        raise
+    fs.delete(aside)
+
+
+def recover_publish(fs: FileSystem, output: str) -> None:
+    """Tidy what a run killed while publishing left: the previous output moved aside.
+
+    Without an output, the aside one is put back; beside a complete new output, it is deleted.
+    Only a folder named as this job names them and holding a run.json is touched.
+    """
+    for aside in fs.glob(f"{output}{_ASIDE}*"):
+        if not fs.exists(f"{aside}/{MANIFEST_FILE}"):
+            continue
+        if fs.exists(output):
+            log.warning("deleting %s: a killed run had moved that previous output aside and published %s", aside, output)
+            fs.delete(aside)
+        else:
+            log.warning("restoring %s from %s, where a run killed while publishing had moved it", output, aside)
+            fs.rename(aside, output)
+
+
+def refuse_unsafe_output(output: str, protected: list[str]) -> None:
+    """Refuse, before any work, an output that is or contains a protected path (the input, the
+    working directory, the home folder): replacing it would delete what is not the job's."""
+    target = _normalized(output)
+    for path in protected:
+        if path is None:
+            continue
+        candidate = _normalized(path)
+        if candidate == target or candidate.startswith(target.rstrip("/") + "/"):
+            raise OutputExistsError(f"output {output} contains {path}: choose an output folder of its own")
+
+
+def _normalized(path: str) -> str:
+    """A local path made absolute (``file:`` URIs too); any other URI as written, without a trailing slash."""
+    if "://" not in path or path.startswith("file:"):
+        local = path[len("file:"):] if path.startswith("file:") else path
+        local = local[2:] if local.startswith("//") else local
+        return os.path.abspath(os.path.expanduser(local))
+    return path.rstrip("/")
+
+
+def write_manifest(fs: FileSystem, folder: str, manifest: dict) -> None:
+    fs.write_bytes(f"{folder}/{MANIFEST_FILE}", json.dumps(manifest, indent=2, sort_keys=True).encode())

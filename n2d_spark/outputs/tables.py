@@ -1,0 +1,183 @@
+"""The write stage's row outputs: labels/ and rejected/ (checked against the rows read), clusters/,
+topic_tree/ and topics_over_time/."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from n2d_spark.core.columns import (
+    CLUSTER_COL,
+    ID_COL,
+    MODEL_ID_COL,
+    NOISE,
+    REASON_COL,
+    RUN_ID_COL,
+    UMAP_COL,
+)
+from n2d_spark.core.config import JobConfig
+from n2d_spark.core.run_context import Run
+from n2d_spark.outputs.cluster_summary import cluster_summary
+from n2d_spark.outputs.publish import (
+    CLUSTERS_DIR,
+    LABELS_DIR,
+    REJECTED_DIR,
+    TOPIC_TREE_DIR,
+    TOPICS_OVER_TIME_DIR,
+)
+from n2d_spark.outputs.topics_over_time import (
+    PERIOD_COL,
+    choose_bucket,
+    time_span,
+    topics_over_time,
+)
+from n2d_spark.rows.job_stages import Embedded
+from n2d_spark.rows.rejects import NO_VOCABULARY_TERMS, RejectTally, as_rejects
+from n2d_spark.rows.vectorize import Featurized
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Written:
+    rows_out: int
+    rows_rejected: int
+    # The per-cluster summary, written by write_summary once its coherence and merges are in.
+    summary: pd.DataFrame
+    example_texts: dict[int, list[str]]
+
+
+def write_rows(
+    run: Run, staging: str, vectors: DataFrame, features: Featurized, assigned: DataFrame,
+    embedded: Embedded, input_columns: list[str], model_id: str, tally: RejectTally,
+) -> Written:
+    """labels/ and rejected/, checked against the rows read; the per-cluster summary, not yet written."""
+    config = run.config
+    labelled = _attach_labels(vectors, assigned)
+    passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != features.source)]
+    labelled.select(
+        ID_COL, CLUSTER_COL, UMAP_COL, F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL), *passthrough
+    ).write.parquet(f"{staging}/{LABELS_DIR}")
+    rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
+        vectors.join(embedded.unembedded_ids, on=ID_COL, how="left_semi").withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
+    )
+    as_rejects(rejected, input_columns).write.parquet(f"{staging}/{REJECTED_DIR}")
+    rows_out = run.spark.read.parquet(f"{staging}/{LABELS_DIR}").count()
+    rows_rejected = run.spark.read.parquet(f"{staging}/{REJECTED_DIR}").count()
+    rows_in, expected_rejects = tally.rows_in, tally.total
+    if rows_out + rows_rejected != rows_in or rows_rejected != expected_rejects:
+        raise RuntimeError(
+            f"row accounting failed: {rows_in} rows in, {rows_out} labelled, {rows_rejected} rejected "
+            f"({expected_rejects} expected); output not published"
+        )
+    summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
+    text_col = features.source if features.vocabulary is not None else None
+    examples = _examples(labelled, text_col, config)
+    summary["example_ids"] = [examples.loc[examples[CLUSTER_COL] == c, ID_COL].tolist() for c in summary[CLUSTER_COL]]
+    example_texts = {int(c): group[text_col].tolist() for c, group in examples.groupby(CLUSTER_COL)} if text_col else {}
+    return Written(rows_out, rows_rejected, summary, example_texts)
+
+
+def write_summary(run: Run, staging: str, written: Written, topic_of: np.ndarray | None, model_id: str, id_type: T.DataType) -> None:
+    """clusters/: the summary with the clusters each topic merged (``topic_of``: cluster.n_topics), run and model ids."""
+    written.summary["merged_from"] = _merged_from(written.summary[CLUSTER_COL], topic_of)
+    summary = written.summary.assign(**{RUN_ID_COL: run.run_id, MODEL_ID_COL: model_id})
+    schema = _summary_schema(id_type)
+    ordered = summary[[f.name for f in schema.fields]]
+    run.spark.createDataFrame(ordered, schema).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
+
+
+def write_tree(run: Run, staging: str, tree: pd.DataFrame) -> None:
+    """topic_tree/: a row per merge of two nodes of the cluster hierarchy (cluster.topic_tree)."""
+    run.spark.createDataFrame(tree, _TREE_SCHEMA).coalesce(1).write.parquet(f"{staging}/{TOPIC_TREE_DIR}")
+
+
+@dataclass
+class TopicsOverTime:
+    table: pd.DataFrame
+    # For run.json: the time column, the bucket, the periods, the rows without a readable time.
+    about: dict
+
+
+def write_topics_over_time(run: Run, staging: str, vectors: DataFrame, features: Featurized, assigned: DataFrame) -> TopicsOverTime:
+    """topics_over_time/: rows per period and topic, their share and the period's top terms (input.time_col)."""
+    time_col = run.config.input.time_col
+    labelled = _attach_labels(vectors, assigned)
+    span = time_span(labelled, time_col)
+    bucket = choose_bucket(span, run.config.evaluate.time_bucket)
+    if span.rows_without_time:
+        log.warning("topics over time: %d labelled rows have no readable %s and are in no period", span.rows_without_time, time_col)
+    table = topics_over_time(labelled, time_col, bucket, features.vocabulary, run.config.output.top_terms)
+    table.coalesce(1).write.parquet(f"{staging}/{TOPICS_OVER_TIME_DIR}")
+    written = run.spark.read.parquet(f"{staging}/{TOPICS_OVER_TIME_DIR}").toPandas().sort_values([PERIOD_COL, CLUSTER_COL])
+    about = {
+        "time_col": time_col,
+        "bucket": bucket,
+        "periods": int(written[PERIOD_COL].nunique()),
+        "first": span.first.isoformat() if span.first else None,
+        "last": span.last.isoformat() if span.last else None,
+        "rows_without_time": span.rows_without_time,
+    }
+    return TopicsOverTime(table=written.reset_index(drop=True), about=about)
+
+
+def _summary_schema(id_type: T.DataType) -> T.StructType:
+    """clusters/: one row per cluster; example ids have the type of the input's ids."""
+    return T.StructType(
+        [
+            T.StructField(CLUSTER_COL, T.IntegerType(), False),
+            T.StructField("name", T.StringType(), False),
+            T.StructField("size", T.LongType(), False),
+            T.StructField("top_terms", T.ArrayType(T.StringType(), False), False),
+            T.StructField("coherence", T.DoubleType(), True),
+            T.StructField("example_ids", T.ArrayType(id_type, False), False),
+            T.StructField("merged_from", T.ArrayType(T.IntegerType(), False), False),
+            T.StructField(RUN_ID_COL, T.StringType(), False),
+            T.StructField(MODEL_ID_COL, T.StringType(), False),
+        ]
+    )
+
+
+# topic_tree/: a row per merge of two nodes of the cluster hierarchy (cluster.topic_tree).
+_TREE_SCHEMA = T.StructType(
+    [
+        T.StructField("node", T.IntegerType(), False),
+        T.StructField("left", T.IntegerType(), False),
+        T.StructField("right", T.IntegerType(), False),
+        T.StructField("distance", T.DoubleType(), False),
+        T.StructField("clusters", T.ArrayType(T.IntegerType(), False), False),
+    ]
+)
+
+
+def _merged_from(topics: pd.Series, topic_of: np.ndarray | None) -> list[list[int]]:
+    """For each topic, the clusters the algorithm found that cluster.n_topics merged into it (itself when none)."""
+    if topic_of is None:
+        return [[int(t)] for t in topics]
+    return [np.flatnonzero(topic_of == t).astype(int).tolist() if t != NOISE else [NOISE] for t in topics]
+
+
+def _examples(labelled: DataFrame, text_col: str | None, config: JobConfig) -> pd.DataFrame:
+    """``output.examples`` rows per cluster (a seeded hash of the id picks them): cluster, id and the text."""
+    order = Window.partitionBy(CLUSTER_COL).orderBy(F.xxhash64(F.col(ID_COL), F.lit(config.cluster.seed)), ID_COL)
+    columns = [CLUSTER_COL, ID_COL] + ([text_col] if text_col else [])
+    return (
+        labelled.withColumn("_rank", F.row_number().over(order))
+        .filter(F.col("_rank") <= config.output.examples)
+        .orderBy(CLUSTER_COL, "_rank")
+        .select(*columns)
+        .toPandas()
+    )
+
+
+def _attach_labels(vectors: DataFrame, assigned: DataFrame) -> DataFrame:
+    """``vectors`` with ``cluster`` and ``umap`` joined on id; columns: id, cluster, umap, then the input's."""
+    joined = vectors.join(assigned, on=ID_COL, how="inner")
+    rest = [c for c in vectors.columns if c != ID_COL]
+    return joined.select(ID_COL, CLUSTER_COL, UMAP_COL, *rest)

@@ -1,0 +1,190 @@
+"""Fit on, and label, a DataFrame the caller already has: the work behind ``N2D`` and ``N2DModel``.
+
+The stages are the job's (featurize; the fit of rows/fit.py: autoencoder, embed, manifold, cluster;
+assign); what differs is where the rows come from and go. Nothing here reads or writes files.
+
+Row ids. The stages rank their seeded samples by a hash of the row id (``collect_sample``) and
+give each row its assign batch, and its place in that batch, by its id (rows/assign.py): the id must
+come out the same every time Spark recomputes the DataFrame, whatever its partitioning. A file
+read by the job has such an id (rows/read.py: the file and the row's position in it); an arbitrary
+DataFrame has none, and ``monotonically_increasing_id`` will not do: it encodes the partition and
+the row's place in it, which change with the plan and between recomputations. So:
+
+- ``idCol`` given: its values are the ids, as ``input.id_col`` is for the job. A row with a null
+  id is rejected (``null_id``), and so is every row of an id that occurs more than once
+  (``duplicate_id``).
+- no ``idCol``: a row's id is the MD5 of its input value (a vector's: of its text form), and rows
+  with the same value are one row to the model, fitted once and labelled once: every copy gets
+  the same label. A row's label is then a function of its value and of the set of distinct values
+  transformed with it, never of partitioning or row order. A null value has the id "".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from pyspark import Broadcast
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, UMAP_COL
+from n2d_spark.core.config import JobConfig
+from n2d_spark.core.errors import InputError
+from n2d_spark.core.resources import persisted
+from n2d_spark.model.cluster import ClusterAssigner
+from n2d_spark.model.encoder import EmbeddingModel
+from n2d_spark.rows.assign import assign_batches, batch_count
+from n2d_spark.rows.embed import embed
+from n2d_spark.rows.fit import fit_model
+from n2d_spark.rows.rejects import (
+    NO_VOCABULARY_TERMS,
+    NULL_ID,
+    RejectTally,
+    reason_counts,
+    with_input_reason,
+)
+from n2d_spark.rows.vectorize import check_usable, featurize
+
+# Added by transform beside the output column (named by outputCol).
+REJECT_REASON_COL = "reject_reason"
+# Internal columns; an input that has one is refused.
+_KEY = "_n2d_key"
+_LABELS = {name: f"_n2d_{name}" for name in (CLUSTER_COL, UMAP_COL, EMBEDDING_COL, REASON_COL)}
+
+
+@dataclass(frozen=True)
+class FittedN2D:
+    """What a fit produces and a saved model holds (model/bundle.py saves and loads these parts)."""
+
+    config: JobConfig
+    embedding_model: EmbeddingModel
+    assigner: ClusterAssigner
+    # None in vector mode (config.input.features_col set).
+    text_model: PipelineModel | None
+    # The bundle's id once saved or loaded; None for a model fitted in this session and not saved.
+    model_id: str | None = None
+
+    @property
+    def source_col(self) -> str:
+        """The name the model's input column had at fit time (its text pipeline reads that name)."""
+        return self.config.input.features_col or self.config.input.text_col
+
+
+def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
+    """Vectorize ``df``, then fit the autoencoder, UMAP and the clusterer as the job does (rows/fit.py).
+
+    The input column and the id column are ``config.input``'s (features_col or text_col; id_col).
+    Rows the model cannot use are left out; more than ``input.max_reject_share`` of them is an error.
+    """
+    source = config.input.features_col or config.input.text_col
+    check_input(df, source, config.input.id_col, [])
+    with ExitStack() as held:
+        keyed = df.select(row_key(df, source, config.input.id_col).alias(_KEY), _column(source))
+        rows = persisted(held, _working_rows(keyed, source, config))
+        tally = RejectTally(rows_in=rows.count(), max_share=config.input.max_reject_share)
+        if tally.rows_in == 0:
+            raise InputError("the DataFrame has no rows to fit on")
+        features = featurize(rows, config, held=held)
+        vectors = persisted(held, features.rows)
+        tally.add(reason_counts(vectors))
+        check_usable(tally.rows_in - tally.total, features, config)
+        fit = fit_model(vectors.filter(F.col(REASON_COL).isNull()), features, config, tally, held)
+    return FittedN2D(config, fit.embedding_model, fit.assigner, features.text_model)
+
+
+def label_frame(
+    df: DataFrame, fitted: FittedN2D, shared: tuple[Broadcast, Broadcast], *,
+    input_col: str, output_col: str, id_col: str | None, with_embedding: bool,
+) -> DataFrame:
+    """``df`` with ``output_col`` (the cluster), ``umap``, optionally ``embedding``, and ``reject_reason``; lazy.
+
+    ``shared`` is the broadcast (EmbeddingModel, ClusterAssigner). Every row of ``df`` is kept, in
+    one output row: one the model cannot use has a null cluster and its reason.
+    """
+    added = [output_col, UMAP_COL, *([EMBEDDING_COL] if with_embedding else []), REJECT_REASON_COL]
+    check_input(df, input_col, id_col, added)
+    config = dataclasses.replace(fitted.config, input=dataclasses.replace(fitted.config.input, id_col=id_col))
+    encoder = fitted.embedding_model.encoder
+    keyed = df.withColumn(_KEY, row_key(df, input_col, id_col))
+    rows = _working_rows(keyed.select(_KEY, _column(input_col).alias(fitted.source_col)), fitted.source_col, config)
+    features = featurize(rows, config, fitted.text_model, vector_length=encoder.input_dim)
+    vectors = features.rows
+    # No Spark filter on the embedding: Spark would run the embedding UDF once for the filter and
+    # again for the value. The count counts embeddings, and assign_batches passes over rows without
+    # one (no vocabulary terms). The count (a scalar subquery: the number of batches depends on it)
+    # embeds the rows a second time, and the embedding column a third: Spark reuses no exchange
+    # above a Python UDF planned twice. Embedding is about ten times faster than assigning.
+    embedded = embed(vectors.filter(F.col(REASON_COL).isNull()), features.column, shared[0], config.embed.batch_rows).select(
+        ID_COL, EMBEDDING_COL
+    )
+    n_batches = batch_count(embedded.select(F.count(EMBEDDING_COL)).scalar(), config.manifold.batch_rows)
+    assigned = assign_batches(embedded, shared[1], n_batches, config.manifold.seed, encoder.output_dim)
+    reasons = vectors.select(ID_COL, REASON_COL)
+    if id_col is not None:
+        # Every row of a duplicated id has the reason duplicate_id: one of them stands for all.
+        reasons = reasons.dropDuplicates([ID_COL])
+    labels = reasons.join(assigned, on=ID_COL, how="left")
+    if with_embedding:
+        labels = labels.join(embedded, on=ID_COL, how="left")
+    # A usable row without a cluster had nothing to embed.
+    no_terms = F.when(F.col(CLUSTER_COL).isNull(), F.lit(NO_VOCABULARY_TERMS))
+    labels = labels.select(
+        F.col(ID_COL).alias(_KEY),
+        F.coalesce(F.col(REASON_COL), no_terms).alias(_LABELS[REASON_COL]),
+        *[F.col(name).alias(_LABELS[name]) for name in (CLUSTER_COL, UMAP_COL, *([EMBEDDING_COL] if with_embedding else []))],
+    )
+    # A null id matches no label row: its reason is null_id.
+    reason = F.when(F.col(_KEY).isNull(), F.lit(NULL_ID)).otherwise(F.col(_LABELS[REASON_COL]))
+    return keyed.join(labels, on=_KEY, how="left").select(
+        *[_column(c) for c in df.columns],
+        F.col(_LABELS[CLUSTER_COL]).alias(output_col),
+        F.col(_LABELS[UMAP_COL]).alias(UMAP_COL),
+        *([F.col(_LABELS[EMBEDDING_COL]).alias(EMBEDDING_COL)] if with_embedding else []),
+        reason.alias(REJECT_REASON_COL),
+    )
+
+
+def row_key(df: DataFrame, input_col: str, id_col: str | None) -> Column:
+    """The row id (module docstring): ``id_col``'s value, else the MD5 of the input value ("" for null)."""
+    if id_col is not None:
+        return F.col(id_col)
+    value = _column(input_col)
+    dtype = df.schema[input_col].dataType
+    if isinstance(dtype, VectorUDT):
+        value = F.when(value.isNotNull(), vector_to_array(value, dtype="float64"))
+    if not isinstance(dtype, T.StringType):
+        value = value.cast(T.StringType())
+    return F.coalesce(F.md5(value), F.lit(""))
+
+
+def check_input(df: DataFrame, input_col: str, id_col: str | None, added: list[str]) -> None:
+    """Refuse a DataFrame without the input (or id) column, or with a column the model would add."""
+    columns = df.columns
+    for role, name in (("input", input_col), ("id", id_col)):
+        if name is not None and name not in columns:
+            raise InputError(f"{role} column {name!r} not in the DataFrame; columns found: {', '.join(columns)}")
+    if input_col == ID_COL:
+        raise InputError(f"the input column cannot be named {ID_COL!r}; rename it first")
+    taken = [name for name in (*added, _KEY, *_LABELS.values()) if name in columns]
+    if taken:
+        raise InputError(f"the DataFrame already has a column named {taken[0]!r}, which the model adds; rename it first")
+
+
+def _working_rows(keyed: DataFrame, source: str, config: JobConfig) -> DataFrame:
+    """(id, the input column under the model's name, reason): one row per id when ids are values."""
+    rows = keyed.select(F.col(_KEY).alias(ID_COL), _column(source))
+    if config.input.id_col is None:
+        # Equal ids are equal values: whichever row is kept, the result is the same.
+        rows = rows.dropDuplicates([ID_COL])
+    return with_input_reason(rows, config.input)
+
+
+def _column(name: str) -> Column:
+    """A column by its name, even one with a dot or a backtick in it."""
+    return F.col("`" + name.replace("`", "``") + "`")

@@ -1,0 +1,174 @@
+"""The job's stages over rows on the executors: read, vectorize, embed and assign.
+
+Each takes what the stages before it returned: ``read`` starts the reject tally that
+vectorize and embed add to, and write checks the rows against (outputs/tables.py). Embed takes what
+holds its rows rather than the run, and its caller times it: the fit the estimator runs too
+embeds with it (rows/fit.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from n2d_spark.core.columns import EMBEDDING_COL, ID_COL
+from n2d_spark.core.config import JobConfig
+from n2d_spark.core.errors import InputError
+from n2d_spark.core.progress import spark_progress
+from n2d_spark.core.resources import broadcast, persisted
+from n2d_spark.core.run_context import Run
+from n2d_spark.model.cluster import ClusterAssigner
+from n2d_spark.model.encoder import EmbeddingModel
+from n2d_spark.rows.assign import assign, fitted_assignments
+from n2d_spark.rows.embed import embed
+from n2d_spark.rows.read import CORRUPT_COL, read_rows
+from n2d_spark.rows.rejects import (
+    NO_VOCABULARY_TERMS,
+    RejectTally,
+    reason_counts,
+    with_input_reason,
+)
+from n2d_spark.rows.vectorize import Featurized, check_usable, featurize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Input:
+    """The read stage's result: every row with its input-level reject reason, persisted."""
+
+    rows: DataFrame
+    # The input's own columns, and the label column scored against, if any.
+    columns: list[str]
+    label_col: str | None
+    # Rows read and rejected so far; the later stages add their rejects.
+    tally: RejectTally
+
+
+@dataclass
+class Embedded:
+    """The embed stage's result: usable rows with an embedding, and the ids of rows with nothing to embed."""
+
+    rows: DataFrame
+    n_rows: int
+    unembedded_ids: DataFrame
+    n_unembedded: int
+
+
+def read(run: Run) -> Input:
+    """The input with its reject reasons, persisted; its columns and the label column, if any."""
+    with run.timer.stage("read"):
+        rows = read_rows(run.spark, run.input_path, run.config.input)
+        input_columns = [c for c in rows.columns if c != CORRUPT_COL]
+        label_col = _checked_label_col(input_columns, run.config)
+        rows = run.persist(_spread(with_input_reason(rows, run.config.input)))
+        rows_in = rows.count()
+        if rows_in == 0:
+            raise InputError(f"the input has no rows: {run.input_path}")
+    return Input(rows, input_columns, label_col, RejectTally(rows_in=rows_in, max_share=run.config.input.max_reject_share))
+
+
+def vectorize(run: Run, read_input: Input, text_model: PipelineModel | None) -> tuple[Featurized, DataFrame]:
+    """Every row as an input vector with its reject reason (rows/vectorize.py), persisted; the read rows released."""
+    tally = read_input.tally
+    with run.timer.stage("vectorize"):
+        features = featurize(read_input.rows, run.config, text_model, held=run.cached)
+        vectors = run.persist(features.rows)
+        tally.add(reason_counts(vectors))
+        read_input.rows.unpersist()
+        check_usable(tally.rows_in - tally.total, features, run.config)
+        log.info("vectorize: %d rows, %d rejected, %s", tally.rows_in, tally.total, features.dimension_text)
+    return features, vectors
+
+
+def embed_rows(
+    held: ExitStack, usable: DataFrame, features: Featurized, model: EmbeddingModel, config: JobConfig, tally: RejectTally,
+    label_col: str | None = None, progress: bool = False,
+) -> Embedded:
+    """Each usable row's embedding (and its ``label_col``), on the executors; rows with no vocabulary term are tallied as rejects.
+
+    The rows stay persisted, and the model broadcast, until ``held`` closes. ``progress`` logs the
+    embedding's progress (core/progress.py), which sets and clears the thread's Spark job group.
+    """
+    spark = usable.sparkSession
+    extra = [label_col] if label_col else []
+    shared = broadcast(held, spark, model)
+    # Filtered once persisted: a filter on the UDF's result before would run the UDF twice.
+    embedded = persisted(held, embed(usable, features.column, shared, config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra))
+    with spark_progress(spark, "embed", tally.rows_in - tally.total) if progress else nullcontext():
+        n_embedded = embedded.count()
+    unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
+    n_unembedded = unembedded.count()
+    tally.add({NO_VOCABULARY_TERMS: n_unembedded})
+    return Embedded(
+        rows=embedded.filter(F.col(EMBEDDING_COL).isNotNull()),
+        n_rows=n_embedded - n_unembedded,
+        unembedded_ids=unembedded,
+        n_unembedded=n_unembedded,
+    )
+
+
+def assign_fitted(
+    run: Run, embedded: Embedded, assigner: ClusterAssigner, fit_ids: np.ndarray, fit_labels: np.ndarray, fit_coordinates: np.ndarray
+) -> tuple[DataFrame, int]:
+    """Training: the fit rows keep the labels the driver gave them; the rest are assigned on the executors.
+
+    Returns the assignments, persisted, and how many rows the executors assigned.
+    """
+    with run.timer.stage("assign"):
+        id_type = embedded.rows.schema[ID_COL].dataType
+        assigned = fitted_assignments(run.spark, fit_ids, fit_labels, fit_coordinates, id_type)
+        n_assigned = embedded.n_rows - len(fit_ids)
+        if n_assigned:
+            outside_fit = embedded.rows.join(F.broadcast(assigned.select(ID_COL)), on=ID_COL, how="left_anti")
+            assigned = assigned.unionByName(_assign(run, outside_fit, assigner, n_assigned))
+        assigned = _counted(run, assigned, n_assigned)
+        log.info("assign: %d rows fitted on the driver, %d assigned on the executors", len(fit_ids), n_assigned)
+    return assigned, n_assigned
+
+
+def assign_all(run: Run, embedded: Embedded, assigner: ClusterAssigner) -> DataFrame:
+    """A saved model's run: every embedded row assigned on the executors, persisted."""
+    with run.timer.stage("assign"):
+        if embedded.n_rows == 0:
+            raise InputError("no row of the input has anything to embed with this model's vocabulary")
+        return _counted(run, _assign(run, embedded.rows, assigner, embedded.n_rows), embedded.n_rows)
+
+
+def _assign(run: Run, rows: DataFrame, assigner: ClusterAssigner, n_rows: int) -> DataFrame:
+    return assign(rows, run.share(assigner), n_rows, run.config.manifold.batch_rows, run.config.manifold.seed)
+
+
+def _counted(run: Run, assigned: DataFrame, n_assigned: int) -> DataFrame:
+    """``assigned`` persisted and computed, with progress over the ``n_assigned`` rows the executors place."""
+    assigned = run.persist(assigned)
+    with spark_progress(run.spark, "assign", n_assigned):
+        assigned.count()
+    return assigned
+
+
+def _spread(rows: DataFrame) -> DataFrame:
+    """Hash-partition by id when the input has few partitions (a .gz file is read as one).
+
+    At least one partition per core, and no fewer than ``spark.sql.shuffle.partitions``: a
+    million reviews in two partitions of half a million each ran the 4 GiB JVM out of heap
+    while caching them.
+    """
+    spark = rows.sparkSession
+    wanted = max(spark.sparkContext.defaultParallelism, int(spark.conf.get("spark.sql.shuffle.partitions")))
+    if rows.rdd.getNumPartitions() >= wanted:
+        return rows
+    return rows.repartition(wanted, ID_COL)
+
+
+def _checked_label_col(input_columns: list[str], config: JobConfig) -> str | None:
+    label_col = config.evaluate.label_col
+    if label_col is not None and label_col not in input_columns:
+        raise InputError(f"evaluate.label_col {label_col!r} not in the input; columns found: {', '.join(input_columns)}")
+    return label_col

@@ -1,0 +1,90 @@
+"""Vectorize stage: every row of the input as the vector the autoencoder reads, with its reject reason.
+
+Text mode runs the Spark ML text pipeline (rows/text.py); vector mode checks and converts the
+numeric column (rows/vector_input.py). Used by the job (rows/job_stages.py) and the estimator (estimator.py).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from n2d_spark.core.columns import REASON_COL
+from n2d_spark.core.config import JobConfig
+from n2d_spark.core.errors import InputError
+from n2d_spark.model.cluster import check_enough_rows
+from n2d_spark.rows.rejects import with_text_reason, with_vector_reason
+from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, vectorize, vocabulary
+from n2d_spark.rows.vector_input import FEATURES_COL, as_feature_arrays, most_common_length
+
+
+@dataclass(frozen=True)
+class Featurized:
+    """The vectorize stage's result: every row with its input vector and reject reason."""
+
+    rows: DataFrame
+    # The column the autoencoder and the embedding read, and the input column it came from.
+    column: str
+    source: str
+    dimension: int
+    # Text mode only.
+    text_model: PipelineModel | None = None
+    vocabulary: list[str] | None = None
+
+    @property
+    def dimension_text(self) -> str:
+        if self.vocabulary is not None:
+            return f"the vocabulary has {self.dimension} terms"
+        return f"the feature vectors have {self.dimension} values"
+
+
+def featurize(
+    rows: DataFrame, config: JobConfig, text_model: PipelineModel | None = None, vector_length: int | None = None,
+    held: ExitStack | None = None,
+) -> Featurized:
+    """Text mode: Spark ML count vectors (from ``text_model`` when given, else a new fit); vector mode: the checked numeric column.
+
+    Vector mode expects vectors of ``vector_length`` values when it is given (a fitted model's input
+    width: nothing is computed), else the length most usable rows have. A new text fit keeps the
+    rows' terms on disk until ``held`` closes (text.fit_and_vectorize), so it needs ``held``.
+    """
+    if config.input.features_col is not None:
+        arrays = as_feature_arrays(rows, config.input.features_col)
+        length = vector_length if vector_length is not None else most_common_length(arrays.filter(F.col(REASON_COL).isNull()))
+        return Featurized(
+            rows=with_vector_reason(arrays, length),
+            column=FEATURES_COL,
+            source=config.input.features_col,
+            dimension=length,
+        )
+    # The vocabulary comes from the accepted rows only; every row is vectorized, so that
+    # the rejects keep their place in one DataFrame with the rest.
+    if text_model is None:
+        if held is None:
+            raise TypeError("featurize needs held (an ExitStack) to fit a text model")
+        text_model, vectorized = fit_and_vectorize(rows, F.col(REASON_COL).isNull(), config.input.text_col, config.text, held)
+    else:
+        vectorized = vectorize(text_model, rows)
+    vocab = vocabulary(text_model)
+    return Featurized(
+        rows=with_text_reason(vectorized),
+        column=COUNTS_COL,
+        source=config.input.text_col,
+        dimension=len(vocab),
+        text_model=text_model,
+        vocabulary=vocab,
+    )
+
+
+def check_usable(n_usable: int, features: Featurized, config: JobConfig) -> None:
+    """Fail before training when the rows or the input vectors cannot support the configured model."""
+    check_enough_rows(n_usable, config.cluster)
+    if features.dimension <= config.autoencoder.bottleneck:
+        advice = "lower text.min_df or give more text" if features.vocabulary is not None else "lower the bottleneck"
+        raise InputError(
+            f"{features.dimension_text}, not more than autoencoder.bottleneck={config.autoencoder.bottleneck}: {advice}"
+        )
