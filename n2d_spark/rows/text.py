@@ -75,7 +75,7 @@ def fit_and_vectorize(rows: DataFrame, fit_on: Column, text_col: str, config: Te
     Fitting the pipeline and then transforming with it cleaned and tokenized every row twice: the
     CountVectorizer's fit and the fitted model's transform each run the regexes. Here each row is
     cleaned and tokenized once, and its terms kept on disk (not in the heap) until ``held``
-    closes, for both passes (scripts/vectorize_profile.py; BENCHMARKS.md, "A scale model").
+    closes, for both passes (scripts/studies/vectorize_profile.py; BENCHMARKS.md, "A scale model").
     """
     *steps, vectorizer = build_text_pipeline(text_col, config).getStages()
     terms = persisted(held, PipelineModel(stages=steps).transform(rows).drop(_CLEAN_COL, _TOKENS_COL), StorageLevel.DISK_ONLY)

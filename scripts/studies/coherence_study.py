@@ -1,6 +1,6 @@
 """Topic coherence against the number of documents it is counted over, for a finished run's topics.
 
-    .venv/bin/python scripts/coherence_study.py --output OUTPUT --input ../shared/data/imdb_reviews.csv.gz \
+    .venv/bin/python scripts/studies/coherence_study.py --output OUTPUT --input ../shared/data/imdb_reviews.csv.gz \
         [--config conf/imdb.yaml] [--documents 10000,25000,50000]
 
 Reads the run's topics (``OUTPUT/clusters``: top terms, noise left out) and its text pipeline
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for bench.py
 from bench import cpu_model  # noqa: E402
 from n2d_spark.core.columns import NOISE  # noqa: E402
 

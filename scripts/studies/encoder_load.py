@@ -1,9 +1,9 @@
 """How long an executor takes to load the broadcast encoder, and whether TensorFlow gets imported there.
 
     # on a cluster, with scripts/submit.sh's Python settings (the same spark-submit options work):
-    PYSPARK_PYTHON=.venv/bin/python .venv/bin/spark-submit --master spark://HOST:PORT scripts/encoder_load.py
+    PYSPARK_PYTHON=.venv/bin/python .venv/bin/spark-submit --master spark://HOST:PORT scripts/studies/encoder_load.py
     # or in local mode, for the numbers without a cluster:
-    .venv/bin/python scripts/encoder_load.py --master 'local[2]'
+    .venv/bin/python scripts/studies/encoder_load.py --master 'local[2]'
 
 The embed stage broadcasts an ``EmbeddingModel`` (n2d_spark/model/encoder.py) and its pandas UDF
 (n2d_spark/rows/embed.py) reads it with ``shared_model.value`` in each Python worker. This script

@@ -1,6 +1,6 @@
 """Throughput of the embed stage alone: rows per second per core, on real count vectors.
 
-    .venv/bin/python scripts/embed_bench.py --input ../shared/data/imdb_reviews.csv.gz [--rows 50000] [--master local[2]]
+    .venv/bin/python scripts/studies/embed_bench.py --input ../shared/data/imdb_reviews.csv.gz [--rows 50000] [--master local[2]]
 
 Vectorizes the input with the job's text stage (vocabulary 5,000), caches the count vectors,
 repeats them ``--repeat`` times, then times the embedding UDF with the default architecture

@@ -1,6 +1,6 @@
 """Write scikit-learn's bundled handwritten digits (1,797 8x8 images, no download) as Parquet.
 
-    .venv/bin/python scripts/digits_to_parquet.py data/digits.parquet
+    .venv/bin/python scripts/studies/digits_to_parquet.py data/digits.parquet
 
 Columns: ``pixels`` (array<double>, 64 values from 0 to 16, row by row) and ``digit`` (int, 0-9).
 """

@@ -1,6 +1,6 @@
 """Where the read and vectorize stages spend their time: each step of the text pipeline alone, on cached rows.
 
-    .venv/bin/python scripts/vectorize_profile.py --input ROWS.csv[.gz] [--rows 200000] [--master local[2]]
+    .venv/bin/python scripts/studies/vectorize_profile.py --input ROWS.csv[.gz] [--rows 200000] [--master local[2]]
 
 Reads the input as the job does (one task per file: the CSV reader's multiLine mode cannot
 split a file), spreads and caches it, then times passes over the cached rows, each ending in

@@ -5,7 +5,7 @@ For each page: its size, then per run the wall time of ``chromium --headless --d
 script run, every figure drawn), the points drawn on the map, and the time the search box
 takes to restyle the map for one word. Networking is off, as in tests/chromium.py.
 
-    .venv/bin/python scripts/report_load_bench.py OUT/report/report.html [...] [--runs 3] [--word great]
+    .venv/bin/python scripts/studies/report_load_bench.py OUT/report/report.html [...] [--runs 3] [--word great]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """N2D on scikit-learn's digits against two baselines, for BENCHMARKS.md.
 
-    .venv/bin/python scripts/digits_bench.py [--epochs 25,50,100,200] [--set autoencoder.precision=bfloat16 ...]
+    .venv/bin/python scripts/studies/digits_bench.py [--epochs 25,50,100,200] [--set autoencoder.precision=bfloat16 ...]
 
 For each epoch count: the job with conf/n2d_paper.yaml (autoencoder, UMAP, GMM), then
 KMeans (k=10) on the raw pixels (min-max scaled, as the autoencoder sees them) and on the
@@ -26,7 +26,7 @@ from n2d_spark.model.encoder_arrays import load_embedding_model
 from n2d_spark.outputs.publish import MODEL_DIR
 from n2d_spark.pipeline import run_job
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _row(name: str, scores: dict, seconds: float) -> str:

@@ -1,6 +1,6 @@
 """UMAP's neighbours: pynndescent's approximate search against the job's exact one, on real embeddings.
 
-    .venv/bin/python scripts/neighbors_study.py --model OUTPUT/model --input ../shared/data/imdb_reviews.csv.gz
+    .venv/bin/python scripts/studies/neighbors_study.py --model OUTPUT/model --input ../shared/data/imdb_reviews.csv.gz
 
 Embeds every row of ``--input`` with a training run's model bundle (its vocabulary and
 encoder, on the driver), then prints, for ``manifold.n_neighbors`` and ``manifold.n_components``
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for bench.py
 from bench import cpu_model  # noqa: E402
 
 from n2d_spark.cli import build_local_session  # noqa: E402

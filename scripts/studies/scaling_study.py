@@ -1,6 +1,6 @@
 """Which input scaling should the autoencoder see? Runs the whole job once per scaling and prints a table.
 
-    .venv/bin/python scripts/scaling_study.py [--imdb-rows 10000] [--epochs 5]
+    .venv/bin/python scripts/studies/scaling_study.py [--imdb-rows 10000] [--epochs 5]
 
 Corpora: the synthetic corpus (5,000 rows, scored against its planted topics) and, when
 ../shared is present, the first --imdb-rows IMDB reviews, clustered with KMeans k=2 and
@@ -20,7 +20,7 @@ from n2d_spark.core.config import load_config
 from n2d_spark.pipeline import run_job
 from n2d_spark.synthetic import generate_reviews, write_corpus
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMDB = REPO.parent / "shared" / "data" / "imdb_reviews.csv.gz"
 VARIANTS = [
     ("counts", False), ("binary", False), ("log1p", False), ("tfidf", False),

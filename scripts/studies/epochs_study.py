@@ -1,6 +1,6 @@
 """How many epochs, and what batch size? Validation loss against time spent, on IMDB.
 
-    .venv/bin/python scripts/epochs_study.py [--epochs 20] [--batch-sizes 128,256,512] [--precisions float32,bfloat16]
+    .venv/bin/python scripts/studies/epochs_study.py [--epochs 20] [--batch-sizes 128,256,512] [--precisions float32,bfloat16]
         [--learning-rates 0.001,0.002]
 
 Vectorizes the 50,000 IMDB reviews as the job does (conf/imdb.yaml), takes the job's
@@ -16,7 +16,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for bench.py
 from bench import cpu_model  # noqa: E402
 
 from n2d_spark.cli import build_local_session
@@ -27,7 +27,7 @@ from n2d_spark.rows.read import read_rows
 from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMDB = REPO.parent / "shared" / "data" / "imdb_reviews.csv.gz"
 
 
