@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     shown = commands.add_parser("config", help="print the resolved config as YAML, each key with its meaning")
     shown.add_argument("--config", help="a YAML file from conf/ (defaults apply to keys it leaves out)")
     shown.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    shown.add_argument("--markdown", action="store_true", help="print the README's table of keys instead")
+    shown.add_argument("--markdown", action="store_true", help="print the table of keys (docs/configuration.md) instead")
 
     generate = commands.add_parser("generate", help="write the synthetic review corpus with planted topics")
     generate.add_argument("--rows", type=int, default=5000)

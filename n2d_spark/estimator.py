@@ -1,7 +1,7 @@
 """N2D as a Spark ML estimator: ``N2D(...).fit(df)`` is an ``N2DModel`` that labels any DataFrame.
 
 ``N2D`` takes the job's config (``JobConfig``, or sections of it as keywords): every key means
-what it means to the job (README, "Configuration"; ``n2d-spark config``). Of ``input.*`` only
+what it means to the job (docs/configuration.md; ``n2d-spark config``). Of ``input.*`` only
 ``max_text_chars`` and ``max_reject_share`` apply: the input column and the id column are the
 estimator's ``inputCol`` and ``idCol``, and a string ``inputCol`` is text mode, a vector or
 numeric array one vector mode. ``evaluate.*``, ``output.*`` and ``spark.*`` play no part: a fit
@@ -90,7 +90,7 @@ class N2D(Estimator, _N2DParams, DefaultParamsReadable, DefaultParamsWritable):
 
     config: Param[dict] = Param(
         Params._dummy(), "config",
-        "the job's config, as a mapping of sections (n2d_spark.core.config.JobConfig; keys: README, 'Configuration')",
+        "the job's config, as a mapping of sections (n2d_spark.core.config.JobConfig; keys: docs/configuration.md)",
         typeConverter=_as_config_dict,
     )
 

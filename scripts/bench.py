@@ -193,7 +193,7 @@ def tables(results: list[dict]) -> str:
 
 
 def single_row(result: dict, label: str) -> str:
-    """The one-run mode's row, as BENCHMARKS.md's first table has it."""
+    """The one-run mode's Markdown row: stage seconds, total, peak memory and validation loss."""
     manifest = result["manifest"]
     stages = manifest["stage_seconds"]
     rows = manifest["rows"]["in"]

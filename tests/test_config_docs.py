@@ -1,4 +1,4 @@
-"""`n2d-spark config` and the README's table: one source (n2d_spark/core/config_keys.py)."""
+"""`n2d-spark config` and the table of docs/configuration.md: one source (n2d_spark/core/config_keys.py)."""
 
 import yaml
 
@@ -14,8 +14,8 @@ def test_every_key_has_a_meaning():
     assert set(MEANINGS) == keys
 
 
-def test_readme_table_is_the_generated_one():
-    assert markdown_table() in (REPO / "README.md").read_text()
+def test_configuration_page_table_is_the_generated_one():
+    assert markdown_table() in (REPO / "docs" / "configuration.md").read_text()
 
 
 def test_config_command_prints_yaml_that_reads_back(capsys, tmp_path):

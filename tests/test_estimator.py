@@ -1,4 +1,4 @@
-"""N2D and N2DModel (n2d_spark/estimator.py): the README's example run as written, then what it promises."""
+"""N2D and N2DModel (n2d_spark/estimator.py): the example of docs/estimator.md run as written, then what it promises."""
 
 import re
 import shutil
@@ -24,19 +24,20 @@ pytestmark = pytest.mark.slow
 MIN_ARI = 0.8
 
 
-def _readme_example() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Use it from your own Spark code", 1)[1]
+def _documented_example() -> str:
+    """The first Python block of docs/estimator.md, under its title."""
+    page = (REPO / "docs" / "estimator.md").read_text()
+    section = page.split("# Use it from your own Spark code", 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
 @pytest.fixture(scope="module")
 def example(spark, tmp_path_factory):
-    """The README's example, its /tmp paths moved into a temporary folder; its variables."""
+    """The documented example, its /tmp paths moved into a temporary folder; its variables."""
     folder = tmp_path_factory.mktemp("estimator")
-    code = _readme_example().replace('"/tmp/n2d-', f'"{folder}/n2d-')
-    variables = {"__name__": "readme_example"}
-    exec(compile(code, "README.md", "exec"), variables)
+    code = _documented_example().replace('"/tmp/n2d-', f'"{folder}/n2d-')
+    variables = {"__name__": "docs_example"}
+    exec(compile(code, "docs/estimator.md", "exec"), variables)
     variables["folder"] = folder
     return variables
 

@@ -1,4 +1,4 @@
-"""The job's promises (README, "Guarantees"), one test each, named after the promise."""
+"""The job's promises (docs/guarantees.md), one test each, named after the promise."""
 
 from __future__ import annotations
 

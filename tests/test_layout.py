@@ -88,3 +88,19 @@ def test_every_module_says_what_it_is_for():
         assert doc and doc.strip(), f"{path.relative_to(REPO)} has no docstring"
         if len(path.read_text().splitlines()) > 300:
             assert "Over 300 lines" in doc, f"{path.relative_to(REPO)}: over 300 lines, and its docstring does not say why"
+
+
+def test_documented_imports_resolve():
+    """Every `from n2d_spark... import ...` that the README or a docs page shows works as written."""
+    import importlib
+
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    shown = {
+        (module, name.strip())
+        for page in pages
+        for module, names in re.findall(r"^\s*from (n2d_spark[\w.]*) import ([\w, ]+)$", page.read_text(), re.MULTILINE)
+        for name in names.split(",")
+    }
+    assert ("n2d_spark", "N2D") in shown and ("n2d_spark.synthetic", "generate_reviews") in shown
+    missing = [f"{module}.{name}" for module, name in sorted(shown) if not hasattr(importlib.import_module(module), name)]
+    assert missing == []

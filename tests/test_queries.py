@@ -1,4 +1,4 @@
-"""The README's downstream queries: right answers, and the same answers from Spark and from DuckDB on the Parquet files."""
+"""The queries of docs/output.md: right answers, and the same answers from Spark and from DuckDB on the Parquet files."""
 
 from __future__ import annotations
 

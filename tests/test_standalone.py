@@ -1,4 +1,4 @@
-"""The job on a real Spark standalone cluster, submitted as the README's "Running on a cluster" shows.
+"""The job on a real Spark standalone cluster, submitted as docs/cluster.md ("Try it on one machine") shows.
 
 A master and two one-core workers on 127.0.0.1, started from the installed pyspark
 (``spark-class ...deploy.master.Master`` / ``...deploy.worker.Worker``), run the job through
@@ -11,7 +11,7 @@ Which Python the executors run: the same interpreter as the tests (``PYSPARK_PYT
 ``sys.executable``, this venv, which has the project installed), not the archive of
 ``scripts/package_env.sh``: building that archive takes a minute or more and a download, too
 slow for CI. Running the executors from the archive on this same standalone cluster was
-measured by hand (README, BENCHMARKS.md).
+measured by hand (docs/cluster.md, BENCHMARKS.md).
 
 Every process started here (master, workers, their executors, spark-submit and the Python
 driver) is in a process group of its own and is killed at the end, pass or fail.
@@ -203,7 +203,7 @@ class Submission:
         }
         command = [
             "bash", str(SUBMIT), "--master", cluster.url,
-            # The README's line for this cluster: executors of 1g fit the 2g workers, no driver UI;
+            # The line of docs/cluster.md for this cluster: executors of 1g fit the 2g workers, no driver UI;
             # two one-core executors, so that the job waits for both before it logs them (on a busy
             # machine the second registers seconds after the first).
             "--conf", "spark.cores.max=2", "--conf", "spark.executor.cores=1",

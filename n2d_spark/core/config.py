@@ -45,10 +45,10 @@ class InputConfig:
 class TextConfig:
     vocab_size: int = 5000
     # Spark's CountVectorizer semantics: >= 1 is a document count, < 1 a fraction of documents.
-    # 2 rather than 5: on the labelled news corpora (README, "Choices and why") it raised NMI on
-    # AG News and BBC News and left the 50,000 IMDB reviews' vocabulary as it was.
+    # 2 rather than 5: on the labelled news corpora it raised NMI on AG News and BBC News and
+    # left the 50,000 IMDB reviews' vocabulary as it was (docs/choices.md, "A term counts from 2 documents").
     min_df: float = 2.0
-    # How count vectors are scaled before the autoencoder sees them (README: "Input scaling").
+    # How count vectors are scaled before the autoencoder sees them (docs/choices.md, "Input scaling").
     scaling: Literal["counts", "binary", "log1p", "tfidf"] = "tfidf"
     l2_normalize: bool = True
 
@@ -65,7 +65,7 @@ class AutoencoderConfig:
     hidden: list[int] = field(default_factory=lambda: [1024, 512, 256])
     bottleneck: int = 10
     epochs: int = 10
-    # Train at least this many mini-batch updates: a small sample gets more epochs (README: "Choices and why").
+    # Train at least this many mini-batch updates: a small sample gets more epochs (docs/choices.md).
     min_steps: int = 200
     batch_size: int = 512
     learning_rate: float = 0.001
@@ -74,12 +74,12 @@ class AutoencoderConfig:
     # Training arithmetic: "bfloat16" computes the layers in bfloat16 and keeps the weights and
     # the loss in float32 (Keras mixed precision); "auto" picks it where the CPU multiplies
     # bfloat16 natively (AMX or AVX-512 BF16) and the input is at least 1,024 wide, else
-    # float32 (README: "Mixed precision where the CPU has bfloat16").
+    # float32 (docs/choices.md, "Mixed precision where the CPU has bfloat16").
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     # Stop once the validation loss has improved on its best by less than this fraction for
     # two epochs in a row, and keep the best epoch's weights; 0 (the default) trains every
     # epoch. Off by default: on BBC News 0.001 stopped at epoch 39 of 50 and cost 0.013 NMI for
-    # 6 s saved; elsewhere the defaults' loss still fell faster (README: "Choices and why").
+    # 6 s saved; elsewhere the defaults' loss still fell faster (docs/choices.md, "Early stopping").
     early_stopping: float = 0.0
 
 
@@ -97,7 +97,8 @@ class ManifoldConfig:
     metric: str = "euclidean"
     seed: int = 0
     # UMAP and the clusterer are fitted on this many rows (a seeded sample); the other rows
-    # are placed and labelled by the fitted models on the executors (README: "Fitting on a sample").
+    # are placed and labelled by the fitted models on the executors
+    # (docs/how-it-works.md, "Fitting on a sample").
     fit_rows: int = 50_000
     # Rows per batch of that transform. UMAP's result for a row depends on its batch, and a
     # batch of more than 10,000 rows gets 30 optimisation epochs where a smaller one gets 100.
@@ -106,10 +107,10 @@ class ManifoldConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    # KMeans with k chosen by silhouette (k: auto): README, "Choices and why".
+    # KMeans with k chosen by silhouette (k: auto): docs/choices.md.
     algorithm: Literal["dbscan", "kmeans", "gmm", "hdbscan"] = "kmeans"
     # Number of clusters for kmeans and gmm; auto: the k in [k_min, k_max] whose KMeans
-    # partition of the fit sample has the highest silhouette (README: "Choices and why").
+    # partition of the fit sample has the highest silhouette (docs/choices.md).
     k: int | Literal["auto"] = "auto"
     k_min: int = 5
     k_max: int = 50

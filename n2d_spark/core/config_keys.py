@@ -1,4 +1,4 @@
-"""What each config key means: the one source of ``n2d-spark config`` and of the README's table."""
+"""What each config key means: the one source of ``n2d-spark config`` and of docs/configuration.md's table."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def config_yaml(config: JobConfig) -> str:
 
 
 def markdown_table() -> str:
-    """The README's configuration table."""
+    """The configuration table of docs/configuration.md."""
     rows = ["| key | default | meaning |", "| --- | --- | --- |"]
     rows += [f"| `{key}` | `{_yaml_value(value)}` | {MEANINGS[key]} |" for key, value in _flat(JobConfig()).items()]
     return "\n".join(rows) + "\n"

@@ -27,7 +27,7 @@ from n2d_spark.core.errors import InputError
 
 
 # HDBSCAN's smallest cluster when cluster.min_cluster_size is null: this share of the fit rows,
-# at least _SMALLEST_CLUSTER rows (README: "Choices and why", chosen on the labelled corpora).
+# at least _SMALLEST_CLUSTER rows (docs/choices.md, chosen on the labelled corpora).
 MIN_CLUSTER_SHARE = 0.005
 _SMALLEST_CLUSTER = 10
 

@@ -10,7 +10,7 @@ the random stream of the layout optimisation, and a batch of more than 10,000 ro
 the data, not by the partitioning: a row's batch is a seeded hash of its id modulo the
 number of batches, and a batch is sorted by id before the transform. The same input and
 config give the same labels on any cluster; another ``manifold.batch_rows`` can move rows
-near a cluster's edge (README: "Fitting on a sample").
+near a cluster's edge (docs/how-it-works.md, "Batches and determinism").
 """
 
 from __future__ import annotations
