@@ -16,7 +16,7 @@ from n2d_spark.core.errors import InputError
 from n2d_spark.model.encoder import DenseScaler
 from n2d_spark.pipeline import run_job
 from n2d_spark.rows.rejects import with_vector_reason
-from n2d_spark.rows.vector_input import FEATURES_COL, as_feature_arrays, most_common_length
+from n2d_spark.rows.vector_mode import FEATURES_COL, as_feature_arrays, most_common_length
 
 from conftest import REPO
 

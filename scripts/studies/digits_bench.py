@@ -10,6 +10,7 @@ job's autoencoder embedding. Prints accuracy (best matching), NMI, ARI and wall 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for every run, e.g. autoencoder.precision=bfloat16 or manifold.seed=1")
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO / "scripts"))
     from digits_to_parquet import write_digits
 
     work = Path(tempfile.mkdtemp(prefix="n2d-digits-"))

@@ -1,13 +1,13 @@
 """Write scikit-learn's bundled handwritten digits (1,797 8x8 images, no download) as Parquet.
 
-    .venv/bin/python scripts/studies/digits_to_parquet.py data/digits.parquet
+    .venv/bin/python scripts/digits_to_parquet.py data/digits.parquet
 
 Columns: ``pixels`` (array<double>, 64 values from 0 to 16, row by row) and ``digit`` (int, 0-9).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,5 +30,7 @@ def write_digits(path: str | Path) -> Path:
 
 
 if __name__ == "__main__":
-    target = write_digits(sys.argv[1] if len(sys.argv) > 1 else "data/digits.parquet")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", nargs="?", default="data/digits.parquet", help="the Parquet file to write")
+    target = write_digits(parser.parse_args().output)
     print(f"wrote 1797 digits to {target}")
