@@ -38,6 +38,17 @@ def spark():
     session.stop()
 
 
+def legacy_pickle(value) -> bytes:
+    """``value`` pickled as format 1 bundles hold it: its classes named at the package's top level,
+    where they lived before the package was grouped into sub-packages (n2d_spark.cluster, ...)."""
+    # Protocol 2 names a class as a text line (GLOBAL), so the module's name can be swapped in place.
+    data = pickle.dumps(value, protocol=2)
+    for old in (b"cluster", b"manifold", b"encoder"):
+        data = data.replace(b"cn2d_spark.model." + old + b"\n", b"cn2d_spark." + old + b"\n")
+    assert b"n2d_spark.model." not in data
+    return data
+
+
 def as_format_1(spark, model: Path) -> None:
     """The model bundle in ``model`` as format 1 laid it out: the UMAP and the clusterer as pickles."""
     # Imported here: every test file loads conftest, and most need nothing of the bundle's.
@@ -52,7 +63,7 @@ def as_format_1(spark, model: Path) -> None:
         (model / f".{name}.crc").unlink(missing_ok=True)
         manifest["parts"].pop(name, None)
     for name, part in (("umap.pkl", assigner.reducer), ("clusters.pkl", assigner.clusters)):
-        data = pickle.dumps(part, protocol=5)
+        data = legacy_pickle(part)
         (model / name).write_bytes(data)
         manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     manifest.update(format_version=1, model_id=model_id_of(manifest["parts"]))

@@ -21,12 +21,13 @@ from n2d_spark.core.fs import FileSystem
 from n2d_spark.model import bundle as bundle_module
 from n2d_spark.model.bundle import FORMAT_VERSION, load_bundle, save_bundle
 from n2d_spark.model.bundle_json import model_id_of
-from n2d_spark.model.cluster import ClusterAssigner
-from n2d_spark.model.cluster import fit_clusters
+from n2d_spark.model.cluster import ClusterAssigner, fit_clusters
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
 from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+
+from conftest import legacy_pickle
 
 BOTTLENECK = 10
 SMALL = {
@@ -233,7 +234,7 @@ def test_damaged_bundle_is_one_clear_line_and_nothing_is_unpickled(spark, saved,
     damage(folder)
     before = _listing(tmp_path)
     unpickled = []
-    monkeypatch.setattr(bundle_module.pickle, "loads", lambda data: unpickled.append(data))
+    monkeypatch.setattr(bundle_module, "_unpickle", lambda data: unpickled.append(data))
     with pytest.raises(BundleError) as raised:
         _load(spark, folder)
     text = str(raised.value)
@@ -282,6 +283,7 @@ def test_every_clusterer_loads_without_a_pickle_and_labels_as_before(spark, save
     assigner = _vector_mode_bundle(spark, folder, saved[4].reducer, cluster)
     assert {"umap.npz", "clusters.npz"} <= set(_listing(folder)) and not list(folder.glob("*.pkl"))
     with monkeypatch.context() as patch:
+        patch.setattr(bundle_module, "_unpickle", _refuse_to_unpickle)
         patch.setattr(pickle, "loads", _refuse_to_unpickle)
         patch.setattr(pickle, "load", _refuse_to_unpickle)
         loaded = _load(spark, folder)
@@ -327,7 +329,7 @@ def _refused_without_pickle(spark, folder: Path, monkeypatch, reason: str) -> No
     """Loading ``folder`` by default fails with one line ending in ``reason`` (a pattern), and unpickles nothing."""
     unpickled = []
     with monkeypatch.context() as patch:
-        patch.setattr(pickle, "loads", lambda data: unpickled.append(data))
+        patch.setattr(bundle_module, "_unpickle", lambda data: unpickled.append(data))
         with pytest.raises(BundleError) as raised:
             _load(spark, folder)
     _assert_one_line(raised, rf"model bundle {re.escape(str(folder))}: " + reason)
@@ -347,8 +349,8 @@ def _as_format_1(folder: Path, assigner: ClusterAssigner) -> None:
     """The bundle in ``folder`` as format 1 laid it out: the UMAP and the clusterer as pickles."""
     for name in ("umap.npz", "clusters.npz"):
         _replace_part(folder, name, None)
-    _replace_part(folder, "umap.pkl", pickle.dumps(assigner.reducer, protocol=5))
-    _replace_part(folder, "clusters.pkl", pickle.dumps(assigner.clusters, protocol=5))
+    _replace_part(folder, "umap.pkl", legacy_pickle(assigner.reducer))
+    _replace_part(folder, "clusters.pkl", legacy_pickle(assigner.clusters))
     _edit_manifest(folder, lambda m: m.update(format_version=1))
 
 

@@ -1,5 +1,8 @@
 """The fitted model as a self-contained bundle: saved by every training run, loaded to label new rows.
 
+Over 300 lines: one file format, so each part's writer and reader, and the checks between them, sit
+side by side.
+
 Layout of a bundle folder (``OUTPUT/model/``), format version 2::
 
     bundle.json      format version, model id, creation time, the resolved config, library
@@ -189,12 +192,12 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
     import umap
 
     if umap_part == UMAP_PICKLE_PART:
-        reducer = _loading(where, umap_part, lambda: pickle.loads(verified[umap_part]))
+        reducer = _loading(where, umap_part, lambda: _unpickle(verified[umap_part]))
         _check_type(where, umap_part, reducer, umap.UMAP)
     else:
         reducer = _loading(where, umap_part, lambda: umap_from_arrays(*_npz_contents(verified[umap_part])))
     if clusters_part == CLUSTERS_PICKLE_PART:
-        clusters = _loading(where, clusters_part, lambda: pickle.loads(verified[clusters_part]))
+        clusters = _loading(where, clusters_part, lambda: _unpickle(verified[clusters_part]))
         _check_type(where, clusters_part, clusters, FittedClusters)
     else:
         clusters = _loading(where, clusters_part, lambda: clusters_from_arrays(*_npz_contents(verified[clusters_part])))
@@ -257,8 +260,28 @@ def _npz_contents(data: bytes) -> tuple[dict[str, np.ndarray], dict]:
         return arrays, json.loads(str(npz[_SCALARS_MEMBER]))
 
 
+# Where the classes a pickled part names live now: format 1 bundles written before the package was
+# grouped into sub-packages (21a7bcf) name them at its top level (n2d_spark.cluster.FittedClusters,
+# n2d_spark.manifold.ExactNeighbors).
+_MOVED_MODULES = {
+    "n2d_spark.cluster": "n2d_spark.model.cluster",
+    "n2d_spark.manifold": "n2d_spark.model.manifold",
+    "n2d_spark.encoder": "n2d_spark.model.encoder",
+}
+
+
+class _MovedModulesUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        return super().find_class(_MOVED_MODULES.get(module, module), name)
+
+
+def _unpickle(data: bytes):
+    """A pickled part, its classes found where they live now (``_MOVED_MODULES``)."""
+    return _MovedModulesUnpickler(io.BytesIO(data)).load()
+
+
 class _Parts:
-    """The verified parts' bytes, read as ``output.load_embedding_model`` reads files: so it loads what was checked."""
+    """The verified parts' bytes, read as ``encoder_arrays.load_embedding_model`` reads files: so it loads what was checked."""
 
     def __init__(self, parts: dict[str, bytes]):
         self._parts = parts
