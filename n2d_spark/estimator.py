@@ -44,7 +44,7 @@ from n2d_spark.core.fs import FileSystem
 from n2d_spark.model.bundle import load_bundle, save_bundle
 from n2d_spark.outputs.publish import MODEL_DIR
 from n2d_spark.rows.estimator_stages import FittedN2D, check_input, fit_frame, label_frame
-from n2d_spark.rows.vector_input import check_features_type
+from n2d_spark.rows.vector_mode import check_features_type
 
 
 class _N2DParams(HasInputCol, HasOutputCol):

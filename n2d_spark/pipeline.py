@@ -4,7 +4,7 @@ write, report, publish. Each stage lives in its own module; this one only compos
 - read, vectorize, embed, assign: rows/job_stages.py (rows on the executors)
 - autoencoder, embed, manifold, cluster: rows/fit.py, the fit the estimator runs too (model/autoencoder.py, model/manifold.py,
   model/cluster.py: the fit samples on the driver)
-- evaluate: evaluation/stage.py and evaluation/baselines.py
+- evaluate: evaluation/scoring.py and evaluation/baselines.py
 - write: outputs/tables.py (row outputs, checked), model/bundle.py (the model); run.json: outputs/run_json.py
 - report: evaluation/report.py; publish: outputs/publish.py (staged folder), outputs/catalog.py (tables)
 """
@@ -23,7 +23,7 @@ from n2d_spark.core.fs import FileSystem
 from n2d_spark.core.metrics import silhouette_on_sample
 from n2d_spark.core.run_context import Run, RunResult
 from n2d_spark.evaluation.report import ReportInputs, write_report
-from n2d_spark.evaluation.stage import (
+from n2d_spark.evaluation.scoring import (
     evaluate_fit,
     label_agreement,
     map_sample,

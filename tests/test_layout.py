@@ -48,6 +48,17 @@ def test_docstring_declares_every_subpackage():
     assert sorted(_declared_order()) == sorted(subpackages)
 
 
+def test_imports_are_absolute():
+    """Relative imports would slip past the checks below, which read module paths as written."""
+    relative = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert relative == []
+
+
 def test_no_import_reaches_up():
     order = _declared_order()
     modules = _modules()

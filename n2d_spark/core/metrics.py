@@ -1,4 +1,5 @@
-"""Agreement of cluster labels with known classes, and the shape of a labelling.
+"""Label metrics on arrays: agreement with known classes, a labelling's shape, silhouette, and topic
+coherence (NPMI) and diversity.
 
 Noise (-1) counts as one more cluster in every agreement score; its share is reported
 beside them, so that a run that calls half its rows noise cannot look better than it is.

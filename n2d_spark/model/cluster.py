@@ -1,4 +1,5 @@
-"""Cluster stage: a shallow clusterer on the manifold coordinates. Noise is label -1.
+"""Cluster stage: a shallow clusterer on the manifold coordinates (noise is label -1), the topic tree,
+and ``ClusterAssigner``, the fitted UMAP and clusterer that label new embeddings.
 
 ``fit_clusters`` fits on the fit sample; the ``FittedClusters`` it returns assigns any
 other point the way its algorithm would: KMeans and the Gaussian mixture by their own

@@ -1,4 +1,5 @@
-"""Write stage: everything goes to a staging folder beside the output, published whole at the end."""
+"""The output folder: its parts' names, the checks made before any work, and a staging folder beside
+the output that is published whole at the end."""
 
 from __future__ import annotations
 

@@ -32,11 +32,11 @@ class Training:
     trained: TrainedAutoencoder
     clusters: FittedClusters
     silhouette: float | None
-    # evaluation_sample.topic_quality; None in vector mode.
+    # evaluation/scoring.py's topic_quality; None in vector mode.
     topics: dict | None
     baselines: Baselines | None = None
     stability: dict | None = None
-    # written.TopicsOverTime.about, with input.time_col.
+    # tables.TopicsOverTime.about, with input.time_col.
     topics_over_time: dict | None = None
 
 
@@ -52,7 +52,7 @@ class RunRecord:
     embedded: Embedded
     # Rows the executors assigned (all embedded rows in an assign run; those outside the fit sample in training).
     n_assigned: int
-    # evaluation_sample.label_agreement against this column, when one is scored.
+    # scoring.label_agreement against this column, when one is scored.
     label_col: str | None = None
     agreement: dict | None = None
     training: Training | None = None

@@ -69,7 +69,7 @@ def fit_model(
 
     ``usable`` holds the rows of ``features`` without a reject reason. The embedded rows (with
     ``label_col``, when given) stay persisted until ``held`` closes; rows with nothing to embed are
-    added to ``tally``. ``progress``: log the embedding's progress (stages.embed_rows).
+    added to ``tally``. ``progress``: log the embedding's progress (job_stages.embed_rows).
     """
     with stage("autoencoder"):
         sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)

@@ -12,7 +12,7 @@ from n2d_spark.core.columns import ID_COL
 from n2d_spark.core.config import InputConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import FileSystem
-from n2d_spark.rows.vector_input import check_features_type
+from n2d_spark.rows.vector_mode import check_features_type
 
 # CSV records that do not parse keep their raw text here (Spark's permissive mode).
 CORRUPT_COL = "_corrupt_record"

@@ -30,7 +30,7 @@ from n2d_spark.core.config import InputConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.rows.read import CORRUPT_COL
 from n2d_spark.rows.text import WORD_COUNT_COL
-from n2d_spark.rows.vector_input import vector_reason
+from n2d_spark.rows.vector_mode import vector_reason
 
 
 MALFORMED_RECORD = "malformed_record"

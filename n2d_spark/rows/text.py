@@ -1,4 +1,5 @@
-"""Clean and vectorize stage, all in Spark ML (JVM): text in, sparse term counts out."""
+"""Text mode's vectorize stage, in Spark ML (JVM): text in, sparse term counts out; and the same
+tokens counted in windows on the executors, for topic coherence."""
 
 from __future__ import annotations
 

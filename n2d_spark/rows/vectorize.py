@@ -1,7 +1,7 @@
 """Vectorize stage: every row of the input as the vector the autoencoder reads, with its reject reason.
 
 Text mode runs the Spark ML text pipeline (rows/text.py); vector mode checks and converts the
-numeric column (rows/vector_input.py). Used by the job (rows/job_stages.py) and the estimator (estimator.py).
+numeric column (rows/vector_mode.py). Used by the job (rows/job_stages.py) and the estimator (estimator.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from n2d_spark.core.errors import InputError
 from n2d_spark.model.cluster import check_enough_rows
 from n2d_spark.rows.rejects import with_text_reason, with_vector_reason
 from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, vectorize, vocabulary
-from n2d_spark.rows.vector_input import FEATURES_COL, as_feature_arrays, most_common_length
+from n2d_spark.rows.vector_mode import FEATURES_COL, as_feature_arrays, most_common_length
 
 
 @dataclass(frozen=True)
