@@ -218,3 +218,12 @@ def test_topics_over_time_chart_has_a_line_per_topic_and_zero_where_a_topic_has_
     assert [list(trace.x) for trace in fig.data] == [["2025-01-01", "2025-02-01"]] * 2
     assert [list(trace.y) for trace in fig.data] == [[0.75, 0.0], [0.25, 1.0]]
     assert fig.data[1].customdata[1].tolist() == ["4", "laser, planet"]
+
+
+def test_dollar_signs_in_label_values_draw_as_text():
+    """Matplotlib reads text between two $ as TeX, and stops at what TeX cannot parse: a label value
+    like $1_0_0$ or $x^$ must draw as written, not fail the report after every other stage's work."""
+    values = np.array(["$1_0_0$", "US$ 5 or $x^$", "$1_000_000$"], dtype=object)[np.repeat(np.arange(3), 100)]
+    inputs = ReportInputs(**{**_inputs().__dict__, "truth": values})
+    names, files = _write(inputs)
+    assert "map_labels.png" in names and files["map_labels.png"].startswith(PNG_SIGNATURE)

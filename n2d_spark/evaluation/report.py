@@ -228,15 +228,20 @@ def _map_png(xy: np.ndarray, categories: np.ndarray, title: str) -> bytes:
             colour = palette(colour_index % palette.N)
             colour_index += 1
         ax.scatter(xy[rows, 0], xy[rows, 1], s=size, color=colour, alpha=0.7, linewidths=0,
-                   label=f"{value} ({int(rows.sum())})")
+                   label=f"{_as_text(value)} ({int(rows.sum())})")
     if not len(xy):
         ax.text(0.5, 0.5, "no rows", ha="center", va="center", transform=ax.transAxes)
     if 0 < len(order) <= _LEGEND_MAX:
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=3, fontsize="small", frameon=False)
-    ax.set_title(f"{title}\n{len(xy)} sampled rows")
+    ax.set_title(f"{_as_text(title)}\n{len(xy)} sampled rows")
     ax.set_xticks([])
     ax.set_yticks([])
     return _png(fig)
+
+
+def _as_text(value: str) -> str:
+    """``value`` as Matplotlib draws it literally: it reads text between two ``$`` as TeX."""
+    return value.replace("$", r"\$")
 
 
 def _sizes(inputs: ReportInputs) -> list[tuple[int, int]]:
@@ -274,7 +279,7 @@ def _tree_png(tree: pd.DataFrame, names: dict[int, str]) -> bytes:
     links = np.column_stack([tree["left"], tree["right"], tree["distance"], [len(c) for c in tree["clusters"]]]).astype(float)
     fig = Figure(figsize=(8.0, max(3.0, 0.28 * n_leaves + 1.0)), dpi=100, layout="constrained")
     ax = fig.subplots()
-    dendrogram(links, orientation="left", labels=[names.get(int(c), str(c)) for c in members], ax=ax,
+    dendrogram(links, orientation="left", labels=[_as_text(names.get(int(c), str(c))) for c in members], ax=ax,
                color_threshold=0, above_threshold_color="#1f77b4", leaf_font_size=8)
     ax.set_xlabel("Ward distance between centroids (UMAP space)")
     ax.set_title("Topic hierarchy: the most similar topics join first")
