@@ -204,3 +204,14 @@ def test_vector_mode_on_spark_ml_vectors(spark, tmp_path):
     assert _ari(out[out["topic"] != 9]) >= MIN_ARI
     with pytest.raises(InputError, match="fitted on vectors"):
         loaded.transform(frame.withColumn("features", F.lit("text")))
+
+
+def test_the_reject_share_counts_rows_not_distinct_values(spark):
+    """9,000 null texts among 10,000 rows are 90% rejects, though without an id column they are one value."""
+    from n2d_spark.synthetic import generate_reviews
+
+    reviews = generate_reviews(1000, seed=2)[["review"]]
+    nulls = pd.DataFrame({"review": [None] * 9000})
+    frame = spark.createDataFrame(pd.concat([reviews, nulls], ignore_index=True), "review string")
+    with pytest.raises(InputError, match=r"^90\.0% of the rows are rejected \(9000 of 10000: null_text 9000\)"):
+        N2D(inputCol="review").fit(frame)

@@ -42,13 +42,7 @@ from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.rows.assign import assign_batches, batch_count
 from n2d_spark.rows.embed import embed
 from n2d_spark.rows.fit import fit_model
-from n2d_spark.rows.rejects import (
-    NO_VOCABULARY_TERMS,
-    NULL_ID,
-    RejectTally,
-    reason_counts,
-    with_input_reason,
-)
+from n2d_spark.rows.rejects import COPIES_COL, NO_VOCABULARY_TERMS, NULL_ID, RejectTally, with_input_reason
 from n2d_spark.rows.vectorize import check_usable, featurize
 
 # Added by transform beside the output column (named by outputCol).
@@ -87,12 +81,18 @@ def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
     with ExitStack() as held:
         keyed = df.select(row_key(df, source, config.input.id_col).alias(_KEY), _column(source))
         rows = persisted(held, _working_rows(keyed, source, config))
-        tally = RejectTally(rows_in=rows.count(), max_share=config.input.max_reject_share)
+        if config.input.id_col is None:
+            # Rows of equal value are one working row: rejects count the input rows they stand for.
+            copies = persisted(held, keyed.groupBy(F.col(_KEY).alias(ID_COL)).agg(F.count(F.lit(1)).alias(COPIES_COL)))
+            n_rows = copies.agg(F.sum(COPIES_COL)).first()[0] or 0
+            tally = RejectTally(rows_in=n_rows, max_share=config.input.max_reject_share, copies=copies)
+        else:
+            tally = RejectTally(rows_in=rows.count(), max_share=config.input.max_reject_share)
         if tally.rows_in == 0:
             raise InputError("the DataFrame has no rows to fit on")
         features = featurize(rows, config, held=held)
         vectors = persisted(held, features.rows)
-        tally.add(reason_counts(vectors))
+        tally.add_reasons(vectors)
         check_usable(tally.rows_in - tally.total, features, config)
         fit = fit_model(vectors.filter(F.col(REASON_COL).isNull()), features, config, tally, held)
     return FittedN2D(config, fit.embedding_model, fit.assigner, features.text_model)

@@ -31,7 +31,6 @@ from n2d_spark.rows.read import CORRUPT_COL, read_rows
 from n2d_spark.rows.rejects import (
     NO_VOCABULARY_TERMS,
     RejectTally,
-    reason_counts,
     with_input_reason,
 )
 from n2d_spark.rows.vectorize import Featurized, check_usable, featurize
@@ -80,7 +79,7 @@ def vectorize(run: Run, read_input: Input, text_model: PipelineModel | None) -> 
     with run.timer.stage("vectorize"):
         features = featurize(read_input.rows, run.config, text_model, held=run.cached)
         vectors = run.persist(features.rows)
-        tally.add(reason_counts(vectors))
+        tally.add_reasons(vectors)
         read_input.rows.unpersist()
         check_usable(tally.rows_in - tally.total, features, run.config)
         log.info("vectorize: %d rows, %d rejected, %s", tally.rows_in, tally.total, features.dimension_text)
@@ -105,7 +104,7 @@ def embed_rows(
         n_embedded = embedded.count()
     unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
     n_unembedded = unembedded.count()
-    tally.add({NO_VOCABULARY_TERMS: n_unembedded})
+    tally.add_rows(NO_VOCABULARY_TERMS, unembedded, n_unembedded)
     return Embedded(
         rows=embedded.filter(F.col(EMBEDDING_COL).isNotNull()),
         n_rows=n_embedded - n_unembedded,

@@ -82,13 +82,23 @@ def as_rejects(rows: DataFrame, input_columns: list[str]) -> DataFrame:
     return rows.select(ID_COL, REASON_COL, record.alias(RECORD_COL))
 
 
+# The tally's (id, copies): how many input rows one working row stands for.
+COPIES_COL = "_copies"
+
+
 @dataclass
 class RejectTally:
-    """Rejected rows by reason; raises as soon as their share passes ``input.max_reject_share``."""
+    """Rejected rows by reason; raises as soon as their share passes ``input.max_reject_share``.
+
+    ``copies`` (``id``, ``_copies``), where one working row stands for several input rows (the
+    estimator without an id column makes rows of equal value one row): a rejected row then counts
+    as the input rows it stands for, so that 9,000 null texts are 9,000 rejects, not one.
+    """
 
     rows_in: int
     max_share: float
     by_reason: dict[str, int] = field(default_factory=dict)
+    copies: DataFrame | None = None
 
     @property
     def total(self) -> int:
@@ -106,6 +116,20 @@ class RejectTally:
             )
 
 
-def reason_counts(rows: DataFrame) -> dict[str, int]:
-    """Rows per non-null ``reason``."""
-    return {r[REASON_COL]: r["count"] for r in rows.filter(F.col(REASON_COL).isNotNull()).groupBy(REASON_COL).count().collect()}
+    def add_reasons(self, rows: DataFrame) -> None:
+        """Tallies the rows of ``rows`` whose ``reason`` is not null, by reason."""
+        rejected = rows.filter(F.col(REASON_COL).isNotNull()).select(ID_COL, REASON_COL)
+        counts = self._weighted(rejected).groupBy(REASON_COL).agg(F.sum(COPIES_COL).alias("n"))
+        self.add({r[REASON_COL]: r["n"] for r in counts.collect()})
+
+    def add_rows(self, reason: str, rows: DataFrame, n_rows: int) -> None:
+        """Tallies ``rows`` (an ``id`` column; ``n_rows`` of them, already counted) under ``reason``."""
+        if self.copies is not None and n_rows:
+            n_rows = self._weighted(rows.select(ID_COL)).agg(F.sum(COPIES_COL)).first()[0]
+        self.add({reason: n_rows})
+
+    def _weighted(self, rows: DataFrame) -> DataFrame:
+        """``rows`` with ``_copies``: 1 each, or the input rows each stands for."""
+        if self.copies is None:
+            return rows.withColumn(COPIES_COL, F.lit(1))
+        return rows.join(self.copies, on=ID_COL)
