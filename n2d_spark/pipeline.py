@@ -145,7 +145,9 @@ def run_assign(
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
             read = job_stages.read(run)
-            features, vectors = job_stages.vectorize(run, read, text_model=bundle.text_model)
+            features, vectors = job_stages.vectorize(
+                run, read, text_model=bundle.text_model, vector_length=bundle.embedding_model.encoder.input_dim
+            )
             usable = vectors.filter(F.col(REASON_COL).isNull())
             with run.timer.stage("embed"):
                 embedded = job_stages.embed_rows(

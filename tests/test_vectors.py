@@ -14,7 +14,7 @@ from n2d_spark.core.columns import REASON_COL
 from n2d_spark.core.config import load_config
 from n2d_spark.core.errors import InputError
 from n2d_spark.model.encoder import DenseScaler
-from n2d_spark.pipeline import run_job
+from n2d_spark.pipeline import run_assign, run_job
 from n2d_spark.rows.rejects import with_vector_reason
 from n2d_spark.rows.vector_mode import FEATURES_COL, as_feature_arrays, most_common_length
 
@@ -83,6 +83,16 @@ def test_vector_mode_rejects_and_labels(spark, tmp_path):
     assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "group"]
     clusters = spark.read.parquet(str(tmp_path / "out" / "clusters")).toPandas()
     assert clusters["size"].sum() == 300 and all(len(t) == 0 for t in clusters["top_terms"])
+
+    # assign checks the width against the model's, not against what most new rows have.
+    wider = [list(centers[i % 3]) for i in range(3)] + [list(centers[0]) + [0.0]] * 5
+    pq.write_table(pa.table({"v": wider}), tmp_path / "wider.parquet")
+    assigned = run_assign(
+        spark, str(tmp_path / "out" / "model"), str(tmp_path / "wider.parquet"), str(tmp_path / "assigned"),
+        ["input.max_reject_share=1.0"],
+    ).manifest
+    assert assigned["rejected_by_reason"] == {"wrong_vector_length": 5}
+    assert assigned["rows"]["labelled"] == 3
 
 
 @pytest.mark.slow

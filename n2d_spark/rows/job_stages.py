@@ -73,11 +73,17 @@ def read(run: Run) -> Input:
     return Input(rows, input_columns, label_col, RejectTally(rows_in=rows_in, max_share=run.config.input.max_reject_share))
 
 
-def vectorize(run: Run, read_input: Input, text_model: PipelineModel | None) -> tuple[Featurized, DataFrame]:
-    """Every row as an input vector with its reject reason (rows/vectorize.py), persisted; the read rows released."""
+def vectorize(
+    run: Run, read_input: Input, text_model: PipelineModel | None, vector_length: int | None = None
+) -> tuple[Featurized, DataFrame]:
+    """Every row as an input vector with its reject reason (rows/vectorize.py), persisted; the read rows released.
+
+    A saved model gives its ``text_model``, or in vector mode its input width (``vector_length``):
+    a vector of another length is then a reject, not a failure inside the embedding UDF.
+    """
     tally = read_input.tally
     with run.timer.stage("vectorize"):
-        features = featurize(read_input.rows, run.config, text_model, held=run.cached)
+        features = featurize(read_input.rows, run.config, text_model, vector_length=vector_length, held=run.cached)
         vectors = run.persist(features.rows)
         tally.add_reasons(vectors)
         read_input.rows.unpersist()
