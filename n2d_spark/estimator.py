@@ -162,6 +162,21 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
             output_col=self.getOutputCol(), id_col=self.getIdCol(), with_embedding=self.getWithEmbedding(),
         )
 
+    def release(self) -> None:
+        """Destroy the broadcasts (encoder, UMAP and clusterer) that this model's transforms read, on
+        the driver and the executors. Compute what ``transform`` returned first: its rows read them.
+        A later ``transform`` broadcasts again. ``with model: ...`` releases at the block's end."""
+        parts = self._shared.pop("parts", ())
+        self._shared.pop("context", None)
+        for part in parts:
+            part.destroy()
+
+    def __enter__(self) -> N2DModel:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
+
     def _broadcasts(self, spark: SparkSession):
         context = spark.sparkContext
         if self._shared.get("context") is not context:

@@ -215,3 +215,16 @@ def test_the_reject_share_counts_rows_not_distinct_values(spark):
     frame = spark.createDataFrame(pd.concat([reviews, nulls], ignore_index=True), "review string")
     with pytest.raises(InputError, match=r"^90\.0% of the rows are rejected \(9000 of 10000: null_text 9000\)"):
         N2D(inputCol="review").fit(frame)
+
+
+def test_release_destroys_the_broadcasts_and_a_later_transform_broadcasts_again(example):
+    model, fresh = example["model"], example["fresh"]
+    assert model.transform(fresh).filter(F.col("cluster").isNotNull()).count() == fresh.count()
+    held = model._broadcasts(fresh.sparkSession)
+    assert all(part._jbroadcast.isValid() for part in held)
+    model.release()
+    assert not any(part._jbroadcast.isValid() for part in held)
+    with model:
+        assert model.transform(fresh).filter(F.col("cluster").isNotNull()).count() == fresh.count()
+        again = model._broadcasts(fresh.sparkSession)
+    assert not any(part._jbroadcast.isValid() for part in again)
