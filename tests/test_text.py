@@ -103,3 +103,29 @@ def test_term_windows_counted_on_executors_equal_the_driver_count(spark):
     assert counts.n_documents == 120 and counts.n_windows == expected.n_windows
     np.testing.assert_array_equal(counts.together, expected.together)
     assert counts.together[4].sum() == 0 and counts.together[0, 0] > 0
+
+
+def test_the_vectorize_stage_keeps_no_token_cache_once_the_vectors_are_cached(spark, tmp_path):
+    """A new text fit keeps each row's tokens on disk for its two passes; the vectorize stage drops
+    them once the vectors are cached, not at the end of the run."""
+    from n2d_spark.core.config import load_config
+    from n2d_spark.core.fs import FileSystem
+    from n2d_spark.core.run_context import Run
+    from n2d_spark.rows import job_stages
+    from n2d_spark.synthetic import generate_reviews
+
+    path = tmp_path / "reviews.csv"
+    generate_reviews(300, seed=3).to_csv(path, index=False)
+    config = load_config(None, ["text.min_df=1"])
+
+    def storage_levels():
+        return sorted(str(rdd.getStorageLevel()) for rdd in spark.sparkContext._jsc.getPersistentRDDs().values())
+
+    before = storage_levels()
+    with ExitStack() as cached:
+        run = Run(spark, config, str(path), str(tmp_path / "out"), FileSystem(spark, str(path)), cached)
+        _, vectors = job_stages.vectorize(run, job_stages.read(run), text_model=None)
+        assert vectors.is_cached
+        # The vectors alone: the read rows and the tokens have been released.
+        assert len(storage_levels()) == len(before) + 1
+    assert storage_levels() == before

@@ -90,9 +90,10 @@ def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
             tally = RejectTally(rows_in=rows.count(), max_share=config.input.max_reject_share)
         if tally.rows_in == 0:
             raise InputError("the DataFrame has no rows to fit on")
-        features = featurize(rows, config, held=held)
-        vectors = persisted(held, features.rows)
-        tally.add_reasons(vectors)
+        with ExitStack() as tokens:  # the new text fit's tokens, until the tally has cached the vectors
+            features = featurize(rows, config, held=tokens)
+            vectors = persisted(held, features.rows)
+            tally.add_reasons(vectors)
         check_usable(tally.rows_in - tally.total, features, config)
         fit = fit_model(vectors.filter(F.col(REASON_COL).isNull()), features, config, tally, held)
     return FittedN2D(config, fit.embedding_model, fit.assigner, features.text_model)

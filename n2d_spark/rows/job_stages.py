@@ -82,8 +82,10 @@ def vectorize(
     a vector of another length is then a reject, not a failure inside the embedding UDF.
     """
     tally = read_input.tally
-    with run.timer.stage("vectorize"):
-        features = featurize(read_input.rows, run.config, text_model, vector_length=vector_length, held=run.cached)
+    # A new text fit keeps each row's tokens on disk for its two passes (text.fit_and_vectorize);
+    # once the tally has counted the vectors, they are cached and the tokens can go.
+    with run.timer.stage("vectorize"), ExitStack() as tokens:
+        features = featurize(read_input.rows, run.config, text_model, vector_length=vector_length, held=tokens)
         vectors = run.persist(features.rows)
         tally.add_reasons(vectors)
         read_input.rows.unpersist()
