@@ -11,7 +11,11 @@ from n2d_spark.model.encoder_arrays import load_embedding_model, save_embedding_
 from n2d_spark.outputs.publish import MANIFEST_FILE, refuse_unsafe_output, staged_output
 
 
-def _publish(spark, output, mode, content, fail=False, fs=None, run_id="r1"):
+# Run ids as the job makes them (run_context.Run).
+RUN_0, RUN_1, RUN_2 = "20261201T120000Z-0000000a", "20261201T120100Z-0000000b", "20261201T120200Z-0000000c"
+
+
+def _publish(spark, output, mode, content, fail=False, fs=None, run_id=RUN_1):
     fs = fs or FileSystem(spark, str(output))
     with staged_output(fs, str(output), mode, run_id=run_id) as staging:
         # What every job output holds: its parts and a run.json.
@@ -76,13 +80,13 @@ class _DyingFileSystem(FileSystem):
 @pytest.mark.parametrize("survive", [0, 1, 2, 3])
 def test_a_publish_killed_after_any_call_leaves_one_whole_output(spark, tmp_path, survive):
     output = tmp_path / "out"
-    _publish(spark, output, "error", b"old", run_id="r0")
+    _publish(spark, output, "error", b"old", run_id=RUN_0)
     with pytest.raises(_Killed) if survive < 3 else contextlib.nullcontext():
         _publish(spark, output, "overwrite", b"new", fs=_DyingFileSystem(spark, str(output), survive))
     if output.exists():
         assert (output / "part").read_bytes() in (b"old", b"new") and (output / MANIFEST_FILE).is_file()
     # The next run's start restores the old output, or drops it beside the new one, then publishes.
-    _publish(spark, output, "overwrite", b"next", run_id="r2")
+    _publish(spark, output, "overwrite", b"next", run_id=RUN_2)
     assert (output / "part").read_bytes() == b"next"
     # No previous output is left aside; a killed run's staging folder stays, as documented
     # (another run may still be writing into its own).
@@ -91,14 +95,14 @@ def test_a_publish_killed_after_any_call_leaves_one_whole_output(spark, tmp_path
 
 def test_a_killed_publish_is_restored_at_the_next_start(spark, tmp_path):
     output = tmp_path / "out"
-    _publish(spark, output, "error", b"old", run_id="r0")
+    _publish(spark, output, "error", b"old", run_id=RUN_0)
     with pytest.raises(_Killed):
         _publish(spark, output, "overwrite", b"new", fs=_DyingFileSystem(spark, str(output), 1))
     # Killed between moving the old output aside and moving the new one in: no output, for now.
-    assert not output.exists() and (tmp_path / "out.replaced-r1" / "part").read_bytes() == b"old"
+    assert not output.exists() and (tmp_path / f"out.replaced-{RUN_1}" / "part").read_bytes() == b"old"
     # A run that fails before publishing still finds the old output put back.
     with pytest.raises(RuntimeError):
-        _publish(spark, output, "overwrite", b"newer", fail=True, run_id="r2")
+        _publish(spark, output, "overwrite", b"newer", fail=True, run_id=RUN_2)
     assert (output / "part").read_bytes() == b"old"
     assert not list(tmp_path.glob("out.replaced-*"))
 
@@ -146,3 +150,17 @@ def test_embedding_model_round_trip(spark, tmp_path, scaler):
     x = rows if isinstance(scaler, DenseScaler) else sp.csr_matrix(rows)
     np.testing.assert_array_equal(loaded.embed(x), model.embed(x))
     assert type(loaded.scaler) is type(scaler)
+
+
+def test_a_backup_named_like_an_aside_output_is_left_alone(spark, tmp_path):
+    """Only a folder named OUTPUT.replaced-RUNID, as the job names them, is ever restored or deleted."""
+    output = tmp_path / "out"
+    _publish(spark, output, "error", b"old", run_id=RUN_0)
+    for name in ("out.replaced-backup", "out.replaced-20261201T120000Z"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / MANIFEST_FILE).write_bytes(b"{}")
+        (tmp_path / name / "part").write_bytes(b"mine")
+    _publish(spark, output, "overwrite", b"new", run_id=RUN_2)
+    assert (output / "part").read_bytes() == b"new"
+    for name in ("out.replaced-backup", "out.replaced-20261201T120000Z"):
+        assert (tmp_path / name / "part").read_bytes() == b"mine"

@@ -40,6 +40,10 @@ class RunResult:
     manifest: dict
 
 
+# A run id as Run makes it: its start in UTC and 8 random hex digits (20261126T204113Z-1a2b3c4d).
+RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
+
+
 @dataclass
 class Run:
     """One run's session, config, paths, output file system, timer, and the caches and broadcasts it holds."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from contextlib import contextmanager
 
 from n2d_spark.core.errors import OutputExistsError
 from n2d_spark.core.fs import FileSystem
+from n2d_spark.core.run_context import RUN_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +100,13 @@ def recover_publish(fs: FileSystem, output: str) -> None:
     """Tidy what a run killed while publishing left: the previous output moved aside.
 
     Without an output, the aside one is put back; beside a complete new output, it is deleted.
-    Only a folder named as this job names them and holding a run.json is touched.
+    Only a folder named exactly as this job names them (``OUTPUT.replaced-`` and a run id) and
+    holding a run.json is touched: a backup a user named ``OUTPUT.replaced-old`` stays.
     """
+    # By name: glob answers with qualified paths (file:/..., hdfs://...), not as the output was written.
+    ours = re.compile(re.escape(output.rsplit("/", 1)[-1] + _ASIDE) + RUN_ID_PATTERN)
     for aside in fs.glob(f"{output}{_ASIDE}*"):
-        if not fs.exists(f"{aside}/{MANIFEST_FILE}"):
+        if not ours.fullmatch(aside.rstrip("/").rsplit("/", 1)[-1]) or not fs.exists(f"{aside}/{MANIFEST_FILE}"):
             continue
         if fs.exists(output):
             log.warning("deleting %s: a killed run had moved that previous output aside and published %s", aside, output)
