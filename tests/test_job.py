@@ -273,6 +273,27 @@ def test_assign_labels_new_text_without_the_training_label_column(spark, synthet
     assert manifest["rows"]["labelled"] == 300 and "evaluation" not in manifest
 
 
+def test_assign_reads_the_text_column_it_is_given(spark, synthetic_run, tmp_path):
+    """--set input.text_col=body: the model's vocabulary and encoder read body, whether or not the
+    training run's column (review) is beside it; the same texts get the same labels."""
+    out, _ = synthetic_run
+    fresh = generate_reviews(300, seed=5)[["review"]]
+    fresh.to_csv(tmp_path / "review.csv", index=False)
+    only = fresh.rename(columns={"review": "body"})
+    only.to_csv(tmp_path / "body.csv", index=False)
+    # The training column beside it, holding what cleaning empties: vectors read from it would be rejects.
+    only.assign(review="<br />").to_csv(tmp_path / "both.csv", index=False)
+
+    def labels(name: str, overrides: list[str]) -> pd.DataFrame:
+        manifest = run_assign(spark, str(out / "model"), str(tmp_path / f"{name}.csv"), str(tmp_path / name), overrides).manifest
+        assert manifest["rows"]["labelled"] == 300 and manifest["rows"]["rejected"] == 0
+        return spark.read.parquet(str(tmp_path / name / "labels")).select("id", "cluster").toPandas().sort_values("id")
+
+    expected = labels("review", [])["cluster"].tolist()
+    assert labels("body", ["input.text_col=body"])["cluster"].tolist() == expected
+    assert labels("both", ["input.text_col=body"])["cluster"].tolist() == expected
+
+
 def test_assign_gives_training_rows_their_training_labels(spark, synthetic_run, tmp_path):
     """A saved model labels its own training rows (all of them transformed, none fitted) as training did."""
     out, manifest = synthetic_run

@@ -30,7 +30,7 @@ def _cleaning_sql(text_col: str) -> str:
     # kept only inside words, so "don't" is one token that the stop-word list knows.
     # coalesce: a null review is an empty document, not a null the tokenizer rejects.
     return (
-        f"SELECT *, lower(regexp_replace(regexp_replace(regexp_replace(coalesce(`{text_col}`, ''), "
+        f"SELECT *, lower(regexp_replace(regexp_replace(regexp_replace(coalesce(`{text_col.replace('`', '``')}`, ''), "
         r"'<[^>]*>', ' '), '&[#a-zA-Z0-9]+;', ' '), "
         r"'(?<!\\p{L})[\\x27\\x{2019}]|[\\x27\\x{2019}](?!\\p{L})', ' ')) AS "
         f"{_CLEAN_COL} FROM __THIS__"
@@ -63,6 +63,16 @@ def build_text_pipeline(text_col: str, config: TextConfig) -> Pipeline:
 
 def fit_text_model(rows: DataFrame, text_col: str, config: TextConfig) -> PipelineModel:
     return build_text_pipeline(text_col, config).fit(rows)
+
+
+def reading(text_model: PipelineModel, text_col: str) -> PipelineModel:
+    """A fitted text model that reads ``text_col``: its cleaning stage rebuilt by this code.
+
+    A saved model's cleaning stage names the training run's text column in the SQL it stored;
+    rebuilt, it reads the column new data has (``assign --set input.text_col=...``), and the
+    stored statement is never run.
+    """
+    return PipelineModel(stages=[SQLTransformer(statement=_cleaning_sql(text_col)), *text_model.stages[1:]])
 
 
 def vectorize(text_model: PipelineModel, rows: DataFrame) -> DataFrame:

@@ -18,7 +18,7 @@ from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.model.cluster import check_enough_rows
 from n2d_spark.rows.rejects import with_text_reason, with_vector_reason
-from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, vectorize, vocabulary
+from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, reading, vectorize, vocabulary
 from n2d_spark.rows.vector_mode import FEATURES_COL, as_feature_arrays, most_common_length
 
 
@@ -68,6 +68,7 @@ def featurize(
             raise TypeError("featurize needs held (an ExitStack) to fit a text model")
         text_model, vectorized = fit_and_vectorize(rows, F.col(REASON_COL).isNull(), config.input.text_col, config.text, held)
     else:
+        text_model = reading(text_model, config.input.text_col)
         vectorized = vectorize(text_model, rows)
     vocab = vocabulary(text_model)
     return Featurized(
