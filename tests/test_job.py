@@ -264,17 +264,9 @@ def test_n2d_beats_kmeans_on_the_raw_vectors(spark, tmp_path):
     assert (tmp_path / "out" / "report" / "map_baseline.png").is_file()
 
 
-def test_assign_labels_new_text_without_the_training_label_column(spark, synthetic_run, tmp_path):
-    # The model was trained with evaluate.label_col=topic; new data has only its text.
-    out, _ = synthetic_run
-    fresh = generate_reviews(300, seed=5)[["review"]]
-    fresh.to_csv(tmp_path / "new.csv", index=False)
-    manifest = run_assign(spark, str(out / "model"), str(tmp_path / "new.csv"), str(tmp_path / "assigned")).manifest
-    assert manifest["rows"]["labelled"] == 300 and "evaluation" not in manifest
-
-
-def test_assign_reads_the_text_column_it_is_given(spark, synthetic_run, tmp_path):
-    """--set input.text_col=body: the model's vocabulary and encoder read body, whether or not the
+def test_assign_labels_new_text_and_reads_the_text_column_it_is_given(spark, synthetic_run, tmp_path):
+    """New data has only its text (the model was trained with evaluate.label_col=topic). With
+    --set input.text_col=body the model's vocabulary and encoder read body, whether or not the
     training run's column (review) is beside it; the same texts get the same labels."""
     out, _ = synthetic_run
     fresh = generate_reviews(300, seed=5)[["review"]]
@@ -286,7 +278,7 @@ def test_assign_reads_the_text_column_it_is_given(spark, synthetic_run, tmp_path
 
     def labels(name: str, overrides: list[str]) -> pd.DataFrame:
         manifest = run_assign(spark, str(out / "model"), str(tmp_path / f"{name}.csv"), str(tmp_path / name), overrides).manifest
-        assert manifest["rows"]["labelled"] == 300 and manifest["rows"]["rejected"] == 0
+        assert manifest["rows"]["labelled"] == 300 and manifest["rows"]["rejected"] == 0 and "evaluation" not in manifest
         return spark.read.parquet(str(tmp_path / name / "labels")).select("id", "cluster").toPandas().sort_values("id")
 
     expected = labels("review", [])["cluster"].tolist()
