@@ -1,4 +1,5 @@
-"""Names every stage shares: the columns of the job's rows and outputs, and the noise label.
+"""Names every stage shares: the columns of the job's rows and outputs, the noise label, and how an
+input column's name is quoted.
 
 One module with no imports, so that the executors' code (embed, assign) and the driver's
 read the same names without importing each other's stages.
@@ -18,3 +19,8 @@ RUN_ID_COL = "run_id"
 MODEL_ID_COL = "model_id"
 # The cluster of a row that no cluster takes (DBSCAN's and HDBSCAN's noise).
 NOISE = -1
+
+
+def quoted(name: str) -> str:
+    """``name`` as Spark reads a column name literally, even one with a dot or a backtick in it."""
+    return "`" + name.replace("`", "``") + "`"

@@ -33,7 +33,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, UMAP_COL
+from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, UMAP_COL, quoted
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
@@ -188,4 +188,4 @@ def _working_rows(keyed: DataFrame, source: str, config: JobConfig) -> DataFrame
 
 def _column(name: str) -> Column:
     """A column by its name, even one with a dot or a backtick in it."""
-    return F.col("`" + name.replace("`", "``") + "`")
+    return F.col(quoted(name))

@@ -12,6 +12,7 @@ from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from n2d_spark.core.columns import quoted
 from n2d_spark.core.config import TextConfig
 from n2d_spark.core.metrics import WindowCounts, count_windows
 from n2d_spark.core.resources import persisted
@@ -30,7 +31,7 @@ def _cleaning_sql(text_col: str) -> str:
     # kept only inside words, so "don't" is one token that the stop-word list knows.
     # coalesce: a null review is an empty document, not a null the tokenizer rejects.
     return (
-        f"SELECT *, lower(regexp_replace(regexp_replace(regexp_replace(coalesce(`{text_col.replace('`', '``')}`, ''), "
+        f"SELECT *, lower(regexp_replace(regexp_replace(regexp_replace(coalesce({quoted(text_col)}, ''), "
         r"'<[^>]*>', ' '), '&[#a-zA-Z0-9]+;', ' '), "
         r"'(?<!\\p{L})[\\x27\\x{2019}]|[\\x27\\x{2019}](?!\\p{L})', ' ')) AS "
         f"{_CLEAN_COL} FROM __THIS__"
