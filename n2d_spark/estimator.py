@@ -209,7 +209,7 @@ class _N2DModelWriter(MLWriter):
         if fs.exists(path):
             raise FileExistsError(f"{path} already exists: save with model.write().overwrite().save(path) to replace it")
         fitted = self.instance._fitted
-        model_id = save_bundle(fs, f"{path}/{MODEL_DIR}", fitted.config, fitted.embedding_model, fitted.assigner, fitted.text_model)
+        model_id = save_bundle(fs, f"{path}/{MODEL_DIR}", fitted.config, fitted.embedding_model, fitted.assigner, fitted.learned_text)
         # The metadata last: a folder without it is no saved model.
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession, extraMetadata={"modelId": model_id})
         self.instance._fitted = dataclasses.replace(fitted, model_id=model_id)
@@ -227,7 +227,7 @@ class _N2DModelReader(MLReader):
         bundle = load_bundle(
             self.sparkSession, FileSystem(self.sparkSession, path), f"{path}/{MODEL_DIR}", allow_pickle=self.allow_pickle
         )
-        model = N2DModel(FittedN2D(bundle.config, bundle.embedding_model, bundle.assigner, bundle.text_model, bundle.model_id))
+        model = N2DModel(FittedN2D(bundle.config, bundle.embedding_model, bundle.assigner, bundle.learned_text, bundle.model_id))
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
         return model

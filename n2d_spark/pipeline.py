@@ -54,7 +54,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
             read = job_stages.read(run)
-            features, vectors = job_stages.vectorize(run, read, text_model=None)
+            features, vectors = job_stages.vectorize(run, read, learned_text=None)
             usable = vectors.filter(F.col(REASON_COL).isNull())
 
             # The stages autoencoder, embed, manifold and cluster (rows/fit.py), each timed for run.json.
@@ -74,7 +74,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 )
 
             with run.timer.stage("write"):
-                model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, fit.embedding_model, fit.assigner, features.text_model)
+                model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, fit.embedding_model, fit.assigner, features.learned_text)
                 out = tables.write_rows(run, staging, vectors, features, assigned, fit.embedded, read.columns, model_id, read.tally)
                 topics = topic_quality(config, vectors, features, out.summary)
                 tables.write_summary(run, staging, out, fit.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType)
@@ -146,7 +146,7 @@ def run_assign(
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
             read = job_stages.read(run)
             features, vectors = job_stages.vectorize(
-                run, read, text_model=bundle.text_model, vector_length=bundle.embedding_model.encoder.input_dim
+                run, read, learned_text=bundle.learned_text, vector_length=bundle.embedding_model.encoder.input_dim
             )
             usable = vectors.filter(F.col(REASON_COL).isNull())
             with run.timer.stage("embed"):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import sys
 from pathlib import Path
 
@@ -49,22 +50,47 @@ def legacy_pickle(value) -> bytes:
     return data
 
 
-def as_format_1(spark, model: Path) -> None:
-    """The model bundle in ``model`` as format 1 laid it out: the UMAP and the clusterer as pickles."""
-    # Imported here: every test file loads conftest, and most need nothing of the bundle's.
-    from n2d_spark.core.fs import FileSystem
-    from n2d_spark.model.bundle import load_bundle
+def rewrite_parts(model: Path, remove: list[str], add: dict[str, bytes], **fields) -> None:
+    """Parts of the bundle in ``model`` removed and added, and bundle.json rewritten to match (``fields`` updated)."""
     from n2d_spark.model.bundle_json import model_id_of
 
-    assigner = load_bundle(spark, FileSystem(spark, str(model)), str(model)).assigner
     manifest = json.loads((model / "bundle.json").read_text())
-    for name in ("umap.npz", "clusters.npz", "bundle.json"):
+    for name in [*remove, "bundle.json"]:
         (model / name).unlink()
         (model / f".{name}.crc").unlink(missing_ok=True)
         manifest["parts"].pop(name, None)
-    for name, part in (("umap.pkl", assigner.reducer), ("clusters.pkl", assigner.clusters)):
-        data = legacy_pickle(part)
+    for name, data in add.items():
+        (model / name).parent.mkdir(parents=True, exist_ok=True)
         (model / name).write_bytes(data)
         manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    manifest.update(format_version=1, model_id=model_id_of(manifest["parts"]))
+    manifest.update(fields, model_id=model_id_of(manifest["parts"]))
     (model / "bundle.json").write_text(json.dumps(manifest))
+
+
+def as_format_2(spark, model: Path) -> None:
+    """The text-mode bundle in ``model`` as format 2 laid it out: its text pipeline as Spark ML saved it (text_pipeline/)."""
+    from n2d_spark.model.text_vocabulary import TextVocabulary
+    from n2d_spark.rows.text import text_model_reading
+
+    text_col = json.loads((model / "bundle.json").read_text())["config"]["input"]["text_col"]
+    learned = TextVocabulary.from_json((model / "text.json").read_bytes())
+    saved = model.parent / f"{model.name}.text_pipeline"
+    # The stages this project's pipeline has always had, saved by Spark ML as format 2 did.
+    text_model_reading(learned, text_col).write().save(str(saved))
+    files = {f"text_pipeline/{path.relative_to(saved)}": path.read_bytes() for path in sorted(saved.rglob("*"))
+             if path.is_file() and not path.name.endswith(".crc")}
+    shutil.rmtree(saved)
+    rewrite_parts(model, ["text.json"], files, format_version=2)
+
+
+def as_format_1(spark, model: Path) -> None:
+    """The model bundle in ``model`` as format 1 laid it out: the UMAP and the clusterer as pickles, the text pipeline as Spark ML saved it."""
+    # Imported here: every test file loads conftest, and most need nothing of the bundle's.
+    from n2d_spark.core.fs import FileSystem
+    from n2d_spark.model.bundle import load_bundle
+
+    assigner = load_bundle(spark, FileSystem(spark, str(model)), str(model)).assigner
+    if (model / "text.json").exists():
+        as_format_2(spark, model)
+    pickles = {"umap.pkl": legacy_pickle(assigner.reducer), "clusters.pkl": legacy_pickle(assigner.clusters)}
+    rewrite_parts(model, ["umap.npz", "clusters.npz"], pickles, format_version=1)

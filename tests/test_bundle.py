@@ -8,11 +8,14 @@ import json
 import pickle
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from pyspark.ml import PipelineModel
+from pyspark.ml.util import DefaultParamsReader
 from sklearn.datasets import make_blobs
 
 from n2d_spark.core.config import ClusterConfig, config_from_dict
@@ -20,14 +23,13 @@ from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model import bundle as bundle_module
 from n2d_spark.model.bundle import FORMAT_VERSION, load_bundle, save_bundle
-from n2d_spark.model.bundle_json import model_id_of
 from n2d_spark.model.cluster import ClusterAssigner, fit_clusters
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
-from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.rows.text import COUNTS_COL, fit_text_model, learned, text_model_reading, vectorize, vocabulary
 
-from conftest import legacy_pickle
+from conftest import as_format_1, as_format_2, rewrite_parts
 
 BOTTLENECK = 10
 SMALL = {
@@ -70,7 +72,7 @@ def saved(spark, tmp_path_factory):
     embedding_model = EmbeddingModel(InputScaler("tfidf", True, idf), _encoder(len(vocabulary(text_model))))
     assigner = _assigner(config)
     folder = tmp_path_factory.mktemp("bundle") / "model"
-    model_id = save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, text_model)
+    model_id = save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, learned(text_model))
     return folder, model_id, config, embedding_model, assigner, text_model
 
 
@@ -89,9 +91,9 @@ def test_layout_and_manifest(saved):
     files = _listing(folder)
     assert {"bundle.json", "encoder.npz", "umap.npz", "clusters.npz"} <= set(files)
     assert not any(name.endswith(".pkl") for name in files)
-    assert any(name.startswith("text_pipeline/stages/") for name in files)
+    assert "text.json" in files and not any(name.startswith("text_pipeline/") for name in files)
     manifest = json.loads((folder / "bundle.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["format_version"] == FORMAT_VERSION == 3
     assert manifest["model_id"] == model_id and len(model_id) == 16
     assert manifest["config"] == config.to_dict()
     assert {"python", "numpy", "scipy", "scikit-learn", "umap-learn", "pynndescent", "hdbscan", "pyspark"} <= set(
@@ -112,8 +114,9 @@ def test_loaded_bundle_predicts_as_the_saved_models(spark, saved, tmp_path):
     assert loaded.versions == json.loads((folder / "bundle.json").read_text())["versions"]
 
     reviews = spark.createDataFrame([("a scary ghost and an alien",), ("garlic sauce",)], "review string")
-    assert vocabulary(loaded.text_model) == vocabulary(text_model)
-    counts = [row[COUNTS_COL].toArray() for row in vectorize(loaded.text_model, reviews).collect()]
+    assert loaded.learned_text == learned(text_model)
+    assert list(loaded.learned_text.terms) == vocabulary(text_model) and "and" in loaded.learned_text.stop_words
+    counts = [row[COUNTS_COL].toArray() for row in vectorize(text_model_reading(loaded.learned_text, "review"), reviews).collect()]
     expected_counts = [row[COUNTS_COL].toArray() for row in vectorize(text_model, reviews).collect()]
     np.testing.assert_array_equal(counts, expected_counts)
 
@@ -128,15 +131,15 @@ def test_loaded_bundle_predicts_as_the_saved_models(spark, saved, tmp_path):
 
 
 
-def test_vector_mode_bundle_has_no_text_pipeline(spark, saved, tmp_path):
+def test_vector_mode_bundle_has_no_text_part(spark, saved, tmp_path):
     _, _, config, _, assigner, _ = saved
     config = config_from_dict({**SMALL, "input": {"features_col": "pixels"}})
     model = EmbeddingModel(DenseScaler("minmax", np.zeros(6, np.float32), np.ones(6, np.float32)), _encoder(6))
     folder = tmp_path / "model"
     save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, assigner, None)
-    assert not (folder / "text_pipeline").exists()
+    assert not (folder / "text.json").exists()
     loaded = _load(spark, folder)
-    assert loaded.text_model is None and loaded.config.input.features_col == "pixels"
+    assert loaded.learned_text is None and loaded.config.input.features_col == "pixels"
     x = np.random.default_rng(3).normal(size=(5, 6)).astype(np.float32)
     np.testing.assert_array_equal(loaded.embedding_model.embed(x), model.embed(x))
 
@@ -166,38 +169,15 @@ def _edit_manifest(folder: Path, edit) -> None:
     _write_manifest(folder, json.dumps(manifest))
 
 
-def _replace_part(folder: Path, name: str, data: bytes | None) -> None:
-    """The part ``name`` replaced by ``data`` (None: removed), and bundle.json rewritten to match, as whoever could write both could."""
-    (folder / name).unlink(missing_ok=True)
-    (folder / f".{name}.crc").unlink(missing_ok=True)
-    if data is not None:
-        (folder / name).write_bytes(data)
-
-    def rewrite(manifest):
-        manifest["parts"].pop(name, None)
-        if data is not None:
-            manifest["parts"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        manifest["model_id"] = model_id_of(manifest["parts"])
-
-    _edit_manifest(folder, rewrite)
-
-
-def _first_text_part(folder: Path) -> str:
-    manifest = json.loads((folder / "bundle.json").read_text())
-    return sorted(name for name in manifest["parts"] if name.startswith("text_pipeline/") and "part-" in name)[0]
-
-
 CORRUPTIONS = {
     "truncated_umap": (lambda f: _truncate(f, "umap.npz"), r"part umap\.npz is \d+ bytes, expected \d+ \(truncated or replaced\)"),
     "missing_clusters": (lambda f: (f / "clusters.npz").unlink(), r"part clusters\.npz is missing"),
     "altered_encoder": (lambda f: _flip_byte(f, "encoder.npz"), r"part encoder\.npz does not match its checksum"),
-    "missing_text_pipeline_file": (
-        lambda f: (f / _first_text_part(f)).unlink(),
-        r"part text_pipeline/\S+ is missing",
-    ),
+    "missing_text_part": (lambda f: (f / "text.json").unlink(), r"part text\.json is missing"),
+    "unlisted_file": (lambda f: (f / "stage.py").write_text("import os"), r"holds files bundle\.json does not list \(stage\.py\)$"),
     "format_version": (
-        lambda f: _edit_manifest(f, lambda m: m.update(format_version=3)),
-        r"format version 3, but this n2d-spark reads format versions 1 and 2",
+        lambda f: _edit_manifest(f, lambda m: m.update(format_version=4)),
+        r"format version 4, but this n2d-spark reads format versions 1, 2, 3",
     ),
     "scikit_learn_version": (
         lambda f: _edit_manifest(f, lambda m: m["versions"].update({"scikit-learn": "0.24.2"})),
@@ -248,7 +228,7 @@ def test_damaged_bundle_is_one_clear_line_and_nothing_is_unpickled(spark, saved,
 def test_a_part_that_fails_to_load_is_named(spark, saved, tmp_path):
     """A part whose checksum is right but whose content is not what it should be (rewritten bundle.json)."""
     folder = _copy(saved, tmp_path)
-    _replace_part(folder, "clusters.npz", b"not an npz")
+    rewrite_parts(folder, ["clusters.npz"], {"clusters.npz": b"not an npz"})
     # np.load takes what is not an array file for a pickle, and refuses it.
     with pytest.raises(BundleError, match=r"part clusters\.npz could not be loaded \(ValueError: .*pickle.*\)$"):
         _load(spark, folder)
@@ -345,18 +325,9 @@ def _assert_assigns_alike(loaded: ClusterAssigner, fitted: ClusterAssigner, seed
     np.testing.assert_array_equal(labels, expected_labels)
 
 
-def _as_format_1(folder: Path, assigner: ClusterAssigner) -> None:
-    """The bundle in ``folder`` as format 1 laid it out: the UMAP and the clusterer as pickles."""
-    for name in ("umap.npz", "clusters.npz"):
-        _replace_part(folder, name, None)
-    _replace_part(folder, "umap.pkl", legacy_pickle(assigner.reducer))
-    _replace_part(folder, "clusters.pkl", legacy_pickle(assigner.clusters))
-    _edit_manifest(folder, lambda m: m.update(format_version=1))
-
-
 def test_a_format_1_bundle_loads_only_with_allow_pickle(spark, saved, tmp_path, monkeypatch):
     folder = _copy(saved, tmp_path)
-    _as_format_1(folder, saved[4])
+    as_format_1(spark, folder)
     _refused_without_pickle(
         spark, folder, monkeypatch,
         r"format version 1 stores the UMAP and the clusterer as pickles "
@@ -370,7 +341,7 @@ def test_a_format_1_bundle_loads_only_with_allow_pickle(spark, saved, tmp_path, 
     # Saved again, it is a bundle without pickles, that labels as before.
     again = tmp_path / "again"
     save_bundle(FileSystem(spark, str(again)), str(again), loaded.config, loaded.embedding_model, loaded.assigner,
-                loaded.text_model)
+                loaded.learned_text)
     assert not list(again.glob("*.pkl"))
     _assert_assigns_alike(_load(spark, again).assigner, saved[4], seed=2, atol=0.0)
 
@@ -378,6 +349,67 @@ def test_a_format_1_bundle_loads_only_with_allow_pickle(spark, saved, tmp_path, 
     _edit_manifest(folder, lambda m: m["versions"].update(numpy="1.26.4"))
     with pytest.raises(BundleError, match=r"umap\.pkl and clusters\.pkl hold NumPy arrays, so loading needs numpy 1\.\*"):
         load_bundle(spark, FileSystem(spark, str(folder)), str(folder), allow_pickle=True)
+
+
+def test_a_format_2_text_pipeline_is_read_as_data_and_vectorizes_as_before(spark, saved, tmp_path, monkeypatch):
+    """Format 2's text_pipeline/ (Spark ML's layout) gives the same vocabulary, never through Spark ML's loader."""
+    folder = _copy(saved, tmp_path)
+    as_format_2(spark, folder)
+    assert (folder / "text_pipeline" / "stages").is_dir() and not (folder / "text.json").exists()
+    with monkeypatch.context() as patch:
+        patch.setattr(PipelineModel, "load", _refuse_to_run)
+        patch.setattr(DefaultParamsReader, "loadParamsInstance", _refuse_to_run)
+        loaded = _load(spark, folder)
+    assert loaded.learned_text == learned(saved[5])
+    assert loaded.model_id != saved[1]  # other parts, another id
+
+
+def _refuse_to_run(*_args, **_kwargs):
+    raise AssertionError("Spark ML's loader ran")
+
+
+def _edit_stage_metadata(folder: Path, stage: str, edit) -> None:
+    """The metadata of the text pipeline's stage named ``stage`` edited, bundle.json rewritten to match."""
+    [path] = folder.glob(f"text_pipeline/stages/*_{stage}_*/metadata/part-*")
+    metadata = json.loads(path.read_text())
+    edit(metadata)
+    name = str(path.relative_to(folder))
+    rewrite_parts(folder, [name], {name: json.dumps(metadata).encode()})
+
+
+def test_a_format_2_bundle_with_an_edited_statement_is_refused_and_runs_nothing(spark, saved, tmp_path):
+    folder = _copy(saved, tmp_path)
+    as_format_2(spark, folder)
+    target = tmp_path / "written_by_the_bundle"
+    statement = f"INSERT OVERWRITE DIRECTORY '{target}' USING csv SELECT * FROM __THIS__"
+    _edit_stage_metadata(folder, "SQLTransformer", lambda m: m["paramMap"].update(statement=statement))
+    with pytest.raises(BundleError) as raised:
+        _load(spark, folder)
+    _assert_one_line(
+        raised,
+        rf"model bundle {re.escape(str(folder))}: text_pipeline/ is not the text pipeline this n2d-spark writes "
+        r"\(the SQLTransformer's statement is not the one this n2d-spark writes\); nothing of it was run: train a new model",
+    )
+    assert not target.exists()
+
+
+def test_a_format_2_bundle_naming_a_python_stage_is_refused_and_imports_nothing(spark, saved, tmp_path, monkeypatch):
+    """Spark ML's loader imports the module.class that metadata with "language": "Python" names."""
+    folder = _copy(saved, tmp_path)
+    as_format_2(spark, folder)
+    marker = tmp_path / "imported"
+    (tmp_path / "planted_stage.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Stage: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _edit_stage_metadata(folder, "RegexTokenizer", lambda m: m.update({"class": "planted_stage.Stage", "language": "Python"}))
+    with pytest.raises(BundleError) as raised:
+        _load(spark, folder)
+    _assert_one_line(
+        raised,
+        rf"model bundle {re.escape(str(folder))}: text_pipeline/ is not the text pipeline this n2d-spark writes "
+        r"\(stage 1 is 'planted_stage\.Stage' \(Python\), expected org\.apache\.spark\.ml\.feature\.RegexTokenizer\); "
+        r"nothing of it was run: train a new model",
+    )
+    assert not marker.exists() and "planted_stage" not in sys.modules
 
 
 def test_versions_that_do_not_matter_are_not_checked(spark, saved, tmp_path):

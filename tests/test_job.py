@@ -92,7 +92,7 @@ def test_output_layout_and_schema(spark, synthetic_run):
     assert len(tree) == len(found) - 1 and sorted(tree["clusters"].iloc[-1]) == found
     assert 0.0 < manifest["clusters"]["silhouette"] <= 1.0
     assert (out / "model" / "encoder.npz").is_file()
-    assert (out / "model" / "text_pipeline" / "metadata").is_dir()
+    assert (out / "model" / "text.json").is_file() and not (out / "model" / "text_pipeline").exists()
     assert not list(out.parent.glob("out.staging-*"))
 
 

@@ -124,7 +124,7 @@ def test_the_vectorize_stage_keeps_no_token_cache_once_the_vectors_are_cached(sp
     before = storage_levels()
     with ExitStack() as cached:
         run = Run(spark, config, str(path), str(tmp_path / "out"), FileSystem(spark, str(path)), cached)
-        _, vectors = job_stages.vectorize(run, job_stages.read(run), text_model=None)
+        _, vectors = job_stages.vectorize(run, job_stages.read(run), learned_text=None)
         assert vectors.is_cached
         # The vectors alone: the read rows and the tokens have been released.
         assert len(storage_levels()) == len(before) + 1

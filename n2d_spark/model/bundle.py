@@ -3,7 +3,7 @@
 Over 300 lines: one file format, so each part's writer and reader, and the checks between them, sit
 side by side.
 
-Layout of a bundle folder (``OUTPUT/model/``), format version 2::
+Layout of a bundle folder (``OUTPUT/model/``), format version 3::
 
     bundle.json      format version, model id, creation time, the resolved config, library
                      versions, and every part's SHA-256 and size
@@ -12,10 +12,14 @@ Layout of a bundle folder (``OUTPUT/model/``), format version 2::
                      parameters and fitted scalars (manifold.umap_to_arrays)
     clusters.npz     the fitted clusterer and what assigning new points needs: arrays, and
                      as JSON the scalars (cluster_arrays.clusters_to_arrays)
-    text_pipeline/   the Spark ML text pipeline, vocabulary included (text mode only)
+    text.json        what the text model learned: its vocabulary and stop words (text mode only)
 
-The .npz parts are read with ``allow_pickle=False``, so loading them runs no code from the
-bundle. The UMAP and the clusterer are rebuilt from them as objects of their own libraries
+The .npz parts are read with ``allow_pickle=False``, and text.json as data: the text pipeline
+is rebuilt from this project's code (model/text_vocabulary.py), so loading runs no code, SQL or
+class name from the bundle. Formats 1 and 2 stored the text pipeline as Spark ML saves it
+(``text_pipeline/``), whose own loader runs the SQL statement it holds and imports the Python
+classes its metadata names; it is read as data instead, and refused unless it is the pipeline
+this project wrote. The UMAP and the clusterer are rebuilt from them as objects of their own libraries
 that predict exactly as the fitted ones did: the UMAP's exact neighbour index from its fit
 rows, HDBSCAN's prediction data by hdbscan from the fit rows and the condensed tree
 (manifold.umap_from_arrays, cluster_arrays.clusters_from_arrays).
@@ -31,8 +35,8 @@ bundle from a trusted source, and otherwise stops with one line saying so.
 Loading checks, in this order and before anything is deserialized: that bundle.json exists
 and parses (model/bundle_json.py), its format version, whether it holds pickles (and may load them), the versions
 of the libraries whose objects are pickled or rebuilt (the rebuild sets their fitted
-attributes, private ones included, which a minor release may rename), and every part's
-presence, size and checksum. Any failure is one ``BundleError`` line that names the
+attributes, private ones included, which a minor release may rename), that the folder holds
+no file bundle.json does not list, and every part's presence, size and checksum. Any failure is one ``BundleError`` line that names the
 problem; loading writes nothing.
 
 The checksums detect damage (a truncated copy, a missing file), not tampering: whoever can
@@ -49,8 +53,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-from pyspark.ml import PipelineModel
-
 from n2d_spark.core.config import JobConfig, config_from_dict
 from n2d_spark.core.errors import BundleError, N2DError
 from n2d_spark.core.fs import FileSystem
@@ -60,6 +62,8 @@ from n2d_spark.model.bundle_json import (
     MANIFEST,
     MINOR,
     PICKLE_FORMAT_VERSION,
+    READABLE_FORMAT_VERSIONS,
+    SPARK_ML_TEXT_FORMAT_VERSIONS,
     check_versions,
     installed_versions,
     model_id_of,
@@ -76,6 +80,7 @@ from n2d_spark.model.manifold import (
     umap_from_arrays,
     umap_to_arrays,
 )
+from n2d_spark.model.text_vocabulary import TEXT_PART, TextVocabulary, from_spark_ml_files
 
 ENCODER_PART = "encoder.npz"
 UMAP_PART = "umap.npz"
@@ -83,7 +88,8 @@ CLUSTERS_PART = "clusters.npz"
 # A UMAP with pynndescent's index (in any format), and format 1's parts.
 UMAP_PICKLE_PART = "umap.pkl"
 CLUSTERS_PICKLE_PART = "clusters.pkl"
-TEXT_PIPELINE_DIR = "text_pipeline"
+# Formats 1 and 2: the text pipeline as Spark ML saved it.
+SPARK_ML_TEXT_DIR = "text_pipeline"
 _PICKLE_PROTOCOL = 5
 # The member of a part's .npz that holds its JSON scalars.
 _SCALARS_MEMBER = "scalars_json"
@@ -97,8 +103,8 @@ class ModelBundle:
     config: JobConfig
     embedding_model: EmbeddingModel
     assigner: ClusterAssigner
-    # None in vector mode (config.input.features_col set).
-    text_model: PipelineModel | None
+    # What the text model learned; None in vector mode (config.input.features_col set).
+    learned_text: TextVocabulary | None
     versions: dict[str, str]
 
 
@@ -108,14 +114,13 @@ def save_bundle(
     config: JobConfig,
     embedding_model: EmbeddingModel,
     assigner: ClusterAssigner,
-    text_model: PipelineModel | None,
+    learned_text: TextVocabulary | None,
 ) -> str:
     """Write the bundle into ``folder`` (bundle.json last, so a bundle without it is incomplete); returns the model id."""
     folder = folder.rstrip("/")
-    if (text_model is None) != (config.input.features_col is not None):
-        raise ValueError("a text pipeline is saved in text mode, and only then (config.input.features_col is None)")
-    # Parts serialized here are hashed as written: reading tens of MB back through py4j costs
-    # seconds (about 11 MB/s). Only the text pipeline, which Spark ML writes, is read back.
+    if (learned_text is None) != (config.input.features_col is not None):
+        raise ValueError("a text model is saved in text mode, and only then (config.input.features_col is None)")
+    # Parts are hashed as serialized here: reading tens of MB back through py4j costs seconds (about 11 MB/s).
     written = {ENCODER_PART: save_embedding_model(fs, folder, embedding_model)}
     umap_arrays = umap_to_arrays(assigner.reducer)
     if umap_arrays is None:
@@ -124,13 +129,11 @@ def save_bundle(
     else:
         written[UMAP_PART] = _npz_bytes(*umap_arrays)
     written[CLUSTERS_PART] = _npz_bytes(*clusters_to_arrays(assigner.clusters))
-    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART):
+    if learned_text is not None:
+        written[TEXT_PART] = learned_text.to_json()
+    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART, TEXT_PART):
         if name in written:
             fs.write_bytes(f"{folder}/{name}", written[name])
-    if text_model is not None:
-        text_model.write().save(f"{folder}/{TEXT_PIPELINE_DIR}")
-        for name, _ in _content_files(fs, f"{folder}/{TEXT_PIPELINE_DIR}"):
-            written[f"{TEXT_PIPELINE_DIR}/{name}"] = fs.read_bytes(f"{folder}/{TEXT_PIPELINE_DIR}/{name}")
     parts = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in written.items()}
     model_id = model_id_of(parts)
     manifest = {
@@ -155,10 +158,10 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
     manifest = read_manifest(fs, folder)
     where = f"model bundle {folder}"
     version = manifest["format_version"]
-    if version not in (FORMAT_VERSION, PICKLE_FORMAT_VERSION):
+    if version not in READABLE_FORMAT_VERSIONS:
         raise BundleError(
-            f"{where}: format version {version!r}, but this n2d-spark reads format versions {PICKLE_FORMAT_VERSION} "
-            f"and {FORMAT_VERSION} (train a new model, or use the n2d-spark release that wrote it)"
+            f"{where}: format version {version!r}, but this n2d-spark reads format versions "
+            f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))} (train a new model, or use the n2d-spark release that wrote it)"
         )
     parts = manifest["parts"]
     if version == PICKLE_FORMAT_VERSION:
@@ -173,17 +176,21 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
     except N2DError as error:
         raise BundleError(f"{where}: its config is not valid here: {one_line(error)}") from None
     text_mode = config.input.features_col is None
-    _check_versions(where, manifest["versions"], config, text_mode, pickled)
+    _check_versions(where, manifest["versions"], config, pickled)
     if manifest["model_id"] != model_id_of(parts):
         raise BundleError(f"{where}: model_id {manifest['model_id']!r} does not match its parts' checksums")
     required = [ENCODER_PART, umap_part, clusters_part]
     for name in required:
         if name not in parts:
             raise BundleError(f"{where}: bundle.json lists no part {name}")
-    text_parts = sorted(name for name in parts if name.startswith(f"{TEXT_PIPELINE_DIR}/"))
+    spark_ml_text = version in SPARK_ML_TEXT_FORMAT_VERSIONS
+    text_parts = sorted(name for name in parts if name.startswith(f"{SPARK_ML_TEXT_DIR}/") or name == TEXT_PART)
     if text_mode and not text_parts:
-        raise BundleError(f"{where}: bundle.json lists no {TEXT_PIPELINE_DIR}/ files, and the config is text mode")
-    sizes = dict(fs.list_files(folder))
+        raise BundleError(f"{where}: bundle.json lists no {f'{SPARK_ML_TEXT_DIR}/ files' if spark_ml_text else TEXT_PART}, and the config is text mode")
+    sizes = dict(_content_files(fs, folder))
+    unlisted = sorted(set(sizes) - set(parts) - {MANIFEST})
+    if unlisted:
+        raise BundleError(f"{where}: holds files bundle.json does not list ({', '.join(unlisted[:3])}{', ...' if len(unlisted) > 3 else ''})")
     verified = {name: verified_part(fs, folder, where, name, parts[name], sizes) for name in sorted(parts)}
 
     # Every check has passed: only now is anything deserialized.
@@ -201,21 +208,30 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
         _check_type(where, clusters_part, clusters, FittedClusters)
     else:
         clusters = _loading(where, clusters_part, lambda: clusters_from_arrays(*_npz_contents(verified[clusters_part])))
-    text_model = None
-    if text_mode:
-        text_model = _loading(where, f"{TEXT_PIPELINE_DIR}/", lambda: PipelineModel.load(f"{folder}/{TEXT_PIPELINE_DIR}"))
+    learned_text = None
+    if text_mode and spark_ml_text:
+        files = {name.removeprefix(f"{SPARK_ML_TEXT_DIR}/"): verified[name] for name in text_parts}
+        try:
+            learned_text = from_spark_ml_files(files, config.input.text_col)
+        except (ValueError, KeyError) as error:
+            raise BundleError(
+                f"{where}: {SPARK_ML_TEXT_DIR}/ is not the text pipeline this n2d-spark writes ({one_line(error)}); "
+                f"nothing of it was run: train a new model"
+            ) from None
+    elif text_mode:
+        learned_text = _loading(where, TEXT_PART, lambda: TextVocabulary.from_json(verified[TEXT_PART]))
     return ModelBundle(
         model_id=manifest["model_id"],
         config=config,
         embedding_model=embedding_model,
         assigner=ClusterAssigner(reducer=reducer, clusters=clusters),
-        text_model=text_model,
+        learned_text=learned_text,
         versions=dict(manifest["versions"]),
     )
 
 
-def _check_versions(where: str, saved: dict[str, str], config: JobConfig, text_mode: bool, pickled: list[str]) -> None:
-    """The libraries whose objects the bundle pickles or rebuilds (or, for Spark ML, saves) must match closely enough.
+def _check_versions(where: str, saved: dict[str, str], config: JobConfig, pickled: list[str]) -> None:
+    """The libraries whose objects the bundle pickles or rebuilds must match closely enough.
 
     A rebuild from arrays sets the objects' fitted attributes, some of them private (UMAP's,
     KMeans' thread count, HDBSCAN's condensed tree), which a minor release may rename.
@@ -231,8 +247,6 @@ def _check_versions(where: str, saved: dict[str, str], config: JobConfig, text_m
         rules.append(("pynndescent", MINOR, "umap.pkl holds pynndescent's index"))
     if config.cluster.algorithm == "hdbscan":
         rules.append(("hdbscan", MINOR, "its HDBSCAN is pickled or rebuilt from its fitted attributes"))
-    if text_mode:
-        rules.append(("pyspark", MAJOR, "text_pipeline/ is a Spark ML model"))
     check_versions(where, saved, rules)
 
 

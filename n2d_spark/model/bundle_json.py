@@ -16,9 +16,12 @@ from typing import Any
 from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
 
-FORMAT_VERSION = 2
-# The format before, with the UMAP and the clusterer as pickles: read, and loaded only with allow_pickle.
+FORMAT_VERSION = 3
+# Format 1 stored the UMAP and the clusterer as pickles: loaded only with allow_pickle. Formats 1
+# and 2 stored the text pipeline as Spark ML saves it: read as data (model/text_vocabulary.py).
 PICKLE_FORMAT_VERSION = 1
+SPARK_ML_TEXT_FORMAT_VERSIONS = (1, 2)
+READABLE_FORMAT_VERSIONS = (1, 2, FORMAT_VERSION)
 MANIFEST = "bundle.json"
 
 # What a model's parts are read with: recorded in bundle.json and in a run's run.json.
@@ -71,7 +74,7 @@ def read_manifest(fs: FileSystem, folder: str) -> dict[str, Any]:
     for key in ("format_version", *(k for k in expected if k != "format_version")):
         if key not in manifest:
             raise BundleError(f"model bundle {folder}: {MANIFEST} has no {key!r}")
-        if key == "format_version" and manifest[key] not in (FORMAT_VERSION, PICKLE_FORMAT_VERSION):
+        if key == "format_version" and manifest[key] not in READABLE_FORMAT_VERSIONS:
             return manifest
         if not isinstance(manifest[key], expected[key]) or isinstance(manifest[key], bool):
             raise BundleError(f"model bundle {folder}: {MANIFEST}'s {key!r} is not a {expected[key].__name__}")

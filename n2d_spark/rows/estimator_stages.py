@@ -26,7 +26,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from pyspark import Broadcast
-from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame
@@ -39,6 +38,7 @@ from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
 from n2d_spark.model.cluster import ClusterAssigner
 from n2d_spark.model.encoder import EmbeddingModel
+from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.assign import assign_batches, batch_count
 from n2d_spark.rows.embed import embed
 from n2d_spark.rows.fit import fit_model
@@ -60,7 +60,7 @@ class FittedN2D:
     embedding_model: EmbeddingModel
     assigner: ClusterAssigner
     # None in vector mode (config.input.features_col set).
-    text_model: PipelineModel | None
+    learned_text: TextVocabulary | None
     # The bundle's id once saved or loaded; None for a model fitted in this session and not saved.
     model_id: str | None = None
 
@@ -96,7 +96,7 @@ def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
             tally.add_reasons(vectors)
         check_usable(tally.rows_in - tally.total, features, config)
         fit = fit_model(vectors.filter(F.col(REASON_COL).isNull()), features, config, tally, held)
-    return FittedN2D(config, fit.embedding_model, fit.assigner, features.text_model)
+    return FittedN2D(config, fit.embedding_model, fit.assigner, features.learned_text)
 
 
 def label_frame(
@@ -114,7 +114,7 @@ def label_frame(
     encoder = fitted.embedding_model.encoder
     keyed = df.withColumn(_KEY, row_key(df, input_col, id_col))
     rows = _working_rows(keyed.select(_KEY, _column(input_col).alias(fitted.source_col)), fitted.source_col, config)
-    features = featurize(rows, config, fitted.text_model, vector_length=encoder.input_dim)
+    features = featurize(rows, config, fitted.learned_text, vector_length=encoder.input_dim)
     vectors = features.rows
     # No Spark filter on the embedding: Spark would run the embedding UDF once for the filter and
     # again for the value. The count counts embeddings, and assign_batches passes over rows without

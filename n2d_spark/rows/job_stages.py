@@ -13,7 +13,6 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -25,6 +24,7 @@ from n2d_spark.core.resources import broadcast, persisted
 from n2d_spark.core.run_context import Run
 from n2d_spark.model.cluster import ClusterAssigner
 from n2d_spark.model.encoder import EmbeddingModel
+from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.assign import assign, fitted_assignments
 from n2d_spark.rows.embed import embed
 from n2d_spark.rows.read import CORRUPT_COL, read_rows
@@ -74,18 +74,18 @@ def read(run: Run) -> Input:
 
 
 def vectorize(
-    run: Run, read_input: Input, text_model: PipelineModel | None, vector_length: int | None = None
+    run: Run, read_input: Input, learned_text: TextVocabulary | None, vector_length: int | None = None
 ) -> tuple[Featurized, DataFrame]:
     """Every row as an input vector with its reject reason (rows/vectorize.py), persisted; the read rows released.
 
-    A saved model gives its ``text_model``, or in vector mode its input width (``vector_length``):
+    A saved model gives what its text model learned (``learned_text``), or in vector mode its input width (``vector_length``):
     a vector of another length is then a reject, not a failure inside the embedding UDF.
     """
     tally = read_input.tally
     # A new text fit keeps each row's tokens on disk for its two passes (text.fit_and_vectorize);
     # once the tally has counted the vectors, they are cached and the tokens can go.
     with run.timer.stage("vectorize"), ExitStack() as tokens:
-        features = featurize(read_input.rows, run.config, text_model, vector_length=vector_length, held=tokens)
+        features = featurize(read_input.rows, run.config, learned_text, vector_length=vector_length, held=tokens)
         vectors = run.persist(features.rows)
         tally.add_reasons(vectors)
         read_input.rows.unpersist()

@@ -8,72 +8,67 @@ from contextlib import ExitStack
 
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import CountVectorizer, RegexTokenizer, SQLTransformer, StopWordsRemover
+from pyspark.ml.feature import CountVectorizer, CountVectorizerModel, RegexTokenizer, SQLTransformer, StopWordsRemover
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import quoted
 from n2d_spark.core.config import TextConfig
 from n2d_spark.core.metrics import WindowCounts, count_windows
 from n2d_spark.core.resources import persisted
+from n2d_spark.model.text_vocabulary import (
+    CLEAN_COL,
+    MIN_TOKEN_LENGTH,
+    TERMS_COL,
+    TOKEN_PATTERN,
+    TOKENS_COL,
+    TextVocabulary,
+    cleaning_sql,
+)
 from n2d_spark.rows.sampling import hash_sample
 
 COUNTS_COL = "counts"
 # Words left after cleaning and stop-word removal: 0 means the text was empty after cleaning.
 WORD_COUNT_COL = "_n_words"
-_CLEAN_COL = "_clean_text"
-_TOKENS_COL = "_tokens"
-_TERMS_COL = "_terms"
 
 
-def _cleaning_sql(text_col: str) -> str:
-    # Tags and entities become spaces (so "end.<br />Next" stays two words); apostrophes are
-    # kept only inside words, so "don't" is one token that the stop-word list knows.
-    # coalesce: a null review is an empty document, not a null the tokenizer rejects.
-    return (
-        f"SELECT *, lower(regexp_replace(regexp_replace(regexp_replace(coalesce({quoted(text_col)}, ''), "
-        r"'<[^>]*>', ' '), '&[#a-zA-Z0-9]+;', ' '), "
-        r"'(?<!\\p{L})[\\x27\\x{2019}]|[\\x27\\x{2019}](?!\\p{L})', ' ')) AS "
-        f"{_CLEAN_COL} FROM __THIS__"
-    )
+def _tokenizing_stages(text_col: str, stop_words: list[str] | None = None) -> list:
+    """Clean, split and drop stop words (Spark's English list unless given): the stages before counting."""
+    remover = StopWordsRemover(inputCol=TOKENS_COL, outputCol=TERMS_COL)
+    if stop_words is not None:
+        remover.setStopWords(stop_words)
+    return [
+        SQLTransformer(statement=cleaning_sql(text_col)),
+        RegexTokenizer(
+            inputCol=CLEAN_COL, outputCol=TOKENS_COL, pattern=TOKEN_PATTERN, toLowercase=False, minTokenLength=MIN_TOKEN_LENGTH
+        ),
+        remover,
+    ]
 
 
 def build_text_pipeline(text_col: str, config: TextConfig) -> Pipeline:
-    return Pipeline(
-        stages=[
-            SQLTransformer(statement=_cleaning_sql(text_col)),
-            RegexTokenizer(
-                inputCol=_CLEAN_COL,
-                outputCol=_TOKENS_COL,
-                pattern=r"[^\p{L}\p{N}'’]+",
-                toLowercase=False,
-                minTokenLength=2,
-            ),
-            StopWordsRemover(inputCol=_TOKENS_COL, outputCol=_TERMS_COL),
-            # Spark 4's CountVectorizer ranks terms by count, then term, so the vocabulary is a
-            # function of the rows, not of their partitioning (tests/test_text.py checks it).
-            CountVectorizer(
-                inputCol=_TERMS_COL,
-                outputCol=COUNTS_COL,
-                vocabSize=config.vocab_size,
-                minDF=config.min_df,
-            ),
-        ]
-    )
+    # Spark 4's CountVectorizer ranks terms by count, then term, so the vocabulary is a
+    # function of the rows, not of their partitioning (tests/test_text.py checks it).
+    vectorizer = CountVectorizer(inputCol=TERMS_COL, outputCol=COUNTS_COL, vocabSize=config.vocab_size, minDF=config.min_df)
+    return Pipeline(stages=[*_tokenizing_stages(text_col), vectorizer])
 
 
 def fit_text_model(rows: DataFrame, text_col: str, config: TextConfig) -> PipelineModel:
     return build_text_pipeline(text_col, config).fit(rows)
 
 
-def reading(text_model: PipelineModel, text_col: str) -> PipelineModel:
-    """A fitted text model that reads ``text_col``: its cleaning stage rebuilt by this code.
+def learned(text_model: PipelineModel) -> TextVocabulary:
+    """What a fitted text model learned, as the bundle stores it."""
+    return TextVocabulary(tuple(vocabulary(text_model)), tuple(text_model.stages[-2].getStopWords()))
 
-    A saved model's cleaning stage names the training run's text column in the SQL it stored;
-    rebuilt, it reads the column new data has (``assign --set input.text_col=...``), and the
-    stored statement is never run.
+
+def text_model_reading(learned_text: TextVocabulary, text_col: str) -> PipelineModel:
+    """The fitted text model that ``learned_text`` describes, built by this code and reading ``text_col``.
+
+    A saved model is rebuilt so, never loaded as Spark ML saved it: it reads the column new data
+    has (``assign --set input.text_col=...``), and runs no statement a bundle carries.
     """
-    return PipelineModel(stages=[SQLTransformer(statement=_cleaning_sql(text_col)), *text_model.stages[1:]])
+    counts = CountVectorizerModel.from_vocabulary(list(learned_text.terms), inputCol=TERMS_COL, outputCol=COUNTS_COL)
+    return PipelineModel(stages=[*_tokenizing_stages(text_col, list(learned_text.stop_words)), counts])
 
 
 def vectorize(text_model: PipelineModel, rows: DataFrame) -> DataFrame:
@@ -90,13 +85,13 @@ def fit_and_vectorize(rows: DataFrame, fit_on: Column, text_col: str, config: Te
     closes, for both passes (scripts/studies/vectorize_profile.py; BENCHMARKS.md, "A scale model").
     """
     *steps, vectorizer = build_text_pipeline(text_col, config).getStages()
-    terms = persisted(held, PipelineModel(stages=steps).transform(rows).drop(_CLEAN_COL, _TOKENS_COL), StorageLevel.DISK_ONLY)
+    terms = persisted(held, PipelineModel(stages=steps).transform(rows).drop(CLEAN_COL, TOKENS_COL), StorageLevel.DISK_ONLY)
     counts_model = vectorizer.fit(terms.filter(fit_on))
     return PipelineModel(stages=[*steps, counts_model]), _with_word_counts(counts_model.transform(terms))
 
 
 def _with_word_counts(vectorized: DataFrame) -> DataFrame:
-    return vectorized.withColumn(WORD_COUNT_COL, F.size(F.col(_TERMS_COL))).drop(_CLEAN_COL, _TOKENS_COL, _TERMS_COL)
+    return vectorized.withColumn(WORD_COUNT_COL, F.size(F.col(TERMS_COL))).drop(CLEAN_COL, TOKENS_COL, TERMS_COL)
 
 
 def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, seed: int, terms: list[str]) -> WindowCounts:
@@ -108,7 +103,7 @@ def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, 
     terms x terms matrix per partition travels, whatever ``n_rows`` is.
     """
     tokenize = PipelineModel(stages=text_model.stages[:-1])
-    picked = tokenize.transform(hash_sample(rows, n_rows, seed)).select(_TERMS_COL)
+    picked = tokenize.transform(hash_sample(rows, n_rows, seed)).select(TERMS_COL)
     # The limit leaves one partition: spread it over the cores (integer counts add up in any order).
     spread = picked.repartition(rows.sparkSession.sparkContext.defaultParallelism)
 

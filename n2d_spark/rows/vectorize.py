@@ -17,8 +17,9 @@ from n2d_spark.core.columns import REASON_COL
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.model.cluster import check_enough_rows
+from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.rejects import with_text_reason, with_vector_reason
-from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, reading, vectorize, vocabulary
+from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, learned, text_model_reading, vectorize
 from n2d_spark.rows.vector_mode import FEATURES_COL, as_feature_arrays, most_common_length
 
 
@@ -31,9 +32,13 @@ class Featurized:
     column: str
     source: str
     dimension: int
-    # Text mode only.
+    # Text mode only: the Spark ML text model, and what it learned (what a bundle stores).
     text_model: PipelineModel | None = None
-    vocabulary: list[str] | None = None
+    learned_text: TextVocabulary | None = None
+
+    @property
+    def vocabulary(self) -> list[str] | None:
+        return None if self.learned_text is None else list(self.learned_text.terms)
 
     @property
     def dimension_text(self) -> str:
@@ -43,10 +48,10 @@ class Featurized:
 
 
 def featurize(
-    rows: DataFrame, config: JobConfig, text_model: PipelineModel | None = None, vector_length: int | None = None,
+    rows: DataFrame, config: JobConfig, learned_text: TextVocabulary | None = None, vector_length: int | None = None,
     held: ExitStack | None = None,
 ) -> Featurized:
-    """Text mode: Spark ML count vectors (from ``text_model`` when given, else a new fit); vector mode: the checked numeric column.
+    """Text mode: Spark ML count vectors (by a saved model's ``learned_text`` when given, else a new fit); vector mode: the checked numeric column.
 
     Vector mode expects vectors of ``vector_length`` values when it is given (a fitted model's input
     width: nothing is computed), else the length most usable rows have. A new text fit keeps the
@@ -63,21 +68,21 @@ def featurize(
         )
     # The vocabulary comes from the accepted rows only; every row is vectorized, so that
     # the rejects keep their place in one DataFrame with the rest.
-    if text_model is None:
+    if learned_text is None:
         if held is None:
             raise TypeError("featurize needs held (an ExitStack) to fit a text model")
         text_model, vectorized = fit_and_vectorize(rows, F.col(REASON_COL).isNull(), config.input.text_col, config.text, held)
+        learned_text = learned(text_model)
     else:
-        text_model = reading(text_model, config.input.text_col)
+        text_model = text_model_reading(learned_text, config.input.text_col)
         vectorized = vectorize(text_model, rows)
-    vocab = vocabulary(text_model)
     return Featurized(
         rows=with_text_reason(vectorized),
         column=COUNTS_COL,
         source=config.input.text_col,
-        dimension=len(vocab),
+        dimension=len(learned_text.terms),
         text_model=text_model,
-        vocabulary=vocab,
+        learned_text=learned_text,
     )
 
 
