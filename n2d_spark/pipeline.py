@@ -53,7 +53,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
-            read = job_stages.read(run)
+            read = job_stages.read(run, _tables_check(spark, config))
             features, vectors = job_stages.vectorize(run, read, learned_text=None)
             usable = vectors.filter(F.col(REASON_COL).isNull())
 
@@ -144,7 +144,7 @@ def run_assign(
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
-            read = job_stages.read(run)
+            read = job_stages.read(run, _tables_check(spark, config))
             features, vectors = job_stages.vectorize(
                 run, read, learned_text=bundle.learned_text, vector_length=bundle.embedding_model.encoder.input_dim
             )
@@ -174,6 +174,13 @@ def run_assign(
             manifest = run_manifest(record, total_seconds=run.elapsed())
             write_manifest(run.fs, staging, manifest)
     return _published(spark, config, output_path, manifest)
+
+
+def _tables_check(spark: SparkSession, config: JobConfig):
+    """The check of ``output.table``'s tables against the columns the input will give them, run before any row is read."""
+    if config.output.table is None:
+        return None
+    return lambda schema, columns: check_table_first(spark, config, tables.table_schemas(schema, columns, config))
 
 
 def _published(spark: SparkSession, config: JobConfig, output_path: str, manifest: dict) -> RunResult:

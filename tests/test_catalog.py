@@ -101,6 +101,48 @@ def test_overwrite_replaces_and_append_adds(spark, database):
     assert spark.table(f"{table}_clusters").count() == 6
 
 
+def _failing_write(monkeypatch, table: str):
+    """saveAsTable fails for ``table``, as a lost executor or a full disk would, and works for any other."""
+    from pyspark.sql.readwriter import DataFrameWriter
+
+    save = DataFrameWriter.saveAsTable
+
+    def failing(writer, name, *args, **kwargs):
+        if name == table:
+            raise RuntimeError(f"writing {name} failed")
+        return save(writer, name, *args, **kwargs)
+
+    monkeypatch.setattr(DataFrameWriter, "saveAsTable", failing)
+
+
+def test_an_overwrite_that_fails_while_writing_leaves_the_old_tables(spark, database, monkeypatch):
+    table = f"{database}.reviews"
+    write_tables(*_frames(spark, run_id="day1"), table, "fail")
+    with monkeypatch.context() as patch:
+        _failing_write(patch, f"{table}_clusters__n2d_new")
+        with pytest.raises(RuntimeError, match="failed"):
+            write_tables(*_frames(spark, run_id="day2", n=6), table, "overwrite")
+    assert {r["run_id"] for r in spark.table(table).collect()} == {"day1"} and spark.table(f"{table}_clusters").count() == 3
+    # The next overwrite drops what the failed one left (names with the job's own suffix) and swaps in its rows.
+    write_tables(*_frames(spark, run_id="day3", n=6), table, "overwrite")
+    assert {r["run_id"] for r in spark.table(table).collect()} == {"day3"} and spark.table(table).count() == 6
+    assert sorted(t.name for t in spark.catalog.listTables(database)) == ["reviews", "reviews_clusters"]
+
+
+def test_an_append_that_fails_between_the_tables_adds_no_label_twice(spark, database, monkeypatch):
+    """The clusters go first: a failure before the labels leaves the labels table without the run."""
+    table = f"{database}.reviews"
+    write_tables(*_frames(spark, run_id="day1"), table, "fail")
+    with monkeypatch.context() as patch:
+        _failing_write(patch, table)
+        with pytest.raises(RuntimeError, match="failed"):
+            write_tables(*_frames(spark, run_id="day2"), table, "append")
+    assert {r["run_id"] for r in spark.table(table).collect()} == {"day1"}
+    write_tables(*_frames(spark, run_id="day2-rerun"), table, "append")
+    runs = {r["run_id"]: r["count"] for r in spark.table(table).groupBy("run_id").count().collect()}
+    assert runs == {"day1": 12, "day2-rerun": 12}
+
+
 def test_append_needs_the_same_columns_and_writes_nothing_otherwise(spark, database):
     table = f"{database}.reviews"
     write_tables(*_frames(spark), table, "fail")

@@ -131,6 +131,18 @@ def test_rows_it_cannot_use_get_a_null_cluster_and_a_reason(spark, example):
     assert out.loc[out["cluster"].notna(), "reject_reason"].isna().all()
 
 
+def test_column_names_with_a_dot_or_a_backtick_are_read_literally(spark, example):
+    """Spark reads `a.b` as a field of a struct unless quoted; every input name is quoted (core/columns.quoted)."""
+    model, fresh = example["model"], example["fresh"].limit(100)
+    expected = model.transform(fresh).select("review", "cluster").toPandas().set_index("review")["cluster"]
+    odd = fresh.select(
+        F.col("review").alias("body.text"), F.col("review").alias("doc`id"), F.col("topic").alias("meta.topic")
+    )
+    out = model.transform(odd, {model.inputCol: "body.text", model.idCol: "doc`id"}).toPandas()
+    assert list(out.columns) == ["body.text", "doc`id", "meta.topic", "cluster", "umap", "reject_reason"]
+    assert out.set_index("body.text")["cluster"].to_dict() == expected.to_dict()
+
+
 def test_labels_depend_on_the_rows_not_on_partitioning_or_copies(example):
     model, fresh = example["model"], example["fresh"]
     copies = fresh.limit(50)

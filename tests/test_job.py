@@ -33,10 +33,14 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def synthetic_run(spark, tmp_path_factory):
-    """The default config on a 5,000-review synthetic corpus with dates, run once for the tests below."""
+    """The default config on a 5,000-review synthetic corpus with dates, run once for the tests below.
+
+    Two columns are named as Spark would misread them unquoted: a dot (a struct's field) and a backtick.
+    """
     work = tmp_path_factory.mktemp("synthetic")
-    corpus = write_corpus(generate_reviews(5000, seed=0, dates=True), work / "synthetic.csv.gz")
-    config = load_config(REPO / "conf" / "synthetic.yaml", ["input.time_col=date"])
+    reviews = generate_reviews(5000, seed=0, dates=True).rename(columns={"sentiment": "meta.sentiment", "date": "when`day"})
+    corpus = write_corpus(reviews, work / "synthetic.csv.gz")
+    config = load_config(REPO / "conf" / "synthetic.yaml", ["input.time_col=when`day"])
     result = run_job(spark, config, str(corpus), str(work / "out"))
     return work / "out", result.manifest
 
@@ -63,11 +67,11 @@ def test_every_row_is_labelled_once(spark, synthetic_run):
 def test_output_layout_and_schema(spark, synthetic_run):
     out, manifest = synthetic_run
     labels = spark.read.parquet(str(out / "labels"))
-    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "sentiment", "topic", "date"]
+    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "meta.sentiment", "topic", "when`day"]
     assert spark.read.parquet(str(out / "rejected")).count() == 0
     assert dict(labels.dtypes) == {
         "id": "bigint", "cluster": "int", "umap": "array<float>", "run_id": "string", "model_id": "string",
-        "sentiment": "string", "topic": "string", "date": "string",
+        "meta.sentiment": "string", "topic": "string", "when`day": "string",
     }
     assert labels.select("run_id", "model_id").distinct().collect() == [(manifest["run_id"], manifest["model_id"])]
     # Spark reads every Parquet column back as nullable: "never null" is checked on the values.
@@ -266,24 +270,29 @@ def test_n2d_beats_kmeans_on_the_raw_vectors(spark, tmp_path):
 
 def test_assign_labels_new_text_and_reads_the_text_column_it_is_given(spark, synthetic_run, tmp_path):
     """New data has only its text (the model was trained with evaluate.label_col=topic). With
-    --set input.text_col=body the model's vocabulary and encoder read body, whether or not the
-    training run's column (review) is beside it; the same texts get the same labels."""
+    --set input.text_col=... the model's vocabulary and encoder read that column, whether or not the
+    training run's column (review) is beside it; the same texts get the same labels. The names
+    hold a dot and a backtick, which Spark reads literally only when quoted."""
     out, _ = synthetic_run
-    fresh = generate_reviews(300, seed=5)[["review"]]
+    fresh = generate_reviews(300, seed=5)[["review", "topic"]].rename(columns={"topic": "meta.topic"})
+    fresh.insert(0, "doc`id", [f"d{i}" for i in range(300)])
     fresh.to_csv(tmp_path / "review.csv", index=False)
-    only = fresh.rename(columns={"review": "body"})
+    only = fresh.rename(columns={"review": "body.text"})
     only.to_csv(tmp_path / "body.csv", index=False)
     # The training column beside it, holding what cleaning empties: vectors read from it would be rejects.
     only.assign(review="<br />").to_csv(tmp_path / "both.csv", index=False)
 
     def labels(name: str, overrides: list[str]) -> pd.DataFrame:
+        overrides = ["input.id_col=doc`id", *overrides]
         manifest = run_assign(spark, str(out / "model"), str(tmp_path / f"{name}.csv"), str(tmp_path / name), overrides).manifest
-        assert manifest["rows"]["labelled"] == 300 and manifest["rows"]["rejected"] == 0 and "evaluation" not in manifest
-        return spark.read.parquet(str(tmp_path / name / "labels")).select("id", "cluster").toPandas().sort_values("id")
+        assert manifest["rows"]["labelled"] == 300 and manifest["rows"]["rejected"] == 0
+        return spark.read.parquet(str(tmp_path / name / "labels")).toPandas().set_index("id")
 
-    expected = labels("review", [])["cluster"].tolist()
-    assert labels("body", ["input.text_col=body"])["cluster"].tolist() == expected
-    assert labels("both", ["input.text_col=body"])["cluster"].tolist() == expected
+    expected = labels("review", [])
+    body = labels("body", ["input.text_col=body.text", "evaluate.label_col=meta.topic"])
+    assert list(body.columns) == ["cluster", "umap", "run_id", "model_id", "meta.topic"]
+    assert body["cluster"].to_dict() == expected["cluster"].to_dict() and len(expected) == 300
+    assert labels("both", ["input.text_col=body.text"])["cluster"].to_dict() == expected["cluster"].to_dict()
 
 
 def test_assign_gives_training_rows_their_training_labels(spark, synthetic_run, tmp_path):
@@ -367,6 +376,11 @@ def test_tables_in_the_catalog_and_appended_days(spark, synthetic_run, tmp_path)
     runs = spark.sql("SELECT run_id, model_id, count(*) AS n FROM n2d_tests.reviews GROUP BY run_id, model_id").collect()
     assert sorted(r["n"] for r in runs) == [300, 300] and {r["model_id"] for r in runs} == {manifest["model_id"]}
     assert spark.table("n2d_tests.reviews_clusters").select("run_id").distinct().count() == 2
+    # Rows the table cannot take are refused from the input's columns, before any row is read.
+    other = write_corpus(generate_reviews(300, seed=3).assign(shop="web"), tmp_path / "day3.csv")
+    with pytest.raises(TableError, match=r"^cannot append to table n2d_tests\.reviews: columns only in the table: none; only in the new rows: shop "):
+        run_assign(spark, model, str(other), str(tmp_path / "day3"), table + ["output.table_mode=append"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("day3")] == ["day3.csv"]
 
 
 def test_readme_queries_run_on_spark_and_duckdb_alike(spark, synthetic_run):

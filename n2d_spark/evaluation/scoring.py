@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, ID_COL, NOISE, REASON_COL
+from n2d_spark.core.columns import CLUSTER_COL, ID_COL, NOISE, REASON_COL, quoted
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.metrics import (
     NPMI_WINDOW,
@@ -34,6 +34,8 @@ from n2d_spark.rows.vectorize import Featurized
 
 # Rows without a known class are scored as one class of their own.
 _NULL_CLASS = "<null>"
+# The label column under a name of ours while it is counted (its own may need quoting).
+_LABEL = "_label"
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,14 @@ def evaluate_fit(
 
 def label_agreement(assigned: DataFrame, embedded: DataFrame, label_col: str) -> dict:
     """Scores against ``label_col`` from a contingency table counted by Spark (null labels form a class)."""
-    label = F.coalesce(F.col(label_col).cast("string"), F.lit(_NULL_CLASS)).alias(label_col)
+    label = F.coalesce(F.col(quoted(label_col)).cast("string"), F.lit(_NULL_CLASS)).alias(_LABEL)
     counts = (
         assigned.join(embedded.select(ID_COL, label), on=ID_COL)
-        .groupBy(label_col, CLUSTER_COL)
+        .groupBy(_LABEL, CLUSTER_COL)
         .count()
         .toPandas()
     )
-    table = counts.pivot(index=label_col, columns=CLUSTER_COL, values="count").fillna(0)
+    table = counts.pivot(index=_LABEL, columns=CLUSTER_COL, values="count").fillna(0)
     noise = table[NOISE].sum() / table.to_numpy().sum() if NOISE in table.columns else 0.0
     return table_agreement(table.to_numpy(), float(noise))
 
@@ -116,7 +118,7 @@ def texts_for_ids(vectors: DataFrame, ids: np.ndarray, features: Featurized) -> 
     if features.vocabulary is None:
         return None
     # Twice what a hover label shows: runs of whitespace collapse before it is cut.
-    text = F.substring(F.col(features.source), 1, 2 * HOVER_CHARS).alias(features.source)
+    text = F.substring(F.col(quoted(features.source)), 1, 2 * HOVER_CHARS).alias(features.source)
     by_id = {row[ID_COL]: row[features.source] or "" for row in _collect_for_ids(vectors.select(ID_COL, text), ids, [features.source])}
     return [by_id[i] for i in ids.tolist()]
 
@@ -125,7 +127,7 @@ def _collect_for_ids(rows: DataFrame, ids: np.ndarray, columns: list[str]) -> li
     """The rows of ``rows`` whose id is in ``ids`` (a driver-side sample), with ``columns``, in id order."""
     spark = rows.sparkSession
     wanted = spark.createDataFrame(pd.DataFrame({ID_COL: ids}), T.StructType([rows.schema[ID_COL]]))
-    picked = rows.join(F.broadcast(wanted), on=ID_COL, how="left_semi").select(ID_COL, *columns).collect()
+    picked = rows.join(F.broadcast(wanted), on=ID_COL, how="left_semi").select(ID_COL, *[F.col(quoted(c)) for c in columns]).collect()
     picked.sort(key=lambda row: row[ID_COL])
     return picked
 

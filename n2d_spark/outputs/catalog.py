@@ -54,19 +54,30 @@ def clusters_table(table: str) -> str:
     return table + CLUSTERS_SUFFIX
 
 
-def check_tables(spark: SparkSession, table: str, mode: str) -> None:
-    """Fail before any work when ``mode`` is fail and either table exists; call again by ``write_tables``."""
+# Tables of this job's own making while it replaces a table in overwrite mode: the new rows, then
+# the old table until the new one has its name. Only names with these suffixes are ever dropped.
+_NEW_SUFFIX = "__n2d_new"
+_OLD_SUFFIX = "__n2d_old"
+
+
+def check_tables(spark: SparkSession, table: str, mode: str, schemas: tuple[T.StructType, T.StructType] | None = None) -> None:
+    """Fail before any work when ``mode`` cannot write the tables: in fail mode, either exists; in append
+    mode, an existing one whose columns are not ``schemas``' (labels, clusters), when known."""
     if mode not in TABLE_MODES:
         raise TableError(f"table mode {mode!r}: expected one of {', '.join(TABLE_MODES)}")
     check_table_name(table)
-    if mode != "fail":
-        return
-    for name in (table, clusters_table(table)):
-        if _exists(spark, name):
-            raise TableError(
-                f"table {name} already exists, and the table mode is fail (the default): "
-                f"mode overwrite replaces it, mode append adds these rows to it"
-            )
+    names = (table, clusters_table(table))
+    if mode == "fail":
+        for name in names:
+            if _exists(spark, name):
+                raise TableError(
+                    f"table {name} already exists, and the table mode is fail (the default): "
+                    f"mode overwrite replaces it, mode append adds these rows to it"
+                )
+    if mode == "append" and schemas is not None:
+        for name, schema in zip(names, schemas):
+            if _exists(spark, name):
+                _check_same_columns(name, spark.table(name).schema, schema)
 
 
 def write_tables(labels: DataFrame, clusters: DataFrame, table: str, mode: TableMode) -> tuple[str, str]:
@@ -75,27 +86,51 @@ def write_tables(labels: DataFrame, clusters: DataFrame, table: str, mode: Table
     fail: neither table may exist. overwrite: both are replaced. append: the rows are added
     to existing tables (created when absent), whose columns and types must be the new rows'.
     Every check runs before the first write; the database is created when missing.
+
+    What a failure part way leaves (docs/guarantees.md): append writes the clusters first, so the
+    labels table never holds a run whose clusters are missing, and a rerun adds no label twice.
+    overwrite writes both new tables under names of its own before it touches the old ones, then
+    swaps each in by two renames: a failure while writing leaves the old tables as they were.
     """
     spark = labels.sparkSession
-    check_tables(spark, table, mode)
     names = (table, clusters_table(table))
-    if mode == "append":
-        for name, frame in zip(names, (labels, clusters)):
-            if _exists(spark, name):
-                _check_same_columns(name, spark.table(name).schema, frame.schema)
+    check_tables(spark, table, mode, (labels.schema, clusters.schema))
     database, _ = check_table_name(table)
     if database is not None:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-    spark_mode = {"fail": "errorifexists", "overwrite": "overwrite", "append": "append"}[mode]
-    for name, frame in zip(names, (labels, clusters)):
+    if mode == "overwrite":
+        _replace_tables(spark, {name: frame for name, frame in zip(names, (labels, clusters))})
+        return names
+    spark_mode = "append" if mode == "append" else "errorifexists"
+    for name, frame in reversed(list(zip(names, (labels, clusters)))):
         frame.write.format("parquet").mode(spark_mode).saveAsTable(name)
     return names
 
 
-def check_table_first(spark: SparkSession, config: JobConfig) -> None:
-    """Before any work: the tables ``output.table`` names can be written in its mode."""
+def _replace_tables(spark: SparkSession, frames: dict[str, DataFrame]) -> None:
+    """Each table replaced by its frame: all the new rows written first, then each swapped in by renames."""
+    for name, frame in frames.items():
+        for leftover in (name + _NEW_SUFFIX, name + _OLD_SUFFIX):
+            # A run that failed before its swap left these; the suffixes are ours alone.
+            spark.sql(f"DROP TABLE IF EXISTS {leftover}")
+        frame.write.format("parquet").mode("errorifexists").saveAsTable(name + _NEW_SUFFIX)
+    for name in frames:
+        if _exists(spark, name):
+            spark.sql(f"ALTER TABLE {name} RENAME TO {name + _OLD_SUFFIX}")
+        try:
+            spark.sql(f"ALTER TABLE {name + _NEW_SUFFIX} RENAME TO {name}")
+        except Exception:
+            if _exists(spark, name + _OLD_SUFFIX):
+                spark.sql(f"ALTER TABLE {name + _OLD_SUFFIX} RENAME TO {name}")
+            raise
+        spark.sql(f"DROP TABLE IF EXISTS {name + _OLD_SUFFIX}")
+
+
+def check_table_first(spark: SparkSession, config: JobConfig, schemas: tuple[T.StructType, T.StructType] | None = None) -> None:
+    """Before any work: the tables ``output.table`` names can be written in its mode (and, once the
+    input's columns are known, take its ``schemas``: labels, clusters)."""
     if config.output.table is not None:
-        check_tables(spark, config.output.table, config.output.table_mode)
+        check_tables(spark, config.output.table, config.output.table_mode, schemas)
 
 
 def publish_tables(spark: SparkSession, config: JobConfig, output_path: str) -> list[str] | None:

@@ -20,6 +20,7 @@ from n2d_spark.core.columns import (
     REASON_COL,
     RUN_ID_COL,
     UMAP_COL,
+    quoted,
 )
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.run_context import Run
@@ -60,9 +61,10 @@ def write_rows(
     """labels/ and rejected/, checked against the rows read; the per-cluster summary, not yet written."""
     config = run.config
     labelled = _attach_labels(vectors, assigned)
-    passthrough = [c for c in input_columns if c != ID_COL and (config.output.include_text or c != features.source)]
+    passthrough = _passthrough(input_columns, config)
     labelled.select(
-        ID_COL, CLUSTER_COL, UMAP_COL, F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL), *passthrough
+        ID_COL, CLUSTER_COL, UMAP_COL, F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL),
+        *[F.col(quoted(c)) for c in passthrough],
     ).write.parquet(f"{staging}/{LABELS_DIR}")
     rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
         vectors.join(embedded.unembedded_ids, on=ID_COL, how="left_semi").withColumn(REASON_COL, F.lit(NO_VOCABULARY_TERMS))
@@ -82,6 +84,28 @@ def write_rows(
     summary["example_ids"] = [examples.loc[examples[CLUSTER_COL] == c, ID_COL].tolist() for c in summary[CLUSTER_COL]]
     example_texts = {int(c): group[text_col].tolist() for c, group in examples.groupby(CLUSTER_COL)} if text_col else {}
     return Written(rows_out, rows_rejected, summary, example_texts)
+
+
+def table_schemas(input_schema: T.StructType, input_columns: list[str], config: JobConfig) -> tuple[T.StructType, T.StructType]:
+    """The columns labels/ and clusters/ will have, from the input's (with its ``id``): known before any work."""
+    id_type = input_schema[ID_COL].dataType
+    labels = T.StructType(
+        [
+            T.StructField(ID_COL, id_type),
+            T.StructField(CLUSTER_COL, T.IntegerType()),
+            T.StructField(UMAP_COL, T.ArrayType(T.FloatType())),
+            T.StructField(RUN_ID_COL, T.StringType()),
+            T.StructField(MODEL_ID_COL, T.StringType()),
+            *[input_schema[c] for c in _passthrough(input_columns, config)],
+        ]
+    )
+    return labels, _summary_schema(id_type)
+
+
+def _passthrough(input_columns: list[str], config: JobConfig) -> list[str]:
+    """The input columns labels/ carries: all but the id and, unless output.include_text, the text or vector column."""
+    source = config.input.features_col or config.input.text_col
+    return [c for c in input_columns if c != ID_COL and (config.output.include_text or c != source)]
 
 
 def write_summary(run: Run, staging: str, written: Written, topic_of: np.ndarray | None, model_id: str, id_type: T.DataType) -> None:
@@ -166,7 +190,7 @@ def _merged_from(topics: pd.Series, topic_of: np.ndarray | None) -> list[list[in
 def _examples(labelled: DataFrame, text_col: str | None, config: JobConfig) -> pd.DataFrame:
     """``output.examples`` rows per cluster (a seeded hash of the id picks them): cluster, id and the text."""
     order = Window.partitionBy(CLUSTER_COL).orderBy(F.xxhash64(F.col(ID_COL), F.lit(config.cluster.seed)), ID_COL)
-    columns = [CLUSTER_COL, ID_COL] + ([text_col] if text_col else [])
+    columns = [CLUSTER_COL, ID_COL] + ([F.col(quoted(text_col))] if text_col else [])
     return (
         labelled.withColumn("_rank", F.row_number().over(order))
         .filter(F.col("_rank") <= config.output.examples)
@@ -180,4 +204,4 @@ def _attach_labels(vectors: DataFrame, assigned: DataFrame) -> DataFrame:
     """``vectors`` with ``cluster`` and ``umap`` joined on id; columns: id, cluster, umap, then the input's."""
     joined = vectors.join(assigned, on=ID_COL, how="inner")
     rest = [c for c in vectors.columns if c != ID_COL]
-    return joined.select(ID_COL, CLUSTER_COL, UMAP_COL, *rest)
+    return joined.select(ID_COL, CLUSTER_COL, UMAP_COL, *[F.col(quoted(c)) for c in rest])

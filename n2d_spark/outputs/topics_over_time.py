@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL
+from n2d_spark.core.columns import CLUSTER_COL, quoted
 from n2d_spark.outputs.cluster_summary import class_tfidf, top_terms
 from n2d_spark.rows.text import COUNTS_COL
 
@@ -54,7 +54,7 @@ class TimeSpan:
 
 def as_timestamp(rows: DataFrame, time_col: str) -> Column:
     """The time column as a timestamp; a string that does not parse (or a null) is null, not an error."""
-    column = F.col(time_col)
+    column = F.col(quoted(time_col))
     if isinstance(rows.schema[time_col].dataType, T.StringType):
         return F.try_to_timestamp(column)
     return column.cast(T.TimestampType())

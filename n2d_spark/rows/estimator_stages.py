@@ -154,7 +154,7 @@ def label_frame(
 def row_key(df: DataFrame, input_col: str, id_col: str | None) -> Column:
     """The row id (module docstring): ``id_col``'s value, else the MD5 of the input value ("" for null)."""
     if id_col is not None:
-        return F.col(id_col)
+        return _column(id_col)
     value = _column(input_col)
     dtype = df.schema[input_col].dataType
     if isinstance(dtype, VectorUDT):

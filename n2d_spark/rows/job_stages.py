@@ -9,14 +9,16 @@ embeds with it (rows/fit.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from n2d_spark.core.columns import EMBEDDING_COL, ID_COL
+from n2d_spark.core.columns import EMBEDDING_COL, ID_COL, quoted
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.progress import spark_progress
@@ -60,12 +62,18 @@ class Embedded:
     n_unembedded: int
 
 
-def read(run: Run) -> Input:
-    """The input with its reject reasons, persisted; its columns and the label column, if any."""
+def read(run: Run, check_columns: Callable[[T.StructType, list[str]], None] | None = None) -> Input:
+    """The input with its reject reasons, persisted; its columns and the label column, if any.
+
+    ``check_columns`` gets the input's schema and columns before a row is read (the catalog
+    tables' check: outputs/catalog.py).
+    """
     with run.timer.stage("read"):
         rows = read_rows(run.spark, run.input_path, run.config.input)
         input_columns = [c for c in rows.columns if c != CORRUPT_COL]
         label_col = _checked_label_col(input_columns, run.config)
+        if check_columns is not None:
+            check_columns(rows.schema, input_columns)
         rows = run.persist(_spread(with_input_reason(rows, run.config.input)))
         rows_in = rows.count()
         if rows_in == 0:
@@ -104,7 +112,7 @@ def embed_rows(
     embedding's progress (core/progress.py), which sets and clears the thread's Spark job group.
     """
     spark = usable.sparkSession
-    extra = [label_col] if label_col else []
+    extra = [F.col(quoted(label_col))] if label_col else []
     shared = broadcast(held, spark, model)
     # Filtered once persisted: a filter on the UDF's result before would run the UDF twice.
     embedded = persisted(held, embed(usable, features.column, shared, config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra))

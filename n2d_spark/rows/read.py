@@ -8,7 +8,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import ID_COL
+from n2d_spark.core.columns import ID_COL, quoted
 from n2d_spark.core.config import InputConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import FileSystem
@@ -71,7 +71,7 @@ def read_rows(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
             return raw
         if ID_COL in columns:
             raise InputError(f"input has a column named {ID_COL!r} that is not input.id_col; rename it or set input.id_col: {ID_COL}")
-        return raw.withColumn(ID_COL, F.col(config.id_col))
+        return raw.withColumn(ID_COL, F.col(quoted(config.id_col)))
     if ID_COL in columns:
         raise InputError(f"input has a column named {ID_COL!r}; set input.id_col: {ID_COL} to use it as the id")
     return raw.withColumn(ID_COL, _stable_row_id(raw, fmt))

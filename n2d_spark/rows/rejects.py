@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import ID_COL, REASON_COL, RECORD_COL
+from n2d_spark.core.columns import ID_COL, REASON_COL, RECORD_COL, quoted
 from n2d_spark.core.config import InputConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.rows.read import CORRUPT_COL
@@ -45,7 +45,7 @@ NO_VOCABULARY_TERMS = "no_vocabulary_terms"
 
 def with_input_reason(rows: DataFrame, config: InputConfig) -> DataFrame:
     """``rows`` plus ``reason``: the first input-level reason to reject the row, or null."""
-    text = F.col(config.text_col)
+    text = F.col(quoted(config.text_col))
     checks: list[tuple[Column, str]] = []
     if CORRUPT_COL in rows.columns:
         checks.append((F.col(CORRUPT_COL).isNotNull(), MALFORMED_RECORD))
@@ -77,7 +77,7 @@ def with_text_reason(vectors: DataFrame) -> DataFrame:
 
 def as_rejects(rows: DataFrame, input_columns: list[str]) -> DataFrame:
     """``id``, ``reason``, ``record``: the raw text of a malformed record, else the row's input columns as JSON."""
-    as_json = F.to_json(F.struct(*[F.col(c) for c in input_columns if c != CORRUPT_COL]))
+    as_json = F.to_json(F.struct(*[F.col(quoted(c)) for c in input_columns if c != CORRUPT_COL]))
     record = F.coalesce(F.col(CORRUPT_COL), as_json) if CORRUPT_COL in rows.columns else as_json
     return rows.select(ID_COL, REASON_COL, record.alias(RECORD_COL))
 

@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from n2d_spark.core.columns import quoted
 from n2d_spark.core.errors import InputError
 
 FEATURES_COL = "_features"
@@ -33,7 +34,7 @@ def check_features_type(dtype: T.DataType, column: str) -> None:
 
 def as_feature_arrays(rows: DataFrame, column: str) -> DataFrame:
     """``rows`` plus ``_features``: the column as ``array<float>`` (Spark ML vectors made dense, in the JVM)."""
-    source = F.col(column)
+    source = F.col(quoted(column))
     if isinstance(rows.schema[column].dataType, VectorUDT):
         # vector_to_array fails the task on a null vector: a null stays null (null_vector).
         source = F.when(source.isNotNull(), vector_to_array(source, dtype="float32"))
