@@ -71,6 +71,10 @@ class _DyingFileSystem(FileSystem):
         self._step()
         super().rename(source, target)
 
+    def rename_new(self, source, target):
+        self._step()
+        super().rename_new(source, target)
+
     def delete(self, path):
         self._step()
         super().delete(path)
@@ -105,6 +109,32 @@ def test_a_killed_publish_is_restored_at_the_next_start(spark, tmp_path):
         _publish(spark, output, "overwrite", b"newer", fail=True, run_id=RUN_2)
     assert (output / "part").read_bytes() == b"old"
     assert not list(tmp_path.glob("out.replaced-*"))
+
+
+class _RacedFileSystem(FileSystem):
+    """A FileSystem on which another run publishes ``output`` just after this run, its output staged, looked for it."""
+
+    def __init__(self, spark, output):
+        super().__init__(spark, str(output))
+        self.output = output
+
+    def exists(self, path):
+        found = super().exists(path)
+        staged = self.output.parent / f"{self.output.name}.staging-{RUN_1}" / MANIFEST_FILE
+        if path == str(self.output) and not found and staged.exists():
+            self.output.mkdir()
+            (self.output / "part").write_bytes(b"other run's")
+        return found
+
+
+def test_an_output_published_meanwhile_by_another_run_is_not_nested_into(spark, tmp_path):
+    """FileSystem.rename would move the staging folder into the other run's output."""
+    output = tmp_path / "out"
+    with pytest.raises(OutputExistsError, match=r"^another run published \S+/out while this one was writing it: "
+                       rf"this run's complete output is in \S+/out\.staging-{RUN_1}$"):
+        _publish(spark, output, "error", b"mine", fs=_RacedFileSystem(spark, output))
+    assert sorted(p.name for p in output.iterdir()) == ["part"] and (output / "part").read_bytes() == b"other run's"
+    assert (tmp_path / f"out.staging-{RUN_1}" / "part").read_bytes() == b"mine"
 
 
 def test_overwrite_replaces_only_a_folder_this_job_wrote(spark, tmp_path):

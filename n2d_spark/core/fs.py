@@ -3,6 +3,7 @@ folder, HDFS or an object store, wherever the Spark session can reach."""
 
 from __future__ import annotations
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 # py4j passes a byte array through the JVM's heap as one string: a whole 80 MB UMAP pickle in
@@ -15,6 +16,7 @@ class FileSystem:
 
     def __init__(self, spark: SparkSession, path: str):
         self._jvm = spark._jvm
+        self._gateway = spark.sparkContext._gateway
         self._fs = self._path(path).getFileSystem(spark._jsc.hadoopConfiguration())
 
     def _path(self, path: str):
@@ -37,6 +39,33 @@ class FileSystem:
     def rename(self, source: str, target: str) -> None:
         if not self._fs.rename(self._path(source), self._path(target)):
             raise OSError(f"could not move {source} to {target}")
+
+    def rename_new(self, source: str, target: str) -> None:
+        """Move ``source`` to ``target``, which must not exist: FileExistsError if it does (or appears meanwhile).
+
+        FileSystem.rename moves a folder *into* a target folder that exists, so two runs
+        publishing one output at once could nest one output inside the other. FileContext's
+        rename with Rename.NONE refuses instead (atomically on HDFS; on the local file system
+        Hadoop checks, then moves). A file system with no FileContext binding is checked, then moved.
+        """
+        hadoop = self._jvm.org.apache.hadoop.fs
+        try:
+            context = hadoop.FileContext.getFileContext(self._fs.getUri(), self._fs.getConf())
+        except Py4JJavaError as error:
+            if "UnsupportedFileSystemException" not in str(error.java_exception.getClass().getName()):
+                raise
+            if self.exists(target):
+                raise FileExistsError(target) from None
+            self.rename(source, target)
+            return
+        options = self._gateway.new_array(hadoop.Options.Rename, 1)
+        options[0] = hadoop.Options.Rename.NONE
+        try:
+            context.rename(self._path(source), self._path(target), options)
+        except Py4JJavaError as error:
+            if error.java_exception.getClass().getName() == "org.apache.hadoop.fs.FileAlreadyExistsException":
+                raise FileExistsError(target) from None
+            raise
 
     def write_bytes(self, path: str, data: bytes) -> None:
         stream = self._fs.create(self._path(path), True)

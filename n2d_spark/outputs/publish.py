@@ -80,20 +80,31 @@ def local_path(path: str) -> str | None:
 
 
 def publish(fs: FileSystem, staging: str, output: str, mode: str, run_id: str) -> None:
-    """Move ``staging`` to ``output``; an existing output goes aside first and is deleted last."""
-    if not fs.exists(output):
-        fs.rename(staging, output)
-        return
-    if mode != "overwrite":
-        raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
-    aside = f"{output}{_ASIDE}{run_id}"
-    fs.rename(output, aside)
+    """Move ``staging`` to ``output``; an existing output goes aside first and is deleted last.
+
+    An output that appears meanwhile (another run publishing to it) stops this one, its complete
+    output left in ``staging``: never moved into the other's folder.
+    """
+    if fs.exists(output):
+        if mode != "overwrite":
+            raise OutputExistsError(f"output exists: {output} (set output.mode=overwrite to replace it)")
+        aside = f"{output}{_ASIDE}{run_id}"
+        fs.rename(output, aside)
+    else:
+        aside = None
     try:
-        fs.rename(staging, output)
+        fs.rename_new(staging, output)
+    except FileExistsError:
+        # A previous output moved aside stays there: the next run's start deletes it (recover_publish).
+        raise OutputExistsError(
+            f"another run published {output} while this one was writing it: this run's complete output is in {staging}"
+        ) from None
     except BaseException:
-        fs.rename(aside, output)
+        if aside is not None:
+            fs.rename(aside, output)
         raise
-    fs.delete(aside)
+    if aside is not None:
+        fs.delete(aside)
 
 
 def recover_publish(fs: FileSystem, output: str) -> None:
