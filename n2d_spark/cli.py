@@ -25,6 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_arguments(commands.add_parser("run", help="train the model and label every row"))
     _add_assign_arguments(commands.add_parser("assign", help="label new rows with a saved model, without training"))
 
+    similar = commands.add_parser("similar", help="print the rows of an output most similar to one of its rows or to a text")
+    similar.add_argument("--output", required=True, help="a run's or an assign run's output folder")
+    asked = similar.add_mutually_exclusive_group(required=True)
+    asked.add_argument("--id", help="a row's id: its most similar other rows")
+    asked.add_argument("--text", help="a new text, embedded by the output's model")
+    similar.add_argument("--k", type=int, default=10, help="how many rows (default 10)")
+    similar.add_argument("--allow-pickle", action="store_true", help="as for assign: load a model bundle that holds a pickle")
+    similar.add_argument("--debug", action="store_true", help="show full stack traces")
+
     shown = commands.add_parser("config", help="print the resolved config as YAML, each key with its meaning")
     shown.add_argument("--config", help="a YAML file from conf/ (defaults apply to keys it leaves out)")
     shown.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -79,7 +88,35 @@ def main(argv: list[str] | None = None) -> int:
         path = write_corpus(generate_reviews(args.rows, seed=args.seed, dates=args.dates), args.output)
         print(f"wrote {args.rows} synthetic reviews to {path}")
         return 0
+    if args.command == "similar":
+        return _similar(args)
     return _run(args, partial(build_local_session, verbose=args.verbose))
+
+
+def _similar(args: argparse.Namespace) -> int:
+    """``n2d-spark similar``: checks that need no Spark first, then a local session for the lookup."""
+    spark = None
+    try:
+        from n2d_spark.lookup import check_request, check_searchable, format_similar, similar_rows
+
+        check_request(args.k, args.id, args.text)
+        output = local_path(args.output)
+        if output is not None:
+            check_searchable(output, os.path.exists)
+        _require_java()
+        spark = build_local_session(JobConfig())
+        spark.sparkContext.setLogLevel("ERROR")
+        answer = similar_rows(spark, args.output, args.k, row_id=args.id, text=args.text, allow_pickle=args.allow_pickle)
+    except N2DError as error:
+        if args.debug:
+            raise
+        print(f"n2d-spark: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if spark is not None:
+            spark.stop()
+    print(format_similar(answer))
+    return 0
 
 
 def _show_config(args: argparse.Namespace) -> int:

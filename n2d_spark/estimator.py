@@ -35,15 +35,17 @@ from pyspark.ml.util import (
     MLWriter,
 )
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL
+from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, UMAP_COL, quoted
 from n2d_spark.core.config import JobConfig, config_from_dict
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model.bundle import load_bundle, save_bundle
 from n2d_spark.outputs.publish import MODEL_DIR
-from n2d_spark.rows.estimator_stages import FittedN2D, check_input, fit_frame, label_frame
+from n2d_spark.rows.estimator_stages import REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key
+from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, most_similar
 from n2d_spark.rows.vector_mode import check_features_type
 
 
@@ -161,6 +163,32 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
             dataset, self._fitted, self._broadcasts(dataset.sparkSession), input_col=input_col,
             output_col=self.getOutputCol(), id_col=self.getIdCol(), with_embedding=self.getWithEmbedding(),
         )
+
+    def similar(self, dataset: DataFrame, queries: DataFrame, k: int = 10) -> DataFrame:
+        """For each row of ``queries``, the ``k`` rows of ``dataset`` most similar to it; lazy.
+
+        Both DataFrames have the model's input column (texts, or vectors). Similarity is the
+        cosine of the autoencoder's embeddings, by an exact scan on the executors (the job's
+        neighbours/ table searches cells instead: docs/similar.md). The result is ``dataset``'s
+        columns, ``query`` (the query's idCol value when idCol is set, else its input value),
+        ``rank`` (1..k) and ``similarity``. A row of ``dataset`` with the query's id (or, without
+        idCol, its input value) is not its own neighbour; rows the model cannot embed take no part.
+        """
+        if k <= 0:
+            raise InputError(f"k must be at least 1, got {k}")
+        input_col, id_col = self.getInputCol(), self.getIdCol()
+        embedded = {self.withEmbedding: True}
+        key = "_n2d_similar_key"
+        rows = self.transform(dataset, embedded).drop(self.getOutputCol(), UMAP_COL, REJECT_REASON_COL)
+        rows = rows.withColumn(key, row_key(rows, input_col, id_col))
+        asked = self.transform(queries, embedded).filter(F.col(EMBEDDING_COL).isNotNull())
+        asked = asked.select(
+            F.col(quoted(id_col or input_col)).alias(QUERY_COL),
+            row_key(asked, input_col, id_col).alias(f"{key}_query"),
+            F.col(EMBEDDING_COL).alias(QUERY_EMBEDDING_COL),
+        ).dropDuplicates([f"{key}_query"])
+        found = most_similar(rows, asked, k, ties=[F.col(key)], exclude=F.col(key) == F.col(f"{key}_query"))
+        return found.drop(key, f"{key}_query", EMBEDDING_COL)
 
     def release(self) -> None:
         """Destroy the broadcasts (encoder, UMAP and clusterer) that this model's transforms read, on

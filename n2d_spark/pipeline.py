@@ -81,6 +81,8 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 if fit.tree is not None:
                     tables.write_tree(run, staging, fit.tree)
                 over_time = tables.write_topics_over_time(run, staging, vectors, features, assigned) if config.input.time_col else None
+            with run.timer.stage("neighbours"):
+                found = tables.write_neighbours(run, staging, fit.embedded, model_id)
 
             record = RunRecord(
                 run=run,
@@ -92,6 +94,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 n_assigned=n_assigned,
                 label_col=read.label_col,
                 agreement=label_agreement(assigned, fit.embedded.rows, read.label_col) if read.label_col else None,
+                neighbours=found,
                 training=Training(
                     autoencoder_sample=len(fit.sample_ids),
                     manifold_fit=len(fit.fit_ids),
@@ -159,6 +162,8 @@ def run_assign(
                 out.summary["coherence"] = None
                 topic_of = bundle.assigner.clusters.topic_of
                 tables.write_summary(run, staging, out, topic_of, bundle.model_id, vectors.schema[ID_COL].dataType)
+            with run.timer.stage("neighbours"):
+                found = tables.write_neighbours(run, staging, embedded, bundle.model_id)
             record = RunRecord(
                 run=run,
                 model_id=bundle.model_id,
@@ -170,6 +175,7 @@ def run_assign(
                 label_col=read.label_col,
                 agreement=label_agreement(assigned, embedded.rows, read.label_col) if read.label_col else None,
                 model_path=model_path,
+                neighbours=found,
             )
             manifest = run_manifest(record, total_seconds=run.elapsed())
             write_manifest(run.fs, staging, manifest)

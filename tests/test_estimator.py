@@ -55,6 +55,20 @@ def test_readme_example_recovers_the_planted_topics(example):
     assert example["model"].modelId is not None  # saved, so it has its bundle's id
 
 
+def test_similar_finds_rows_of_the_asked_texts_topic(example):
+    nearest = example["nearest"].toPandas()
+    assert list(nearest.columns) == ["review", "sentiment", "topic", "query", "rank", "similarity"]
+    assert nearest["rank"].tolist() == [1, 2, 3, 4, 5] and (nearest["similarity"].diff().dropna() <= 0).all()
+    assert (nearest["topic"] == "horror").mean() >= 0.8
+
+
+def test_similar_leaves_out_the_querys_own_row(spark, example):
+    model, reviews = example["model"], example["reviews"]
+    asked = reviews.limit(3)
+    found = model.similar(reviews, asked, k=4).toPandas()
+    assert len(found) == 12 and not (found["review"] == found["query"]).any()
+
+
 def test_a_saved_and_loaded_model_labels_as_the_fitted_one(spark, example):
     model, same, fresh = example["model"], example["same"], example["fresh"]
     assert same.modelId == model.modelId and same.uid == model.uid

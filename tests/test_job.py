@@ -21,6 +21,8 @@ from n2d_spark.core.config import load_config
 from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.outputs.catalog import TableError
 from n2d_spark.outputs.queries import QUERIES, duckdb_parquet, render, spark_parquet
+from n2d_spark.core.errors import InputError
+from n2d_spark.lookup import similar_rows
 from n2d_spark.pipeline import run_assign, run_job
 from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
@@ -185,12 +187,71 @@ def test_top_terms_name_the_planted_genres(spark, synthetic_run):
         assert set(row["top_terms"][:5]) <= set(GENRES[topic].split()), (topic, row["top_terms"])
 
 
+def test_neighbours_of_every_row_mostly_share_its_planted_topic(spark, synthetic_run):
+    out, manifest = synthetic_run
+    neighbours = spark.read.parquet(str(out / "neighbours"))
+    assert neighbours.columns == ["id", "neighbour_id", "rank", "similarity", "run_id", "model_id"]
+    assert neighbours.count() == 5000 * 10 and neighbours.select("id").distinct().count() == 5000
+    assert manifest["neighbours"] == {"k": 10, "similarity": "cosine of the autoencoder's embeddings", "cells": 3, "probes": 3}
+    topics = spark.read.parquet(str(out / "labels")).select("id", "topic")
+    theirs = topics.select(F.col("id").alias("neighbour_id"), F.col("topic").alias("their_topic"))
+    pairs = neighbours.join(topics, "id").join(theirs, "neighbour_id")
+    # Precision@10 against the planted topics (1.0 on this machine): 0.9 leaves room for another CPU.
+    assert pairs.filter("topic = their_topic").count() / pairs.count() >= 0.9
+
+
+def test_similar_rows_by_id_and_by_text(spark, synthetic_run, tmp_path):
+    out, _ = synthetic_run
+    labels = spark.read.parquet(str(out / "labels")).select("id", "cluster", "topic").toPandas().set_index("id")
+    asked = int(labels.index[17])
+    by_id = similar_rows(spark, str(out), 5, row_id=str(asked)).rows
+    assert list(by_id.columns) == ["rank", "id", "similarity", "cluster", "name"]  # the output has no text column
+    assert by_id["rank"].tolist() == [1, 2, 3, 4, 5] and asked not in set(by_id["id"])
+    assert (by_id["similarity"].diff().dropna() <= 0).all()
+    # The exact scan agrees with neighbours/ (a cell search) on the best row.
+    best = spark.read.parquet(str(out / "neighbours")).filter(f"id = {asked} AND rank = 1").first()["neighbour_id"]
+    assert by_id["id"].iloc[0] == best
+    sample = generate_reviews(1, seed=9).iloc[0]
+    by_text = similar_rows(spark, str(out), 10, text=sample["review"]).rows
+    assert len(by_text) == 10
+    assert (labels.loc[by_text["id"], "topic"] == sample["topic"]).mean() >= 0.8
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"row_id": "123456789"}, r"^id 123456789 is not a labelled row of \S+/out$"),
+    ({"row_id": "abc"}, r"^id 'abc' is not a whole number, as this output's ids are$"),
+    ({"text": "   "}, r"^the text is empty$"),
+    ({"text": "zzzqx vvvqk"}, r"^the text has no term of the model's vocabulary$"),
+    ({"text": "the and of it"}, r"^the text has nothing to compare: empty after cleaning$"),
+])
+def test_a_bad_similar_request_is_one_line(spark, synthetic_run, request_, message):
+    out, _ = synthetic_run
+    with pytest.raises(InputError, match=message):
+        similar_rows(spark, str(out), 5, **request_)
+
+
+def test_similar_on_the_command_line(synthetic_run, tmp_path):
+    out, _ = synthetic_run
+    result = _cli("similar", "--output", str(out), "--text", "a haunted house and a ghost at night", "--k", "3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["rank", "id", "similarity", "cluster", "name"] and len(lines) == 4
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "run.json").write_text("{}")
+    result = _cli("similar", "--output", str(bare), "--id", "1")
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f"n2d-spark: error: {bare} has no embeddings/: it was written with similar.k=0, or before this n2d-spark wrote it"
+    )
+
+
 def test_manifest_contents(synthetic_run):
     out, manifest = synthetic_run
     on_disk = json.loads((out / "run.json").read_text())
     assert on_disk == json.loads(json.dumps(manifest))
     assert set(on_disk["stage_seconds"]) == {
-        "read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "assign", "evaluate", "write", "report"
+        "read", "vectorize", "autoencoder", "embed", "manifold", "cluster", "assign", "evaluate", "write", "neighbours",
+        "report",
     }
     assert on_disk["config"]["cluster"]["algorithm"] == "kmeans" and on_disk["config"]["cluster"]["k"] == "auto"
     # The silhouette chose the planted number of topics among the candidates it scored.
@@ -290,7 +351,7 @@ def test_assign_labels_new_text_and_reads_the_text_column_it_is_given(spark, syn
 
     expected = labels("review", [])
     body = labels("body", ["input.text_col=body.text", "evaluate.label_col=meta.topic"])
-    assert list(body.columns) == ["cluster", "umap", "run_id", "model_id", "meta.topic"]
+    assert list(body.columns) == ["cluster", "umap", "run_id", "model_id", "doc`id", "meta.topic"]
     assert body["cluster"].to_dict() == expected["cluster"].to_dict() and len(expected) == 300
     assert labels("both", ["input.text_col=body.text"])["cluster"].to_dict() == expected["cluster"].to_dict()
 

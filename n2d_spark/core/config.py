@@ -166,6 +166,16 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class SimilarConfig:
+    # neighbours/: each row's k most similar rows (cosine of the embeddings); 0: not computed.
+    k: int = 10
+    # The search is cut into cells of about this many rows; each row is searched for in its
+    # `probes` nearest cells (model/neighbour_search.py; recall in BENCHMARKS.md).
+    cell_rows: int = 2000
+    probes: int = 3
+
+
+@dataclass(frozen=True)
 class SparkConfig:
     # Used only when the job builds its own session (the n2d-spark console script);
     # under spark-submit the submit line decides.
@@ -185,6 +195,7 @@ class JobConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    similar: SimilarConfig = field(default_factory=SimilarConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,11 +332,15 @@ def _check_ranges(config: JobConfig) -> None:
         "evaluate.coherence_rows": config.evaluate.coherence_rows,
         "output.examples": config.output.examples,
         "output.top_terms": config.output.top_terms,
+        "similar.cell_rows": config.similar.cell_rows,
+        "similar.probes": config.similar.probes,
         "spark.shuffle_partitions": config.spark.shuffle_partitions,
     }
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be > 0, got {value}")
+    if config.similar.k < 0:
+        raise ConfigError(f"similar.k: must be >= 0 (0: no neighbours/), got {config.similar.k}")
     if config.autoencoder.min_steps < 0:
         raise ConfigError(f"autoencoder.min_steps: must be >= 0, got {config.autoencoder.min_steps}")
     for i, width in enumerate(config.autoencoder.hidden):

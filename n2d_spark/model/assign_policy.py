@@ -7,7 +7,7 @@ from n2d_spark.core.config import JobConfig, OutputConfig, apply_override, confi
 from n2d_spark.core.errors import ConfigError
 
 # Where rows come from and go, and how they are batched; everything else is the model.
-ASSIGN_SETTABLE = ("input.", "embed.", "evaluate.", "output.", "spark.", "manifold.batch_rows")
+ASSIGN_SETTABLE = ("input.", "embed.", "evaluate.", "output.", "similar.", "spark.", "manifold.batch_rows")
 # Of those, what the session is built from before the model is read.
 _SESSION_KEYS = ("spark.", "output.")
 

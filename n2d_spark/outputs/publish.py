@@ -23,6 +23,8 @@ REJECTED_DIR = "rejected"
 REPORT_DIR = "report"
 TOPIC_TREE_DIR = "topic_tree"
 TOPICS_OVER_TIME_DIR = "topics_over_time"
+NEIGHBOURS_DIR = "neighbours"
+EMBEDDINGS_DIR = "embeddings"
 MANIFEST_FILE = "run.json"
 
 

@@ -58,6 +58,8 @@ class RunRecord:
     training: Training | None = None
     # Assign runs: the model bundle used.
     model_path: str | None = None
+    # neighbours/ (similar.k > 0): what tables.write_neighbours says of its search.
+    neighbours: dict | None = None
     finished_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -97,6 +99,8 @@ def run_manifest(record: RunRecord, total_seconds: float | None = None) -> dict:
         _add_training(manifest, record.training)
     if record.model_path is not None:
         manifest["model"] = record.model_path
+    if record.neighbours is not None:
+        manifest["neighbours"] = record.neighbours
     if total_seconds is not None:
         manifest["total_seconds"] = total_seconds
     return manifest

@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 
 from n2d_spark.core.columns import (
     CLUSTER_COL,
+    EMBEDDING_COL,
     ID_COL,
     MODEL_ID_COL,
     NOISE,
@@ -28,6 +29,8 @@ from n2d_spark.outputs.cluster_summary import cluster_summary
 from n2d_spark.outputs.publish import (
     CLUSTERS_DIR,
     LABELS_DIR,
+    EMBEDDINGS_DIR,
+    NEIGHBOURS_DIR,
     REJECTED_DIR,
     TOPIC_TREE_DIR,
     TOPICS_OVER_TIME_DIR,
@@ -39,7 +42,9 @@ from n2d_spark.outputs.topics_over_time import (
     topics_over_time,
 )
 from n2d_spark.rows.job_stages import Embedded
+from n2d_spark.rows.neighbours import CELL_SAMPLE_ROWS, neighbours
 from n2d_spark.rows.rejects import NO_VOCABULARY_TERMS, RejectTally, as_rejects
+from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.rows.vectorize import Featurized
 
 log = logging.getLogger(__name__)
@@ -115,6 +120,25 @@ def write_summary(run: Run, staging: str, written: Written, topic_of: np.ndarray
     schema = _summary_schema(id_type)
     ordered = summary[[f.name for f in schema.fields]]
     run.spark.createDataFrame(ordered, schema).coalesce(1).write.parquet(f"{staging}/{CLUSTERS_DIR}")
+
+
+def write_neighbours(run: Run, staging: str, embedded: Embedded, model_id: str) -> dict | None:
+    """neighbours/: each embedded row's ``similar.k`` most similar rows (rows/neighbours.py), with run and
+    model ids; embeddings/: each row's embedding, which ``n2d-spark similar`` searches.
+
+    The search's cells are fitted on a seeded sample of the embeddings; returns what run.json says of it.
+    """
+    config = run.config.similar
+    if config.k == 0:
+        return None
+    embedded.rows.select(ID_COL, EMBEDDING_COL).write.parquet(f"{staging}/{EMBEDDINGS_DIR}")
+    seed = run.config.manifold.seed
+    _, sample = collect_sample(embedded.rows, EMBEDDING_COL, min(CELL_SAMPLE_ROWS, embedded.n_rows), seed)
+    found = neighbours(embedded.rows, sample, embedded.n_rows, config, seed)
+    found.table.withColumn(RUN_ID_COL, F.lit(run.run_id)).withColumn(MODEL_ID_COL, F.lit(model_id)).write.parquet(
+        f"{staging}/{NEIGHBOURS_DIR}"
+    )
+    return {"k": config.k, "similarity": "cosine of the autoencoder's embeddings", "cells": found.cells, "probes": found.probes}
 
 
 def write_tree(run: Run, staging: str, tree: pd.DataFrame) -> None:

@@ -1,0 +1,41 @@
+"""The rows most similar to a few query embeddings, by an exact scan on the executors: what
+``n2d-spark similar`` and ``N2DModel.similar`` answer (neighbours/ holds every row's, found by a
+cell search: rows/neighbours.py). Similarity is the cosine of the autoencoder's embeddings."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from n2d_spark.core.columns import EMBEDDING_COL
+from n2d_spark.rows.neighbours import RANK_COL, SIMILARITY_COL
+
+QUERY_COL = "query"
+QUERY_EMBEDDING_COL = "_query_embedding"
+
+
+def _dot(a: Column, b: Column) -> Column:
+    """The dot product of two array<float> columns, in double, in the JVM."""
+    return F.aggregate(F.zip_with(a, b, lambda x, y: x.cast("double") * y.cast("double")), F.lit(0.0), lambda s, x: s + x)
+
+
+def most_similar(rows: DataFrame, queries: DataFrame, k: int, ties: list[Column], exclude: Column | None = None) -> DataFrame:
+    """For each query, the ``k`` rows of ``rows`` (with ``embedding``) most similar to it, best first.
+
+    ``queries`` (a few rows: broadcast to every task) has ``query`` and ``_query_embedding``.
+    ``exclude``: a condition on the pair that keeps a row out (the query's own row). The result
+    is ``rows``' columns, ``query``, ``rank`` (1..k) and ``similarity``; equal similarities are
+    ranked by ``ties`` (columns that tell rows apart, such as their id).
+    """
+    pairs = rows.filter(F.col(EMBEDDING_COL).isNotNull()).crossJoin(F.broadcast(queries))
+    if exclude is not None:
+        pairs = pairs.filter(~exclude)
+    norms = F.sqrt(_dot(F.col(EMBEDDING_COL), F.col(EMBEDDING_COL)) * _dot(F.col(QUERY_EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)))
+    similarity = F.when(norms > 0, _dot(F.col(EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)) / norms).otherwise(F.lit(0.0))
+    best = Window.partitionBy(QUERY_COL).orderBy(F.col(SIMILARITY_COL).desc(), *ties)
+    return (
+        pairs.withColumn(SIMILARITY_COL, similarity.cast("float"))
+        .withColumn(RANK_COL, F.row_number().over(best))
+        .filter(F.col(RANK_COL) <= k)
+        .drop(QUERY_EMBEDDING_COL)
+    )
