@@ -15,7 +15,8 @@ from those listed below it, never from one above (tests/test_layout.py checks ev
     core         what every layer shares: config, column names, errors, metrics, filesystem, progress
 
 On top, the entry points: cli.py (the command line), pipeline.py (the job, stage by stage),
-estimator.py (``N2D``/``N2DModel``) and synthetic.py (the built-in corpus).
+lookup.py (``n2d-spark similar``), estimator.py (``N2D``/``N2DModel``) and synthetic.py (the
+built-in corpus).
 
 Why this order: ``model`` is what the executors unpickle and the bundle stores, so it must not
 reach for Spark stages; ``rows`` run that model over DataFrames; ``evaluation`` scores rows and

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import EMBEDDING_COL
+from n2d_spark.core.columns import EMBEDDING_COL, quoted
 from n2d_spark.rows.neighbours import RANK_COL, SIMILARITY_COL
 
 QUERY_COL = "query"
@@ -33,9 +33,10 @@ def most_similar(rows: DataFrame, queries: DataFrame, k: int, ties: list[Column]
     norms = F.sqrt(_dot(F.col(EMBEDDING_COL), F.col(EMBEDDING_COL)) * _dot(F.col(QUERY_EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)))
     similarity = F.when(norms > 0, _dot(F.col(EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)) / norms).otherwise(F.lit(0.0))
     best = Window.partitionBy(QUERY_COL).orderBy(F.col(SIMILARITY_COL).desc(), *ties)
+    kept = [F.col(quoted(c)) for c in pairs.columns if c != QUERY_EMBEDDING_COL]
     return (
         pairs.withColumn(SIMILARITY_COL, similarity.cast("float"))
         .withColumn(RANK_COL, F.row_number().over(best))
         .filter(F.col(RANK_COL) <= k)
-        .drop(QUERY_EMBEDDING_COL)
+        .select(*kept, RANK_COL, SIMILARITY_COL)
     )
