@@ -35,6 +35,8 @@ TINY = [
     "autoencoder.hidden=[32]", "autoencoder.bottleneck=4", "autoencoder.epochs=3", "autoencoder.min_steps=0", "autoencoder.batch_size=32",
     "manifold.n_components=2", "manifold.n_neighbors=10", "cluster.algorithm=kmeans", "cluster.k=3",
     "text.min_df=1",
+    # neighbours/ is tested on its own (tests/test_neighbours.py) and in tests/test_job.py.
+    "similar.k=0",
 ]
 GOOD_ROWS = 60
 

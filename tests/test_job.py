@@ -293,7 +293,7 @@ def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, t
     monkeypatch.setattr(fit, "fit_clusters", recorded_fit_clusters)
     monkeypatch.setattr(fit, "collect_sample", recorded_collect_sample)
     all_rows_out, _ = synthetic_run
-    config = load_config(REPO / "conf" / "synthetic.yaml", ["manifold.fit_rows=2500", "manifold.batch_rows=1000"])
+    config = load_config(REPO / "conf" / "synthetic.yaml", ["manifold.fit_rows=2500", "manifold.batch_rows=1000", "similar.k=0"])
     corpus = write_corpus(generate_reviews(5000, seed=0), tmp_path / "synthetic.csv.gz")
     manifest = run_job(spark, config, str(corpus), str(tmp_path / "out")).manifest
     assert manifest["rows"]["manifold_fit"] == 2500 and manifest["rows"]["assigned_on_executors"] == 2500
@@ -320,7 +320,7 @@ def test_n2d_beats_kmeans_on_the_raw_vectors(spark, tmp_path):
     as well as N2D does (NMI 0.99 or more): the comparison needs a harder corpus.
     """
     corpus = write_corpus(generate_reviews(3000, seed=0, genre_share=(0.03, 0.10)), tmp_path / "weak.csv")
-    config = load_config(REPO / "conf" / "synthetic.yaml", ["evaluate.baselines=true"])
+    config = load_config(REPO / "conf" / "synthetic.yaml", ["evaluate.baselines=true", "similar.k=0"])
     manifest = run_job(spark, config, str(corpus), str(tmp_path / "out")).manifest
     baselines = manifest["baselines"]
     assert set(baselines) == {"kmeans_raw", "kmeans_embedding", "n2d"}
@@ -344,7 +344,7 @@ def test_assign_labels_new_text_and_reads_the_text_column_it_is_given(spark, syn
     only.assign(review="<br />").to_csv(tmp_path / "both.csv", index=False)
 
     def labels(name: str, overrides: list[str]) -> pd.DataFrame:
-        overrides = ["input.id_col=doc`id", *overrides]
+        overrides = ["input.id_col=doc`id", "similar.k=0", *overrides]
         manifest = run_assign(spark, str(out / "model"), str(tmp_path / f"{name}.csv"), str(tmp_path / name), overrides).manifest
         assert manifest["rows"]["labelled"] == 300 and manifest["rows"]["rejected"] == 0
         return spark.read.parquet(str(tmp_path / name / "labels")).toPandas().set_index("id")
@@ -426,7 +426,7 @@ def test_tables_in_the_catalog_and_appended_days(spark, synthetic_run, tmp_path)
     out, manifest = synthetic_run
     model = str(out / "model")
     days = [write_corpus(generate_reviews(300, seed=day), tmp_path / f"day{day}.csv") for day in (1, 2)]
-    table = ["output.table=n2d_tests.reviews"]
+    table = ["output.table=n2d_tests.reviews", "similar.k=0"]
     # The session's warehouse is the working directory's: keep this test's tables in its own folder.
     spark.sql(f"CREATE DATABASE n2d_tests LOCATION '{tmp_path / 'warehouse'}'")
     run_assign(spark, model, str(days[0]), str(tmp_path / "day1"), table)
@@ -473,7 +473,7 @@ def test_imdb_slice_end_to_end(spark, tmp_path):
     pd.read_csv(IMDB_CSV, nrows=5000).to_csv(tmp_path / "imdb-5000.csv", index=False)
     # Ten epochs, not the extra ones autoencoder.min_steps gives a small sample: the suite's time;
     # the defaults' quality on real text is scripts/quality_bench.py's to measure.
-    config = load_config(REPO / "conf" / "imdb.yaml", ["autoencoder.min_steps=0"])
+    config = load_config(REPO / "conf" / "imdb.yaml", ["autoencoder.min_steps=0", "similar.k=0"])
     manifest = run_job(spark, config, str(tmp_path / "imdb-5000.csv"), str(tmp_path / "out")).manifest
     assert manifest["rows"]["in"] == manifest["rows"]["labelled"] == 5000
     assert manifest["input_dimension"] == 5000
