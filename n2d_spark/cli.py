@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _similar(args: argparse.Namespace) -> int:
     """``n2d-spark similar``: checks that need no Spark first, then a local session for the lookup."""
-    spark = None
-    try:
+
+    def lookup(sessions: list) -> str:
         from n2d_spark.lookup import check_request, check_searchable, format_similar, similar_rows
 
         check_request(args.k, args.id, args.text)
@@ -105,17 +105,30 @@ def _similar(args: argparse.Namespace) -> int:
             check_searchable(output, os.path.exists)
         _require_java()
         spark = build_local_session(JobConfig())
+        sessions.append(spark)
         spark.sparkContext.setLogLevel("ERROR")
         answer = similar_rows(spark, args.output, args.k, row_id=args.id, text=args.text, allow_pickle=args.allow_pickle)
+        return format_similar(answer)
+
+    return _reported(args, lookup)
+
+
+def _reported(args: argparse.Namespace, work: Callable[[list], str]) -> int:
+    """Print what ``work`` returns, exit 0; an ``N2DError`` is one line on stderr, exit 2 (the
+    trace with ``--debug``). The sessions ``work`` starts (it adds them to its list) stop either way:
+    the script owns them, and executors and the JVM go when the command does, failed or not."""
+    sessions: list = []
+    try:
+        text = work(sessions)
     except N2DError as error:
         if args.debug:
             raise
         print(f"n2d-spark: error: {error}", file=sys.stderr)
         return 2
     finally:
-        if spark is not None:
+        for spark in sessions:
             spark.stop()
-    print(format_similar(answer))
+    print(text)
     return 0
 
 
@@ -172,8 +185,8 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         overrides.append(f"output.table={args.table}")
     if args.table_mode is not None:
         overrides.append(f"output.table_mode={args.table_mode}")
-    spark = None
-    try:
+
+    def job(sessions: list) -> str:
         if args.command == "run":
             config = load_config(args.config, overrides)
         else:
@@ -184,6 +197,7 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         _check_local_output(args, config)
         _require_java()
         spark = make_session(config)
+        sessions.append(spark)
         from n2d_spark.core.session import log_session
 
         log_session(spark)
@@ -194,17 +208,9 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
             result = run_job(spark, config, args.input, args.output)
         else:
             result = run_assign(spark, args.model, args.input, args.output, overrides, allow_pickle=args.allow_pickle)
-    except N2DError as error:
-        if args.debug:
-            raise
-        print(f"n2d-spark: error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        # The script owns its session: executors and the JVM go when the job does, failed or not.
-        if spark is not None:
-            spark.stop()
-    print(format_summary(result.manifest))
-    return 0
+        return format_summary(result.manifest)
+
+    return _reported(args, job)
 
 
 def _check_local_input(path: str) -> None:
