@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--dates", action="store_true", help="add a date column with planted trends (for input.time_col)"
     )
+    generate.add_argument("--users", type=int, default=0, help="add a user column: this many reviewers with planted tastes (for input.user_col)")
     return parser
 
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         from n2d_spark.synthetic import generate_reviews, write_corpus
 
-        path = write_corpus(generate_reviews(args.rows, seed=args.seed, dates=args.dates), args.output)
+        path = write_corpus(generate_reviews(args.rows, seed=args.seed, dates=args.dates, users=args.users), args.output)
         print(f"wrote {args.rows} synthetic reviews to {path}")
         return 0
     if args.command == "similar":

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 
-from pyspark.sql import SparkSession
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from n2d_spark.core.columns import ID_COL, REASON_COL
@@ -83,6 +84,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 over_time = tables.write_topics_over_time(run, staging, vectors, features, assigned) if config.input.time_col else None
             with run.timer.stage("neighbours"):
                 found = tables.write_neighbours(run, staging, fit.embedded, model_id)
+            users = _users(run, staging, vectors, assigned, fit.embedded, out.summary, model_id)
 
             record = RunRecord(
                 run=run,
@@ -95,6 +97,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 label_col=read.label_col,
                 agreement=label_agreement(assigned, fit.embedded.rows, read.label_col) if read.label_col else None,
                 neighbours=found,
+                users=users,
                 training=Training(
                     autoencoder_sample=len(fit.sample_ids),
                     manifold_fit=len(fit.fit_ids),
@@ -164,6 +167,7 @@ def run_assign(
                 tables.write_summary(run, staging, out, topic_of, bundle.model_id, vectors.schema[ID_COL].dataType)
             with run.timer.stage("neighbours"):
                 found = tables.write_neighbours(run, staging, embedded, bundle.model_id)
+            users = _users(run, staging, vectors, assigned, embedded, out.summary, bundle.model_id)
             record = RunRecord(
                 run=run,
                 model_id=bundle.model_id,
@@ -176,10 +180,22 @@ def run_assign(
                 agreement=label_agreement(assigned, embedded.rows, read.label_col) if read.label_col else None,
                 model_path=model_path,
                 neighbours=found,
+                users=users,
             )
             manifest = run_manifest(record, total_seconds=run.elapsed())
             write_manifest(run.fs, staging, manifest)
     return _published(spark, config, output_path, manifest)
+
+
+def _users(
+    run: Run, staging: str, vectors: DataFrame, assigned: DataFrame, embedded: job_stages.Embedded, summary: pd.DataFrame,
+    model_id: str,
+) -> dict | None:
+    """users/ and similar_users/ when input.user_col names who wrote each row; timed as the stage users."""
+    if run.config.input.user_col is None:
+        return None
+    with run.timer.stage("users"):
+        return tables.write_users(run, staging, vectors, assigned, embedded, summary, model_id)
 
 
 def _tables_check(spark: SparkSession, config: JobConfig):

@@ -101,11 +101,14 @@ def generate_reviews(
     median_words: int = 120,
     genre_share: tuple[float, float] = GENRE_SHARE_RANGE,
     dates: bool = False,
+    users: int = 0,
 ) -> pd.DataFrame:
-    """``n_rows`` synthetic reviews: columns ``review``, ``sentiment``, ``topic`` (and ``date``).
+    """``n_rows`` synthetic reviews: columns ``review``, ``sentiment``, ``topic`` (and ``date``, and ``user``).
 
     ``genre_share`` bounds the share of a review's words drawn from its genre: the lower it
-    is, the weaker the planted signal against the shared filler words.
+    is, the weaker the planted signal against the shared filler words. ``users`` > 0 adds who
+    wrote each review, reviewers with tastes (``_planted_users``); the other columns stay as
+    they are without it.
     """
     if n_rows < 0:
         raise ValueError(f"n_rows must be >= 0, got {n_rows}")
@@ -147,7 +150,35 @@ def generate_reviews(
     )
     if dates:
         frame["date"] = _trending_dates(frame["topic"].to_numpy(), rng)
+    if users:
+        frame["user"] = _planted_users(topics, len(genre_names), users, np.random.default_rng([seed, 1]))
     return frame
+
+
+# A reviewer writes this share of their reviews in their favourite genre, and a tenth in a
+# second one; the rest spread over every genre.
+FAVOURITE_SHARE = 0.7
+SECOND_SHARE = 0.1
+
+
+def _planted_users(topics: np.ndarray, n_genres: int, n_users: int, rng: np.random.Generator) -> np.ndarray:
+    """Who wrote each review: user u's favourite genre is u mod the genres, their second the next one.
+
+    A review of genre g goes to a user who favours g with probability FAVOURITE_SHARE, to one
+    whose second genre is g with probability SECOND_SHARE, else to any user.
+    """
+    names = np.array([f"user{u:04d}" for u in range(n_users)])
+    favourite = np.arange(n_users) % n_genres
+    second = (favourite + 1) % n_genres
+    roll = rng.random(len(topics))
+    chosen = rng.integers(0, n_users, size=len(topics))
+    for genre in range(n_genres):
+        for share_from, share_to, fans in ((0.0, FAVOURITE_SHARE, favourite), (FAVOURITE_SHARE, FAVOURITE_SHARE + SECOND_SHARE, second)):
+            pick = (topics == genre) & (roll >= share_from) & (roll < share_to)
+            candidates = np.flatnonzero(fans == genre)
+            if len(candidates):
+                chosen[pick] = rng.choice(candidates, size=int(pick.sum()))
+    return names[chosen]
 
 
 def _trending_dates(topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -35,6 +35,9 @@ class InputConfig:
     # topics_over_time/ table and its chart in the report. Rows whose time cannot be read are
     # still clustered; run.json counts them.
     time_col: str | None = None
+    # A column naming who wrote each row (a reviewer, an author, a customer): enables users/
+    # and similar_users/ (docs/similar.md).
+    user_col: str | None = None
     # Longer texts are rejected (text_too_long) rather than embedded.
     max_text_chars: int = 100_000
     # The job fails, publishing nothing, when a larger share of the rows is rejected.
@@ -173,6 +176,8 @@ class SimilarConfig:
     # `probes` nearest cells (model/neighbour_search.py; recall in BENCHMARKS.md).
     cell_rows: int = 2000
     probes: int = 3
+    # similar_users/ lists the users with at least this many labelled rows.
+    min_user_rows: int = 3
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,7 @@ def _check_ranges(config: JobConfig) -> None:
         "output.top_terms": config.output.top_terms,
         "similar.cell_rows": config.similar.cell_rows,
         "similar.probes": config.similar.probes,
+        "similar.min_user_rows": config.similar.min_user_rows,
         "spark.shuffle_partitions": config.spark.shuffle_partitions,
     }
     for key, value in positive.items():

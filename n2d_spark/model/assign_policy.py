@@ -31,12 +31,14 @@ def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
     check_assign_overrides(overrides)
     # The training run's evaluation options describe its fit; assign scores against a label
     # column only when one is given to assign: new data rarely has the training data's labels.
-    # Assign writes no topics over time, so new rows need not have the training data's time column.
+    # Assign writes no topics over time, so new rows need not have the training data's time column;
+    # nor its user column: users/ comes from an assign run only when input.user_col is set for it.
     raw = model_config.to_dict()
     raw["output"]["mode"] = OutputConfig().mode
     raw["output"]["table"] = None
     raw["evaluate"]["label_col"] = None
     raw["input"]["time_col"] = None
+    raw["input"]["user_col"] = None
     for override in overrides:
         apply_override(raw, override)
     return config_from_dict(raw)

@@ -25,6 +25,8 @@ TOPIC_TREE_DIR = "topic_tree"
 TOPICS_OVER_TIME_DIR = "topics_over_time"
 NEIGHBOURS_DIR = "neighbours"
 EMBEDDINGS_DIR = "embeddings"
+USERS_DIR = "users"
+SIMILAR_USERS_DIR = "similar_users"
 MANIFEST_FILE = "run.json"
 
 

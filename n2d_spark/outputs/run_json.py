@@ -60,6 +60,8 @@ class RunRecord:
     model_path: str | None = None
     # neighbours/ (similar.k > 0): what tables.write_neighbours says of its search.
     neighbours: dict | None = None
+    # users/ (input.user_col): what tables.write_users says of it.
+    users: dict | None = None
     finished_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -101,6 +103,8 @@ def run_manifest(record: RunRecord, total_seconds: float | None = None) -> dict:
         manifest["model"] = record.model_path
     if record.neighbours is not None:
         manifest["neighbours"] = record.neighbours
+    if record.users is not None:
+        manifest["users"] = record.users
     if total_seconds is not None:
         manifest["total_seconds"] = total_seconds
     return manifest

@@ -28,12 +28,14 @@ from n2d_spark.core.run_context import Run
 from n2d_spark.outputs.cluster_summary import cluster_summary
 from n2d_spark.outputs.publish import (
     CLUSTERS_DIR,
-    LABELS_DIR,
     EMBEDDINGS_DIR,
+    LABELS_DIR,
     NEIGHBOURS_DIR,
     REJECTED_DIR,
+    SIMILAR_USERS_DIR,
     TOPIC_TREE_DIR,
     TOPICS_OVER_TIME_DIR,
+    USERS_DIR,
 )
 from n2d_spark.outputs.topics_over_time import (
     PERIOD_COL,
@@ -42,9 +44,10 @@ from n2d_spark.outputs.topics_over_time import (
     topics_over_time,
 )
 from n2d_spark.rows.job_stages import Embedded
-from n2d_spark.rows.neighbours import CELL_SAMPLE_ROWS, neighbours
+from n2d_spark.rows.neighbours import CELL_SAMPLE_ROWS, NEIGHBOUR_COL, RANK_COL, SIMILARITY_COL, neighbours
 from n2d_spark.rows.rejects import NO_VOCABULARY_TERMS, RejectTally, as_rejects
 from n2d_spark.rows.sampling import collect_sample
+from n2d_spark.rows.users import ROWS_COL, USER_COL, user_profiles, user_topics, with_user
 from n2d_spark.rows.vectorize import Featurized
 
 log = logging.getLogger(__name__)
@@ -132,13 +135,44 @@ def write_neighbours(run: Run, staging: str, embedded: Embedded, model_id: str) 
     if config.k == 0:
         return None
     embedded.rows.select(ID_COL, EMBEDDING_COL).write.parquet(f"{staging}/{EMBEDDINGS_DIR}")
-    seed = run.config.manifold.seed
-    _, sample = collect_sample(embedded.rows, EMBEDDING_COL, min(CELL_SAMPLE_ROWS, embedded.n_rows), seed)
-    found = neighbours(embedded.rows, sample, embedded.n_rows, config, seed)
-    found.table.withColumn(RUN_ID_COL, F.lit(run.run_id)).withColumn(MODEL_ID_COL, F.lit(model_id)).write.parquet(
-        f"{staging}/{NEIGHBOURS_DIR}"
-    )
+    found = _searched(run, embedded.rows, embedded.n_rows)
+    _with_ids(found.table, run, model_id).write.parquet(f"{staging}/{NEIGHBOURS_DIR}")
     return {"k": config.k, "similarity": "cosine of the autoencoder's embeddings", "cells": found.cells, "probes": found.probes}
+
+
+def write_users(
+    run: Run, staging: str, vectors: DataFrame, assigned: DataFrame, embedded: Embedded, summary: pd.DataFrame, model_id: str
+) -> dict:
+    """users/ (input.user_col): each user's labelled rows and largest topics; similar_users/: for the
+    users with at least ``similar.min_user_rows`` rows, the ``similar.k`` most similar (rows/users.py)."""
+    config = run.config
+    users_of = with_user(vectors, F.col(quoted(config.input.user_col)))
+    names = run.spark.createDataFrame(summary[[CLUSTER_COL, "name"]], f"{CLUSTER_COL} int, name string")
+    topics = user_topics(assigned.select(ID_COL, CLUSTER_COL).join(users_of, ID_COL), names)
+    _with_ids(topics, run, model_id).write.parquet(f"{staging}/{USERS_DIR}")
+    written = run.spark.read.parquet(f"{staging}/{USERS_DIR}")
+    eligible = written.filter(F.col(ROWS_COL) >= config.similar.min_user_rows).select(USER_COL)
+    about = {"users": written.count(), "min_user_rows": config.similar.min_user_rows, "with_similar_users": eligible.count()}
+    if config.similar.k == 0 or about["with_similar_users"] < 2:
+        return about
+    profiles = user_profiles(embedded.rows.join(users_of, ID_COL).join(eligible, USER_COL))
+    found = _searched(run, profiles, about["with_similar_users"])
+    similar_users = found.table.select(
+        F.col(ID_COL).alias(USER_COL), F.col(NEIGHBOUR_COL).alias("neighbour"), RANK_COL, SIMILARITY_COL
+    )
+    _with_ids(similar_users, run, model_id).write.parquet(f"{staging}/{SIMILAR_USERS_DIR}")
+    return about
+
+
+def _searched(run: Run, vectors: DataFrame, n_rows: int):
+    """The cell search of rows/neighbours.py over ``vectors`` (id, embedding), its cells fitted on a seeded sample."""
+    seed = run.config.manifold.seed
+    _, sample = collect_sample(vectors, EMBEDDING_COL, min(CELL_SAMPLE_ROWS, n_rows), seed)
+    return neighbours(vectors, sample, n_rows, run.config.similar, seed)
+
+
+def _with_ids(table: DataFrame, run: Run, model_id: str) -> DataFrame:
+    return table.withColumn(RUN_ID_COL, F.lit(run.run_id)).withColumn(MODEL_ID_COL, F.lit(model_id))
 
 
 def write_tree(run: Run, staging: str, tree: pd.DataFrame) -> None:

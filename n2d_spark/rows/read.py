@@ -57,6 +57,8 @@ def read_rows(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
         if not isinstance(text_type, T.StringType):
             raise InputError(f"text column {config.text_col!r} has type {text_type.simpleString()}, expected string")
 
+    if config.user_col is not None:
+        _require_column(columns, config.user_col, "user")
     if config.time_col is not None:
         _require_column(columns, config.time_col, "time")
         time_type = raw.schema[config.time_col].dataType
