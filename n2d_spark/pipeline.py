@@ -28,6 +28,7 @@ from n2d_spark.evaluation.scoring import (
     evaluate_fit,
     label_agreement,
     map_sample,
+    nearest_for_ids,
     texts_for_ids,
     topic_quality,
 )
@@ -37,6 +38,7 @@ from n2d_spark.outputs import tables
 from n2d_spark.outputs.catalog import check_table_first, publish_tables
 from n2d_spark.outputs.publish import (
     MODEL_DIR,
+    NEIGHBOURS_DIR,
     REPORT_DIR,
     refuse_unsafe_output,
     staged_output,
@@ -45,6 +47,10 @@ from n2d_spark.outputs.publish import (
 from n2d_spark.outputs.run_json import RunRecord, Training, run_manifest
 from n2d_spark.rows import job_stages
 from n2d_spark.rows.fit import fit_model
+
+
+# A click on a point of the report's map lists this many of its most similar rows.
+MAP_NEIGHBOURS = 5
 
 
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
@@ -126,6 +132,10 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                     tree=fit.tree,
                     texts=texts_for_ids(vectors, fit.fit_ids[on_map], features),
                     topics_over_time=over_time.table if over_time is not None else None,
+                    nearest=(
+                        nearest_for_ids(spark.read.parquet(f"{staging}/{NEIGHBOURS_DIR}"), vectors, fit.fit_ids[on_map], features, MAP_NEIGHBOURS)
+                        if found is not None else None
+                    ),
                 )
                 write_report(report, lambda name, data: run.fs.write_bytes(f"{staging}/{REPORT_DIR}/{name}", data), seed=config.manifold.seed)
             manifest = run_manifest(record, total_seconds=run.elapsed())

@@ -175,12 +175,31 @@ def test_document_map_has_a_point_per_row_one_trace_per_topic_and_escaped_hover_
     fig = document_map(xy, inputs.labels, names, texts)
     assert [trace.name for trace in fig.data] == ["noise (12)", "0_alpha_beta (96)", "1_gamma_delta&lt;b&gt; (96)", "2 (96)"]
     assert sum(len(trace.x) for trace in fig.data) == len(xy)
-    hovered = {text for trace in fig.data for _, text in trace.customdata}
+    hovered = {text for trace in fig.data for _, text, _ in trace.customdata}
     shown = next(text for text in hovered if "alert" in text)
     assert shown.startswith("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a review")
     # Cut to HOVER_CHARS characters of text (before escaping), then broken into lines.
     assert shown.endswith(" …") and len(shown.replace("<br>", " ")) < HOVER_CHARS + 60
     assert "<script" not in shown
+
+
+def test_a_click_on_the_map_lists_the_points_nearest_rows_escaped():
+    import dataclasses
+
+    from n2d_spark.evaluation.report_views import NEAREST_PANEL, document_map
+
+    inputs = _inputs()
+    n = len(inputs.labels)
+    nearest = [[(i + 1, 0.9, SCRIPT_TEXT), (f"r{i}", 0.5, None)] for i in range(n)]
+    fig = document_map(np.zeros((n, 2)), inputs.labels, {}, None, nearest)
+    listed = {found for trace in fig.data for _, _, found in trace.customdata}
+    first = next(found for found in listed if found.startswith("<ol><li><code>1</code> (0.900): "))
+    assert "&lt;script&gt;" in first and "<script" not in first and first.endswith("<li><code>r0</code> (0.500)</li></ol>")
+    _, files = _write(dataclasses.replace(inputs, nearest=nearest))
+    page = files["report.html"].decode()
+    assert f'id="{NEAREST_PANEL}"' in page and 'document.getElementById("n2d-nearest")' in page
+    _, without = _write(inputs)
+    assert NEAREST_PANEL not in without["report.html"].decode()
 
 
 def test_topic_map_draws_each_topic_at_its_rows_centre_with_area_by_share():

@@ -43,6 +43,8 @@ from n2d_spark.evaluation.report_views import (
     TOPICS_DIV,
     document_map,
     figure_html,
+    nearest_panel,
+    nearest_script,
     plotly_js_tag,
     search_box,
     search_script,
@@ -97,6 +99,8 @@ class ReportInputs:
     texts: list[str] | None = None
     # Optional: the topics_over_time table (period, cluster, rows, share, top_terms).
     topics_over_time: pd.DataFrame | None = None
+    # Optional: (n,) each sample row's most similar rows, (id, similarity, text or None), listed when its point is clicked.
+    nearest: list[list[tuple]] | None = None
 
 
 def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None], seed: int = 0) -> list[str]:
@@ -107,7 +111,9 @@ def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None]
     n = len(labels)
     if len(inputs.embeddings) != n:
         raise ValueError(f"embeddings has {len(inputs.embeddings)} rows, labels {n}")
-    for name, values in (("truth", inputs.truth), ("baseline_labels", inputs.baseline_labels), ("texts", inputs.texts)):
+    for name, values in (
+        ("truth", inputs.truth), ("baseline_labels", inputs.baseline_labels), ("texts", inputs.texts), ("nearest", inputs.nearest)
+    ):
         if values is not None and len(values) != n:
             raise ValueError(f"{name} has {len(values)} rows, labels {n}")
 
@@ -471,7 +477,8 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], xy: np.ndarray) 
         "and clusterer on every row. Drag to zoom, double-click to zoom out, click a topic in the "
         "legend to hide or show it.</p>",
         search_box(sample_rows),
-        figure_html(document_map(xy, labels, names, inputs.texts), MAP_DIV) + search_script(),
+        figure_html(document_map(xy, labels, names, inputs.texts, inputs.nearest), MAP_DIV) + search_script(),
+        nearest_panel() + nearest_script() if inputs.nearest is not None else "",
         figure_html(topic_map(xy, labels, inputs.summary, inputs.examples), TOPICS_DIV)
         if inputs.summary is not None and len(inputs.summary) else "",
         "<h3>The same map as pictures</h3>",

@@ -26,6 +26,7 @@ MAP_DIV = "n2d-map"
 TOPICS_DIV = "n2d-topics"
 TIME_DIV = "n2d-time"
 SEARCH_BOX = "n2d-search"
+NEAREST_PANEL = "n2d-nearest"
 _LINE_CHARS = 70
 _NOISE_COLOUR = "#b0b0b0"
 _PALETTE = qualitative.Dark24
@@ -59,18 +60,25 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_FIGURE_CONFIG)
 
 
-def document_map(xy: np.ndarray, labels: np.ndarray, names: dict[int, str], texts: list[str] | None) -> go.Figure:
-    """The sampled rows on the 2-D map, one legend entry (and colour) per topic; hover shows the topic and text."""
+def document_map(
+    xy: np.ndarray, labels: np.ndarray, names: dict[int, str], texts: list[str] | None, nearest: list[list[tuple]] | None = None,
+) -> go.Figure:
+    """The sampled rows on the 2-D map, one legend entry (and colour) per topic; hover shows the topic and text.
+
+    ``nearest``: for each row, its most similar rows as (id, similarity, text or None), which a
+    click on the point lists below the map (``nearest_script``).
+    """
     fig = go.Figure()
     for cluster in sorted(set(int(c) for c in labels), key=lambda c: (c != NOISE, c)):
         rows = np.flatnonzero(labels == cluster)
         name = _topic_label(cluster, names)
         shown = [hover_text(texts[i]) if texts is not None else "" for i in rows]
+        listed = [_nearest_html(nearest[i]) if nearest is not None else "" for i in rows]
         fig.add_trace(
             go.Scatter(
                 x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{name} ({len(rows)})",
                 marker={"size": 5, "opacity": 0.8, "color": topic_colour(cluster)},
-                customdata=[[name, text] for text in shown],
+                customdata=[[name, text, found] for text, found in zip(shown, listed)],
                 hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
             )
         )
@@ -80,6 +88,35 @@ def document_map(xy: np.ndarray, labels: np.ndarray, names: dict[int, str], text
         title={"text": f"{len(xy):,} sampled rows; hover a point to read it", "font": {"size": 13}},
     )
     return fig
+
+
+def _nearest_html(found: list[tuple]) -> str:
+    """A row's most similar rows as an HTML list, every text escaped."""
+    items = "".join(
+        f"<li><code>{html.escape(str(row_id))}</code> ({similarity:.3f})"
+        + (f": {html.escape(shortened(text, HOVER_CHARS))}" if text else "") + "</li>"
+        for row_id, similarity, text in found
+    )
+    return f"<ol>{items}</ol>" if items else "<p>no similar rows recorded</p>"
+
+
+def nearest_panel() -> str:
+    """Where a click on the document map lists the point's most similar rows (``nearest_script``)."""
+    return f'<div id="{NEAREST_PANEL}"><p class="muted">Click a point on the map to list its most similar rows (neighbours/).</p></div>'
+
+
+def nearest_script() -> str:
+    # customdata[2] is HTML built here from escaped texts (_nearest_html).
+    return f"""<script type="text/javascript">
+(function () {{
+  var plot = document.getElementById("{MAP_DIV}"), panel = document.getElementById("{NEAREST_PANEL}");
+  if (!plot || !panel || !plot.on) return;
+  plot.on("plotly_click", function (event) {{
+    var point = event.points[0];
+    panel.innerHTML = "<p>Most similar to the row \u201c" + point.customdata[1].slice(0, 80) + "\u201d:</p>" + point.customdata[2];
+  }});
+}})();
+</script>"""
 
 
 def search_box(n_rows: int) -> str:

@@ -28,6 +28,7 @@ from n2d_spark.evaluation.baselines import Baselines, compare_baselines, stabili
 from n2d_spark.evaluation.report_views import HOVER_CHARS
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.rows.embed import dense_rows
+from n2d_spark.rows.neighbours import NEIGHBOUR_COL, RANK_COL, SIMILARITY_COL
 from n2d_spark.rows.sampling import rows_to_csr
 from n2d_spark.rows.text import count_term_windows
 from n2d_spark.rows.vectorize import Featurized
@@ -121,6 +122,18 @@ def texts_for_ids(vectors: DataFrame, ids: np.ndarray, features: Featurized) -> 
     text = F.substring(F.col(quoted(features.source)), 1, 2 * HOVER_CHARS).alias(features.source)
     by_id = {row[ID_COL]: row[features.source] or "" for row in _collect_for_ids(vectors.select(ID_COL, text), ids, [features.source])}
     return [by_id[i] for i in ids.tolist()]
+
+
+def nearest_for_ids(neighbours: DataFrame, vectors: DataFrame, ids: np.ndarray, features: Featurized, per_row: int) -> list[list[tuple]]:
+    """For each of ``ids`` (the map's rows), its ``per_row`` most similar rows from ``neighbours``
+    (neighbours/): (id, similarity, the start of its text, or None in vector mode), best first."""
+    found = _collect_for_ids(neighbours.filter(F.col(RANK_COL) <= per_row), ids, [NEIGHBOUR_COL, RANK_COL, SIMILARITY_COL])
+    by_id: dict = {}
+    for row in sorted(found, key=lambda r: (r[ID_COL], r[RANK_COL])):
+        by_id.setdefault(row[ID_COL], []).append((row[NEIGHBOUR_COL], float(row[SIMILARITY_COL])))
+    wanted = np.array(sorted({n for pairs in by_id.values() for n, _ in pairs}))
+    texts = dict(zip(wanted.tolist(), texts_for_ids(vectors, wanted, features) or [None] * len(wanted))) if len(wanted) else {}
+    return [[(n, similarity, texts.get(n)) for n, similarity in by_id.get(i, [])] for i in ids.tolist()]
 
 
 def _collect_for_ids(rows: DataFrame, ids: np.ndarray, columns: list[str]) -> list:
