@@ -1,4 +1,4 @@
-"""Command line: ``n2d-spark run`` (own local session), ``n2d-spark generate``, and the spark-submit entry."""
+"""Command line: ``n2d-spark run`` and ``assign`` (own local session), ``similar``, ``generate``, ``config``, and the spark-submit entry."""
 
 from __future__ import annotations
 
@@ -43,9 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--rows", type=int, default=5000)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--output", required=True, help="a .csv or .csv.gz path")
-    generate.add_argument(
-        "--dates", action="store_true", help="add a date column with planted trends (for input.time_col)"
-    )
+    generate.add_argument("--dates", action="store_true", help="add a date column with planted trends (for input.time_col)")
     generate.add_argument("--users", type=int, default=0, help="add a user column: this many reviewers with planted tastes (for input.user_col)")
     return parser
 
