@@ -14,7 +14,7 @@ QUERY_COL = "query"
 QUERY_EMBEDDING_COL = "_query_embedding"
 
 
-def _dot(a: Column, b: Column) -> Column:
+def dot(a: Column, b: Column) -> Column:
     """The dot product of two array<float> columns, in double, in the JVM."""
     return F.aggregate(F.zip_with(a, b, lambda x, y: x.cast("double") * y.cast("double")), F.lit(0.0), lambda s, x: s + x)
 
@@ -30,8 +30,8 @@ def most_similar(rows: DataFrame, queries: DataFrame, k: int, ties: list[Column]
     pairs = rows.filter(F.col(EMBEDDING_COL).isNotNull()).crossJoin(F.broadcast(queries))
     if exclude is not None:
         pairs = pairs.filter(~exclude)
-    norms = F.sqrt(_dot(F.col(EMBEDDING_COL), F.col(EMBEDDING_COL)) * _dot(F.col(QUERY_EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)))
-    similarity = F.when(norms > 0, _dot(F.col(EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)) / norms).otherwise(F.lit(0.0))
+    norms = F.sqrt(dot(F.col(EMBEDDING_COL), F.col(EMBEDDING_COL)) * dot(F.col(QUERY_EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)))
+    similarity = F.when(norms > 0, dot(F.col(EMBEDDING_COL), F.col(QUERY_EMBEDDING_COL)) / norms).otherwise(F.lit(0.0))
     best = Window.partitionBy(QUERY_COL).orderBy(F.col(SIMILARITY_COL).desc(), *ties)
     kept = [F.col(quoted(c)) for c in pairs.columns if c != QUERY_EMBEDDING_COL]
     return (

@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL
+from n2d_spark.rows.similar import dot
 
 USER_COL = "user"
 ROWS_COL = "rows"
@@ -48,7 +49,7 @@ def user_profiles(embedded: DataFrame) -> DataFrame:
     ``embedded`` has ``user`` and ``embedding``.
     """
     vector = F.col(EMBEDDING_COL)
-    norm = F.sqrt(F.aggregate(F.transform(vector, lambda x: x.cast("double") * x), F.lit(0.0), lambda s, x: s + x))
+    norm = F.sqrt(dot(vector, vector))
     unit = F.when(norm > 0, F.transform(vector, lambda x: x / norm))
     values = embedded.select(USER_COL, F.posexplode(unit).alias("position", "value"))
     means = values.groupBy(USER_COL, "position").agg(F.avg("value").alias("mean"))
