@@ -25,6 +25,7 @@ from sklearn.neighbors import NearestNeighbors
 from n2d_spark.core.columns import NOISE
 from n2d_spark.core.config import ClusterConfig
 from n2d_spark.core.errors import InputError
+from n2d_spark.model.manifold import transform
 
 
 # HDBSCAN's smallest cluster when cluster.min_cluster_size is null: this share of the fit rows,
@@ -243,5 +244,5 @@ class ClusterAssigner:
     clusters: FittedClusters
 
     def assign(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        coordinates = self.reducer.transform(embeddings).astype(np.float32)
+        coordinates = transform(self.reducer, embeddings)
         return coordinates, self.clusters.predict(coordinates)
