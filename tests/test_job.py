@@ -194,6 +194,10 @@ def test_neighbours_of_every_row_mostly_share_its_planted_topic(spark, synthetic
     neighbours = spark.read.parquet(str(out / "neighbours"))
     assert neighbours.columns == ["id", "neighbour_id", "rank", "similarity", "run_id", "model_id"]
     assert neighbours.count() == 5000 * 10 and neighbours.select("id").distinct().count() == 5000
+    # embeddings/, which `n2d-spark similar` searches: every labelled row's embedding, once.
+    embeddings = spark.read.parquet(str(out / "embeddings"))
+    assert [(f.name, f.dataType.simpleString()) for f in embeddings.schema] == [("id", "bigint"), ("embedding", "array<float>")]
+    assert embeddings.count() == 5000 and embeddings.select("id").distinct().count() == 5000
     assert manifest["neighbours"] == {"k": 10, "similarity": "cosine of the autoencoder's embeddings", "cells": 3, "probes": 3}
     topics = spark.read.parquet(str(out / "labels")).select("id", "topic")
     theirs = topics.select(F.col("id").alias("neighbour_id"), F.col("topic").alias("their_topic"))
