@@ -180,7 +180,6 @@ def umap_from_arrays(arrays: dict[str, np.ndarray], scalars: dict):
     return reducer
 
 
-
 def transform(reducer, points: np.ndarray) -> np.ndarray:
     """``reducer.transform(points)`` as float32, with umap-learn's starting positions computed by
     ``graph_transform_init``: the same numbers, without its Python loop over rows.
