@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from n2d_spark.core.config import SimilarConfig
-from n2d_spark.model.neighbour_search import top_k, unit_rows
+from n2d_spark.model.neighbour_search import ranks, top_k, unit_rows
 from n2d_spark.rows.neighbours import neighbours
 
 K = 10
@@ -34,6 +34,12 @@ def test_top_k_is_exact_with_ties_broken_by_id_in_any_row_order():
         found = {q: list(neighbour[query == q]) for q in ids}
         assert found == expected
         assert all(np.all(np.diff(similarity[query == q]) <= 0) for q in ids[:50])
+
+
+def test_ranks_count_from_one_within_each_query():
+    assert ranks(np.array([5, 5, 5, 2, 2, 9])).tolist() == [1, 2, 3, 1, 2, 1]
+    assert ranks(np.array(["b", "a", "a"])).tolist() == [1, 1, 2]
+    assert ranks(np.array([], dtype=np.int64)).tolist() == []
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 neighbours/ table (rows/neighbours.py runs them on the executors).
 
 Comparing every row with every other does not scale, so the space is cut into cells: the
-centroids of a spherical k-means of a sample. Each row lives in its nearest cell and is
-searched for in its ``probes`` nearest cells, exactly; a row's k nearest are the best of those
-searches. A neighbour in a cell the row does not probe is missed: the recall this costs is
+centroids of a spherical k-means of a sample. A row is a candidate in its ``probes`` nearest
+cells and is searched, exactly, among the candidates of its nearest cell. A neighbour that is
+not a candidate there is missed: the recall this costs is
 measured against exact search in BENCHMARKS.md ("Similar rows").
 
 Deterministic: a cell's rows are sorted by id before any arithmetic, so the similarities do not
@@ -42,9 +42,7 @@ def fit_cells(sample: np.ndarray, n_cells: int, seed: int) -> np.ndarray:
 
 def nearest_cells(units: np.ndarray, centroids: np.ndarray, probes: int) -> np.ndarray:
     """Each row's ``probes`` most similar centroids, best first (ties: the lower cell)."""
-    similarity = units @ centroids.T
-    order = np.lexsort((np.broadcast_to(np.arange(len(centroids)), similarity.shape), -similarity), axis=1)
-    return order[:, :probes]
+    return _best_columns(_cosines(units, centroids), probes)
 
 
 def top_k(query_ids: np.ndarray, queries: np.ndarray, ids: np.ndarray, points: np.ndarray, k: int):
@@ -61,9 +59,7 @@ def top_k(query_ids: np.ndarray, queries: np.ndarray, ids: np.ndarray, points: n
     found_query, found_id, found_similarity = [], [], []
     for start in range(0, len(query_ids), _CHUNK_ROWS):
         chunk_ids = query_ids[start : start + _CHUNK_ROWS]
-        # In float64, then rounded: BLAS sums a product by another path at another position in the
-        # matrix, and float32 kept the difference (two copies of a row scored 1 ulp apart).
-        similarity = (queries[start : start + _CHUNK_ROWS].astype(np.float64) @ points.T.astype(np.float64)).astype(np.float32)
+        similarity = _cosines(queries[start : start + _CHUNK_ROWS], points)
         # A query's own row, where the cell holds it, is no neighbour of its own.
         at = np.searchsorted(ids, chunk_ids)
         own = (at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == chunk_ids)
@@ -79,13 +75,32 @@ def top_k(query_ids: np.ndarray, queries: np.ndarray, ids: np.ndarray, points: n
     return np.concatenate(found_query), np.concatenate(found_id), np.concatenate(found_similarity).astype(np.float32)
 
 
+def ranks(query_ids: np.ndarray) -> np.ndarray:
+    """Each row's place (1, 2, ...) among the rows of its query: ``top_k``'s output, whose rows come
+    grouped by query, best first."""
+    n = len(query_ids)
+    starts = np.flatnonzero(np.r_[True, query_ids[1:] != query_ids[:-1]]) if n else np.zeros(0, np.int64)
+    return (np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n])) + 1).astype(np.int32)
+
+
+def _cosines(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Each row's dot product with each of ``others`` (unit rows: the cosine), as float32.
+
+    In float64, then rounded: BLAS sums a product by another path at another position in the
+    matrix, and float32 kept the difference (two copies of a row scored 1 ulp apart), so a
+    row's scores and the order of its ties would depend on the rows beside it.
+    """
+    return (rows.astype(np.float64) @ others.T.astype(np.float64)).astype(np.float32)
+
+
 def _best_columns(similarity: np.ndarray, k: int) -> np.ndarray:
     """Each row's ``k`` columns of highest value, best first, equal values by column (ids are sorted)."""
     n = similarity.shape[1]
     columns = np.broadcast_to(np.arange(n), similarity.shape)
     if n <= k:
         return np.lexsort((columns, -similarity), axis=1)
-    part = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    # The k largest are the last k of a partition at n - k (no negated copy of the matrix).
+    part = np.argpartition(similarity, n - k, axis=1)[:, n - k :]
     kth = np.take_along_axis(similarity, part, axis=1).min(axis=1)
     # argpartition picks among values equal to the k-th at random: those rows are sorted whole.
     tied = np.flatnonzero((similarity >= kth[:, None]).sum(axis=1) > k)

@@ -1,10 +1,12 @@
 """The neighbours stage: every embedded row's ``similar.k`` most similar rows, found on the executors.
 
 The cells come from a sample on the driver (model/neighbour_search.py); a first pass sends each
-row to its nearest cell, where it can be found, and to its ``similar.probes`` nearest cells,
-where it is searched for; each cell is searched in one pandas group; a window keeps each row's
-best ``k``. Only the centroids travel from the driver, inside the UDFs' closures (no broadcast,
-as Spark Connect needs); nothing the size of the input comes back to it.
+row to its nearest cell, its home, and as a candidate to its ``similar.probes`` nearest cells
+(the home among them); each cell is searched in one pandas group, for the rows whose home it
+is. A row is searched in one cell only, so that search ranks its neighbours: there is no second
+shuffle of the ``k`` x rows results to rank them. Only the centroids travel from the driver,
+inside the UDFs' closures (no broadcast, as Spark Connect needs); nothing the size of the input
+comes back to it.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.core.columns import EMBEDDING_COL, ID_COL
 from n2d_spark.core.config import SimilarConfig
-from n2d_spark.model.neighbour_search import fit_cells, nearest_cells, top_k, unit_rows
+from n2d_spark.model.neighbour_search import fit_cells, nearest_cells, ranks, top_k, unit_rows
 
 NEIGHBOUR_COL = "neighbour_id"
 RANK_COL = "rank"
@@ -79,6 +81,7 @@ def neighbours(embedded: DataFrame, sample: np.ndarray, n_rows: int, config: Sim
         [
             T.StructField(ID_COL, id_type, False),
             T.StructField(NEIGHBOUR_COL, id_type, False),
+            T.StructField(RANK_COL, T.IntegerType(), False),
             T.StructField(SIMILARITY_COL, T.FloatType(), False),
         ]
     )
@@ -87,15 +90,13 @@ def neighbours(embedded: DataFrame, sample: np.ndarray, n_rows: int, config: Sim
         vectors = np.stack(cell[EMBEDDING_COL].to_numpy())
         home = cell[_HOME].to_numpy()
         ids = cell[ID_COL].to_numpy()
-        query, neighbour, similarity = top_k(ids, vectors, ids[home], vectors[home], config.k)
-        return pd.DataFrame({ID_COL: query, NEIGHBOUR_COL: neighbour, SIMILARITY_COL: similarity})
+        query, neighbour, similarity = top_k(ids[home], vectors[home], ids, vectors, config.k)
+        return pd.DataFrame({ID_COL: query, NEIGHBOUR_COL: neighbour, RANK_COL: ranks(query), SIMILARITY_COL: similarity})
 
     rows = embedded.filter(F.col(EMBEDDING_COL).isNotNull()).select(ID_COL, EMBEDDING_COL)
-    found = rows.mapInPandas(to_cells, spread_schema).groupBy(_CELL).applyInPandas(search, found_schema)
-    best = Window.partitionBy(ID_COL).orderBy(F.col(SIMILARITY_COL).desc(), F.col(NEIGHBOUR_COL))
-    table = (
-        found.withColumn(RANK_COL, F.row_number().over(best))
-        .filter(F.col(RANK_COL) <= config.k)
-        .select(ID_COL, NEIGHBOUR_COL, RANK_COL, SIMILARITY_COL)
-    )
+    # A fixed count of partitions: adaptive execution would merge the groups by their bytes, which
+    # are few, into fewer tasks than cores, while the search's cost is in its arithmetic.
+    parts = min(len(centroids), int(embedded.sparkSession.conf.get("spark.sql.shuffle.partitions")))
+    spread = rows.mapInPandas(to_cells, spread_schema).repartition(parts, _CELL)
+    table = spread.groupBy(_CELL).applyInPandas(search, found_schema)
     return Neighbours(table, len(centroids), probes)
