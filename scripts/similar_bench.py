@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="similar-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     print(f"{date.today()}, commit {commit}, CPU {cpu_model()}, overrides {args.overrides or 'none'}")
     print("| input | rows | cells x probes | recall@10 | precision@10 neighbours/ | exact | TF-IDF | LSA(100) | neighbours stage s | job s |")
