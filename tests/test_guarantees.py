@@ -89,6 +89,12 @@ BAD_INPUTS = [
         overrides=["input.id_col=doc_id"],
         rejected={"null_id": 1},
     ),
+    Case(
+        "a line break inside a field, read one record per line",
+        extra_lines=[b'x1,"a ghost story in\ntwo lines",positive,horror\n'],
+        overrides=["input.multiline=false"],
+        error="2 CSV record(s) do not parse as one record per line (the first has id 60): a field that spans lines needs input.multiline: true",
+    ),
     Case("a record with too many fields", extra_lines=[b"x1,ghost movie,positive,horror,extra\n"], rejected={"malformed_record": 1}),
     Case(
         "texts empty after cleaning",

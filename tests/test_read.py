@@ -4,7 +4,7 @@ import pytest
 from n2d_spark.core.columns import ID_COL
 from n2d_spark.core.config import InputConfig
 from n2d_spark.core.errors import InputError
-from n2d_spark.rows.read import read_rows, resolve_format
+from n2d_spark.rows.read import CORRUPT_COL, check_one_record_per_line, read_rows, resolve_format
 
 from conftest import IMDB_CSV, requires_imdb
 
@@ -48,6 +48,49 @@ def test_ids_are_stable_across_reads_and_partitioning(spark, tmp_path):
     assert first == second
     # Files in sorted path order; rows by position within their file.
     assert first == {"a0": 0, "a1": 1, "b0": 1 << 40, "b1": (1 << 40) + 1, "b2": (1 << 40) + 2}
+
+
+def _ids_read_in(spark, path: str, config: InputConfig, max_partition_bytes: str | None) -> tuple[int, dict[str, int]]:
+    """How many tasks read ``path``, and each review's id."""
+    if max_partition_bytes is not None:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", max_partition_bytes)
+    try:
+        rows = read_rows(spark, path, config)
+        tasks = rows.select("review").rdd.getNumPartitions()
+        return tasks, dict(rows.select("review", ID_COL).collect())
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+
+
+def test_a_one_record_per_line_csv_splits_and_keeps_its_ids(spark, tmp_path):
+    """input.multiline false: a file read in 1 and in 4 blocks gives every row the same id, its row number."""
+    reviews = [f"review number {i} about something" for i in range(400)]
+    path = _write_csv(tmp_path / "lines.csv", reviews)
+    size = (tmp_path / "lines.csv").stat().st_size
+    single_line = InputConfig(multiline=False)
+    whole_tasks, whole = _ids_read_in(spark, path, single_line, None)
+    split_tasks, split = _ids_read_in(spark, path, single_line, str(size // 4 + 1))
+    assert (whole_tasks, split_tasks) == (1, 4)
+    assert split == whole == {review: i for i, review in enumerate(reviews)}
+    # The multi-line reader, one task for the file, numbers the rows alike.
+    assert _ids_read_in(spark, path, InputConfig(), str(size // 4 + 1)) == (1, whole)
+
+
+def test_a_line_break_inside_a_field_fails_a_one_record_per_line_read(spark, tmp_path):
+    """Split at the break, the field's tail would parse as a row of its own: one malformed record is one clear error."""
+    path = tmp_path / "r.csv"
+    path.write_text('review,stars\none line,1\n"two\nlines",2\nlast,3\n')
+    rows = read_rows(spark, str(path), InputConfig(multiline=False)).cache()  # as the read stage persists it
+    assert rows.orderBy(ID_COL).toPandas()["review"].tolist() == ["one line", "two", 'lines"', "last"]
+    with pytest.raises(InputError, match=r"^1 CSV record\(s\) do not parse as one record per line \(the first has id 1\): "
+                       r"a field that spans lines needs input\.multiline: true$"):
+        check_one_record_per_line(rows, InputConfig(multiline=False))
+    together = read_rows(spark, str(path), InputConfig()).cache()
+    check_one_record_per_line(together, InputConfig())
+    frame = together.orderBy(ID_COL).toPandas()
+    assert frame["review"].tolist() == ["one line", "two\nlines", "last"] and frame[CORRUPT_COL].isna().all()
+    rows.unpersist()
+    together.unpersist()
 
 
 def test_identical_texts_stay_separate_rows(spark, tmp_path):

@@ -28,6 +28,10 @@ class InputConfig:
     text_col: str = "review"
     # None: the job assigns a stable id from the file name and the row's position in it.
     id_col: str | None = None
+    # A CSV field may span lines (a review with paragraphs), so Spark reads each CSV file whole,
+    # in one task. false: one record per line, and an uncompressed or bzip2 file splits into
+    # blocks read in parallel (a gzip file never splits): docs/how-it-works.md, "Reading a large input".
+    multiline: bool = True
     # A numeric vector column (array of numbers, or a Spark ML vector) to cluster instead of
     # text: the text stage is skipped and ``features.scaling`` replaces ``text.scaling``.
     features_col: str | None = None

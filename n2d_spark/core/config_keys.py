@@ -12,6 +12,7 @@ MEANINGS: dict[str, str] = {
     'input.format': '`csv`, `parquet`, or `auto` (from the extension: `.csv`, `.csv.gz`, `.tsv`, `.parquet`)',
     'input.text_col': 'the text column',
     'input.id_col': 'an id column of the input; `null`: the job assigns stable ids',
+    'input.multiline': 'a CSV field may span lines, and each CSV file is read whole by one task; `false`: one record per line, and a file that is not gzip splits across tasks',
     'input.features_col': 'a numeric vector column to cluster instead of text (see "Vectors instead of text")',
     'input.time_col': 'a date or timestamp column: writes topics_over_time/ and its chart (see "Topics over time")',
     'input.user_col': 'a column naming who wrote each row (a reviewer, an author): writes users/ and similar_users/ (see "Similar rows")',

@@ -29,7 +29,7 @@ from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.assign import assign, fitted_assignments
 from n2d_spark.rows.embed import embed
-from n2d_spark.rows.read import CORRUPT_COL, read_rows
+from n2d_spark.rows.read import CORRUPT_COL, check_one_record_per_line, read_rows
 from n2d_spark.rows.rejects import (
     NO_VOCABULARY_TERMS,
     RejectTally,
@@ -78,6 +78,7 @@ def read(run: Run, check_columns: Callable[[T.StructType, list[str]], None] | No
         rows_in = rows.count()
         if rows_in == 0:
             raise InputError(f"the input has no rows: {run.input_path}")
+        check_one_record_per_line(rows, run.config.input)
     return Input(rows, input_columns, label_col, RejectTally(rows_in=rows_in, max_share=run.config.input.max_reject_share))
 
 

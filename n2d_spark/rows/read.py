@@ -19,6 +19,8 @@ CORRUPT_COL = "_corrupt_record"
 # Rows of one file get ids file_ordinal << 40 | row_position: a single file's ids are its row numbers.
 _ROWS_PER_FILE_BITS = 40
 _URI_SCHEME_AND_AUTHORITY = r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//[^/]*)?"
+# Working columns of the CSV row numbering, dropped before the rows leave read_rows.
+_FILE, _BLOCK, _SEQUENCE = "_n2d_file", "_n2d_block", "_n2d_sequence"
 
 
 def resolve_format(path: str, configured: str) -> str:
@@ -39,7 +41,7 @@ def read_rows(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
         raise InputError(f"input not found: {path}")
     try:
         if fmt == "csv":
-            raw = _read_csv(spark, path, separator=_separator(path))
+            raw = _read_csv(spark, path, separator=_separator(path), multiline=config.multiline)
         else:
             raw = spark.read.parquet(path)
     except Exception as error:  # Spark raises AnalysisException subclasses with Java detail attached
@@ -76,7 +78,25 @@ def read_rows(spark: SparkSession, path: str, config: InputConfig) -> DataFrame:
         return raw.withColumn(ID_COL, F.col(quoted(config.id_col)))
     if ID_COL in columns:
         raise InputError(f"input has a column named {ID_COL!r}; set input.id_col: {ID_COL} to use it as the id")
-    return raw.withColumn(ID_COL, _stable_row_id(raw, fmt))
+    return _with_stable_row_id(raw, fmt)
+
+
+def check_one_record_per_line(rows: DataFrame, config: InputConfig) -> None:
+    """With ``input.multiline`` false, a CSV record that does not parse fails the run.
+
+    A field that spans lines breaks into a malformed first line and fragments that may parse as
+    rows of their own, which no reject reason could catch; so one malformed record is taken as
+    the sign that the input is not one record per line. ``rows`` is read_rows' result, persisted.
+    """
+    if config.multiline or CORRUPT_COL not in rows.columns:
+        return
+    malformed = rows.filter(F.col(CORRUPT_COL).isNotNull())
+    first = malformed.select(ID_COL).orderBy(ID_COL).limit(1).collect()
+    if first:
+        raise InputError(
+            f"{malformed.count()} CSV record(s) do not parse as one record per line (the first has id {first[0][0]}): "
+            "a field that spans lines needs input.multiline: true"
+        )
 
 
 def _require_column(columns: list[str], name: str, role: str) -> None:
@@ -89,11 +109,15 @@ def _separator(path: str) -> str:
     return "\t" if re.search(r"\.tsv(\.[a-z0-9]+)?$", path.lower().rstrip("/")) else ","
 
 
-def _read_csv(spark: SparkSession, path: str, separator: str = ",") -> DataFrame:
-    """All columns as strings, plus ``_corrupt_record``: the raw text of a record that does not parse."""
+def _read_csv(spark: SparkSession, path: str, separator: str = ",", multiline: bool = True) -> DataFrame:
+    """All columns as strings, plus ``_corrupt_record``: the raw text of a record that does not parse.
+
+    ``multiline`` lets a quoted field span lines, and makes Spark read each file whole in one
+    task; without it an uncompressed (or bzip2) file splits into blocks read in parallel.
+    """
     # RFC 4180: quotes inside a field are doubled, and a field may span lines.
     # Spark's default escape is a backslash, which splits such rows.
-    options = {"header": True, "multiLine": True, "quote": '"', "escape": '"', "sep": separator}
+    options = {"header": True, "multiLine": multiline, "quote": '"', "escape": '"', "sep": separator}
     header = spark.read.csv(path, **options).schema
     if CORRUPT_COL in header.fieldNames():
         raise InputError(f"the input has a column named {CORRUPT_COL!r}, which the job uses for malformed records")
@@ -103,24 +127,41 @@ def _read_csv(spark: SparkSession, path: str, separator: str = ",") -> DataFrame
     return spark.read.csv(path, schema=schema, mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COL, **options)
 
 
-def _stable_row_id(raw: DataFrame, fmt: str) -> Column:
-    """An id that depends only on the file set and each row's position in its file.
+def _with_stable_row_id(raw: DataFrame, fmt: str) -> DataFrame:
+    """``raw`` plus an ``id`` that depends only on the file set and each row's position in its file.
 
-    Files are numbered in sorted path order. Parquet gives each row's index in its file;
-    a multi-line CSV file is always read whole by one task, in order, so the row's rank
-    by monotonically_increasing_id within its file is its position there.
+    Files are numbered in sorted path order. Parquet gives each row's index in its file. A CSV
+    task reads each of its blocks (a whole file, or a split of one) in file order, so a row's
+    position is the count of rows in its file's earlier blocks plus its place in its own block,
+    found from ``monotonically_increasing_id``: consecutive within a task. The per-block counts
+    are a small table (one row per block), joined back by broadcast; neither the rows nor their
+    order go through a shuffle.
     """
     files = sorted(re.sub(_URI_SCHEME_AND_AUTHORITY, "", uri) for uri in raw.inputFiles())
     file_path = F.regexp_replace(F.col("_metadata.file_path"), _URI_SCHEME_AND_AUTHORITY, "")
-    if len(files) == 1:
-        file_ordinal = F.lit(0).cast("long")
-    else:
+
+    def file_base(path: Column) -> Column:
+        if len(files) == 1:
+            return F.lit(0).cast("long")
         ordinals = F.create_map(*[x for i, f in enumerate(files) for x in (F.lit(f), F.lit(i))])
-        file_ordinal = F.element_at(ordinals, file_path).cast("long")
+        return F.shiftleft(F.element_at(ordinals, path).cast("long"), _ROWS_PER_FILE_BITS)
+
     if fmt == "parquet":
-        position = F.col("_metadata.row_index")
-    else:
-        position = F.row_number().over(
-            Window.partitionBy(file_path).orderBy(F.monotonically_increasing_id())
-        ) - 1
-    return F.shiftleft(file_ordinal, _ROWS_PER_FILE_BITS) + position.cast("long")
+        return raw.withColumn(ID_COL, file_base(file_path) + F.col("_metadata.row_index"))
+
+    # Both uses of the scan below compute the same sequence numbers: the same files in the
+    # same tasks, read in the same order.
+    sequenced = raw.withColumns(
+        {_FILE: file_path, _BLOCK: F.col("_metadata.file_block_start"), _SEQUENCE: F.monotonically_increasing_id()}
+    )
+    blocks = sequenced.groupBy(_FILE, _BLOCK).agg(F.count(F.lit(1)).alias("rows"), F.min(_SEQUENCE).alias("first"))
+    earlier_in_file = Window.partitionBy(_FILE).orderBy(_BLOCK).rowsBetween(Window.unboundedPreceding, -1)
+    starts = blocks.select(
+        _FILE, _BLOCK, "first", F.coalesce(F.sum("rows").over(earlier_in_file), F.lit(0)).alias("rows_before")
+    )
+    position = F.col("rows_before") + F.col(_SEQUENCE) - F.col("first")
+    return (
+        sequenced.join(F.broadcast(starts), [_FILE, _BLOCK])
+        .withColumn(ID_COL, file_base(F.col(_FILE)) + position)
+        .drop(_FILE, _BLOCK, _SEQUENCE, "first", "rows_before")
+    )
