@@ -1,9 +1,11 @@
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from n2d_spark.core.columns import ID_COL
 from n2d_spark.core.config import InputConfig
 from n2d_spark.core.errors import InputError
+from n2d_spark.rows.job_stages import _partitions_wanted, _spread, csv_blocks_for_every_partition
 from n2d_spark.rows.read import CORRUPT_COL, check_one_record_per_line, read_rows, resolve_format
 
 from conftest import IMDB_CSV, requires_imdb
@@ -74,6 +76,36 @@ def test_a_one_record_per_line_csv_splits_and_keeps_its_ids(spark, tmp_path):
     assert split == whole == {review: i for i, review in enumerate(reviews)}
     # The multi-line reader, one task for the file, numbers the rows alike.
     assert _ids_read_in(spark, path, InputConfig(), str(size // 4 + 1)) == (1, whole)
+
+
+def test_the_read_stage_splits_a_one_record_per_line_csv_as_finely_as_the_spread_wants(spark, tmp_path):
+    """Enough blocks that _spread needs no shuffle: each partition holds one contiguous run of rows.
+
+    A hash repartition would scatter the ids over the partitions instead. The ask is the read
+    stage's only: unset after it, and never over the user's own setting.
+    """
+    reviews = [f"review number {i} about something" for i in range(2000)]
+    path = _write_csv(tmp_path / "lines.csv", reviews)
+    config, key = InputConfig(multiline=False), "spark.sql.files.minPartitionNum"
+    # Spark never cuts blocks smaller than the cost of opening a file (4 MiB): this file is 70 KB.
+    spark.conf.set("spark.sql.files.openCostInBytes", "1024")
+    try:
+        with csv_blocks_for_every_partition(spark, path, config):
+            spread = _spread(read_rows(spark, path, config))
+            parts = spread.groupBy(F.spark_partition_id().alias("part")).agg(
+                F.count(F.lit(1)).alias("rows"), F.min(ID_COL).alias("first"), F.max(ID_COL).alias("last")
+            ).toPandas()
+            partitions = spread.rdd.getNumPartitions()
+        assert spark.conf.get(key, None) is None
+        spark.conf.set(key, "3")
+        with csv_blocks_for_every_partition(spark, path, config):
+            assert spark.conf.get(key) == "3"
+            assert read_rows(spark, path, config).rdd.getNumPartitions() == 3
+    finally:
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+        spark.conf.unset(key)
+    assert partitions == _partitions_wanted(spark) == len(parts) > 1
+    assert (parts["last"] - parts["first"] + 1 == parts["rows"]).all() and parts["rows"].sum() == 2000
 
 
 def test_a_line_break_inside_a_field_fails_a_one_record_per_line_read(spark, tmp_path):
