@@ -46,8 +46,9 @@ SUBMIT = REPO / "scripts" / "submit.sh"
 ROWS = 5000
 # Both runs use the default synthetic config but for Arrow batches of 64 rows (about 40 per task),
 # which keep the embedding stage's tasks running long enough to kill an executor in the middle of
-# them. (Fewer UMAP neighbours or epochs did not shorten a run: measured, BENCHMARKS.md.)
-JOB_SETTINGS = ["--set", "embed.batch_rows=64"]
+# them, and no neighbours/ table, which tests/test_neighbours.py checks on any partitioning.
+# (Fewer UMAP neighbours or epochs did not shorten a run: measured, BENCHMARKS.md.)
+JOB_SETTINGS = ["--set", "embed.batch_rows=64", "--set", "similar.k=0"]
 EXECUTOR_CLASS = "org.apache.spark.executor.CoarseGrainedExecutorBackend"
 
 
@@ -283,7 +284,7 @@ def _python_workers(cluster: StandaloneCluster) -> dict[int, str]:
 def local_labels(spark, corpus, tmp_path_factory):
     """The same job in local mode, in this process: the labels the cluster run must reproduce."""
     out = tmp_path_factory.mktemp("local") / "out"
-    config = load_config(REPO / "conf" / "synthetic.yaml", [JOB_SETTINGS[1]])
+    config = load_config(REPO / "conf" / "synthetic.yaml", JOB_SETTINGS[1::2])
     run_job(spark, config, str(corpus), str(out))
     return pd.read_parquet(out / "labels", columns=["id", "cluster"]).sort_values("id").reset_index(drop=True)
 
