@@ -90,11 +90,10 @@ def check_one_record_per_line(rows: DataFrame, config: InputConfig) -> None:
     """
     if config.multiline or CORRUPT_COL not in rows.columns:
         return
-    malformed = rows.filter(F.col(CORRUPT_COL).isNotNull())
-    first = malformed.select(ID_COL).orderBy(ID_COL).limit(1).collect()
-    if first:
+    malformed, first_id = rows.filter(F.col(CORRUPT_COL).isNotNull()).agg(F.count(F.lit(1)), F.min(ID_COL)).first()
+    if malformed:
         raise InputError(
-            f"{malformed.count()} CSV record(s) do not parse as one record per line (the first has id {first[0][0]}): "
+            f"{malformed} CSV record(s) do not parse as one record per line (the first has id {first_id}): "
             "a field that spans lines needs input.multiline: true"
         )
 
