@@ -24,6 +24,15 @@ def test_top_terms_skip_absent_terms_and_break_ties_by_vocabulary():
     assert top_terms(scores, counts, ["a", "b", "c"], n=3) == [["a", "b"], ["c"]]
 
 
+def test_top_terms_leave_out_terms_without_a_letter():
+    vocabulary = ["146", "king", "00", "cambodia", "25", "mail", "x2", "été"]
+    counts = np.ones((1, len(vocabulary)))
+    # The numbers score highest, and are passed over for the next terms that have a letter.
+    scores = np.array([[9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0]])
+    assert top_terms(scores, counts, vocabulary, n=4) == [["king", "cambodia", "mail", "x2"]]
+    assert top_terms(scores, counts, vocabulary, n=10) == [["king", "cambodia", "mail", "x2", "été"]]
+
+
 def test_cluster_summary_in_spark(spark):
     rows = [
         (0, Vectors.sparse(3, [0], [2.0])),

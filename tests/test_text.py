@@ -24,6 +24,12 @@ def test_html_case_stop_words_and_punctuation(spark):
     assert docs == [{"ghost": 2.0, "scary": 1.0, "haunt": 1.0, "café": 1.0}]
 
 
+def test_entities_that_lost_their_ampersand_leave_no_terms(spark):
+    # As AG News has them; "clamp;" and "#1" are not entities.
+    _, docs = _terms(spark, ["Sony #146;s player, Johnson amp; Johnson amp;amp; quot;clamp; #151; ranked #1 x#146;"])
+    assert docs == [{"sony": 1.0, "player": 1.0, "johnson": 2.0, "clamp": 1.0, "ranked": 1.0}]
+
+
 def test_null_and_empty_texts_are_empty_vectors(spark):
     _, docs = _terms(spark, [None, "", "<br />", "movie"])
     assert docs == [{}, {}, {}, {"movie": 1.0}]

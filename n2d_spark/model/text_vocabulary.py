@@ -24,18 +24,24 @@ TERMS_COL = "_terms"
 TOKEN_PATTERN = r"[^\p{L}\p{N}'’]+"
 MIN_TOKEN_LENGTH = 2
 TEXT_PART = "text.json"
+# Entities, and those whose "&" a scrape lost (cleaning_sql).
+ENTITY_PATTERN = r"&[#a-zA-Z0-9]+;|#[0-9]+;|(?<!\\p{L})(?:amp|quot|lt|gt|nbsp|apos);"
+# The entities of the cleaning statement that bundle formats 1 and 2 saved.
+SPARK_ML_ENTITY_PATTERN = "&[#a-zA-Z0-9]+;"
 
 
-def cleaning_sql(text_col: str) -> str:
+def cleaning_sql(text_col: str, entity_pattern: str = ENTITY_PATTERN) -> str:
     """The cleaning stage's statement, reading ``text_col``.
 
-    Tags and entities become spaces (so "end.<br />Next" stays two words); apostrophes are kept
-    only inside words, so "don't" is one token that the stop-word list knows. coalesce: a null
-    review is an empty document, not a null the tokenizer rejects.
+    Tags and entities become spaces (so "end.<br />Next" stays two words), and so do entities
+    whose ``&`` a scrape lost ("Sony #146;s", "Johnson amp; Johnson" in AG News), which would
+    otherwise leave terms such as "146" and "amp"; apostrophes are kept only inside words, so
+    "don't" is one token that the stop-word list knows. coalesce: a null review is an empty
+    document, not a null the tokenizer rejects.
     """
     return (
         f"SELECT *, lower(regexp_replace(regexp_replace(regexp_replace(coalesce({quoted(text_col)}, ''), "
-        r"'<[^>]*>', ' '), '&[#a-zA-Z0-9]+;', ' '), "
+        f"'<[^>]*>', ' '), '{entity_pattern}', ' '), "
         r"'(?<!\\p{L})[\\x27\\x{2019}]|[\\x27\\x{2019}](?!\\p{L})', ' ')) AS "
         f"{CLEAN_COL} FROM __THIS__"
     )
@@ -82,7 +88,8 @@ def from_spark_ml_files(files: dict[str, bytes], text_col: str) -> TextVocabular
 
     ``files``: the pipeline folder's files by path inside it, already checked against bundle.json.
     Raises ValueError naming what differs unless every stage is the one this project wrote, with
-    its parameters: the statement the cleaning stage would run must be ``cleaning_sql(text_col)``.
+    its parameters: the statement the cleaning stage would run must be the one those formats
+    saved (``SPARK_ML_ENTITY_PATTERN``); the vocabulary is then read with today's cleaning.
     Nothing is executed or imported: the metadata is parsed as JSON, the vocabulary read from Parquet.
     """
     stage_uids = _param(_metadata(files, "metadata/"), "stageUids")
@@ -97,7 +104,7 @@ def from_spark_ml_files(files: dict[str, bytes], text_col: str) -> TextVocabular
         stages.append((folder, metadata))
     (_, cleaning), (_, tokenizer), (_, remover), (counts_folder, _) = stages
     expected_params = [
-        (cleaning, "statement", cleaning_sql(text_col)),
+        (cleaning, "statement", cleaning_sql(text_col, SPARK_ML_ENTITY_PATTERN)),
         (tokenizer, "pattern", TOKEN_PATTERN),
         (tokenizer, "minTokenLength", MIN_TOKEN_LENGTH),
         (tokenizer, "toLowercase", False),

@@ -32,11 +32,17 @@ def class_tfidf(term_counts: np.ndarray) -> np.ndarray:
 
 
 def top_terms(scores: np.ndarray, term_counts: np.ndarray, vocabulary: list[str], n: int) -> list[list[str]]:
-    """The ``n`` best-scoring terms of each cluster, ties broken by vocabulary order; absent terms never listed."""
+    """The ``n`` best-scoring terms of each cluster, ties broken by vocabulary order; absent terms never listed.
+
+    A term without a letter ("146", "00", "2004") is never listed: it stays in the count vectors,
+    where it can help the embedding, but a reader cannot tell a topic by it.
+    """
+    nameable = np.array([any(character.isalpha() for character in term) for term in vocabulary], dtype=bool)
     result = []
     for row_scores, row_counts in zip(scores, term_counts):
         order = np.lexsort((np.arange(len(row_scores)), -row_scores))
-        result.append([vocabulary[i] for i in order[:n] if row_counts[i] > 0])
+        listed = order[nameable[order] & (row_counts[order] > 0)]
+        result.append([vocabulary[i] for i in listed[:n]])
     return result
 
 
