@@ -38,7 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, UMAP_COL, quoted
+from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
 from n2d_spark.core.config import JobConfig, config_from_dict
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import FileSystem
@@ -179,7 +179,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         input_col, id_col = self.getInputCol(), self.getIdCol()
         embedded = {self.withEmbedding: True}
         key = "_n2d_similar_key"
-        rows = self.transform(dataset, embedded).drop(self.getOutputCol(), UMAP_COL, REJECT_REASON_COL)
+        rows = self.transform(dataset, embedded).drop(self.getOutputCol(), UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL, REJECT_REASON_COL)
         rows = rows.withColumn(key, row_key(rows, input_col, id_col))
         asked = self.transform(queries, embedded).filter(F.col(EMBEDDING_COL).isNotNull())
         asked = asked.select(

@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from n2d_spark.core.columns import EMBEDDING_COL
 from n2d_spark.core.config import ClusterConfig, ManifoldConfig
-from n2d_spark.model.cluster import ClusterAssigner, fit_clusters
+from n2d_spark.model.cluster import Assignment, ClusterAssigner, fit_clusters
 from n2d_spark.model.manifold import fit_manifold
 from n2d_spark.rows.assign import assign, fitted_assignments
 from n2d_spark.rows.sampling import collect_sample
@@ -62,10 +62,12 @@ def test_assignment_does_not_depend_on_the_partitioning(embeddings, fitted):
 
 def test_fit_sample_keeps_the_labels_of_the_fit(spark, embeddings, fitted):
     ids, coordinates, labels, assigner = fitted
-    frame = fitted_assignments(spark, ids, labels, coordinates, T.LongType()).toPandas()
+    confidence, second = assigner.clusters.confidence(coordinates, labels)
+    frame = fitted_assignments(spark, ids, Assignment(coordinates, labels, confidence, second), T.LongType()).toPandas()
     assert frame["id"].tolist() == ids.tolist() and frame["cluster"].tolist() == labels.tolist()
+    assert frame["confidence"].tolist() == confidence.tolist() and frame["second_cluster"].tolist() == second.tolist()
     # Transforming the fit rows again gives nearly, not exactly, the fit's labels: the job keeps the fit's own.
-    relabelled = assigner.assign(np.vstack(collect_sample(embeddings[0], EMBEDDING_COL, 1000, seed=0)[1]))[1]
+    relabelled = assigner.assign(np.vstack(collect_sample(embeddings[0], EMBEDDING_COL, 1000, seed=0)[1])).labels
     assert adjusted_rand_score(labels, relabelled) > 0.95
 
 

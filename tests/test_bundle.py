@@ -124,10 +124,9 @@ def test_loaded_bundle_predicts_as_the_saved_models(spark, saved, tmp_path):
     np.testing.assert_array_equal(loaded.embedding_model.embed(rows), embedding_model.embed(rows))
 
     points = np.random.default_rng(2).normal(size=(40, BOTTLENECK)).astype(np.float32)
-    coordinates, labels = loaded.assigner.assign(points)
-    expected_coordinates, expected_labels = assigner.assign(points)
-    np.testing.assert_array_equal(coordinates, expected_coordinates)
-    np.testing.assert_array_equal(labels, expected_labels)
+    placed, expected = loaded.assigner.assign(points), assigner.assign(points)
+    for field in ("coordinates", "labels", "confidence", "second"):
+        np.testing.assert_array_equal(getattr(placed, field), getattr(expected, field))
 
 
 
@@ -270,11 +269,10 @@ def test_every_clusterer_loads_without_a_pickle_and_labels_as_before(spark, save
         patch.setattr(pickle, "load", _refuse_to_unpickle)
         loaded = _load(spark, folder)
     held_out = np.random.default_rng(6).normal(size=(60, BOTTLENECK)).astype(np.float32)
-    coordinates, labels = loaded.assigner.assign(held_out)
-    expected_coordinates, expected_labels = assigner.assign(held_out)
-    np.testing.assert_allclose(coordinates, expected_coordinates, rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(labels, expected_labels)
-    np.testing.assert_array_equal(loaded.assigner.clusters.predict(expected_coordinates), expected_labels)
+    placed, expected = loaded.assigner.assign(held_out), assigner.assign(held_out)
+    np.testing.assert_allclose(placed.coordinates, expected.coordinates, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(placed.labels, expected.labels)
+    np.testing.assert_array_equal(loaded.assigner.clusters.predict(expected.coordinates), expected.labels)
 
 
 def _assert_one_line(raised: pytest.ExceptionInfo, pattern: str) -> None:
@@ -315,10 +313,9 @@ def test_a_umap_with_pynndescent_index_stays_a_pickle_loaded_only_when_allowed(s
     for graph, loaded_graph in zip(index.neighbor_graph, loaded_index.neighbor_graph):
         np.testing.assert_array_equal(loaded_graph, graph)
     np.testing.assert_array_equal(loaded.assigner.reducer._raw_data, points)
-    coordinates, labels = loaded.assigner.assign(points)
-    expected_coordinates, expected_labels = assigner.assign(points)
-    np.testing.assert_array_equal(coordinates, expected_coordinates)
-    np.testing.assert_array_equal(labels, expected_labels)
+    placed, expected = loaded.assigner.assign(points), assigner.assign(points)
+    for field in ("coordinates", "labels", "confidence", "second"):
+        np.testing.assert_array_equal(getattr(placed, field), getattr(expected, field))
 
 
 def _refused_without_pickle(spark, folder: Path, monkeypatch, reason: str) -> None:
@@ -335,10 +332,10 @@ def _refused_without_pickle(spark, folder: Path, monkeypatch, reason: str) -> No
 def _assert_assigns_alike(loaded: ClusterAssigner, fitted: ClusterAssigner, seed: int, atol: float) -> None:
     """``loaded`` places and labels 40 random points as ``fitted`` does (coordinates within ``atol``)."""
     points = np.random.default_rng(seed).normal(size=(40, BOTTLENECK)).astype(np.float32)
-    coordinates, labels = loaded.assign(points)
-    expected_coordinates, expected_labels = fitted.assign(points)
-    np.testing.assert_allclose(coordinates, expected_coordinates, rtol=0, atol=atol)
-    np.testing.assert_array_equal(labels, expected_labels)
+    placed, expected = loaded.assign(points), fitted.assign(points)
+    np.testing.assert_allclose(placed.coordinates, expected.coordinates, rtol=0, atol=atol)
+    np.testing.assert_array_equal(placed.labels, expected.labels)
+    np.testing.assert_array_equal(placed.second, expected.second)
 
 
 def test_a_format_1_bundle_loads_only_with_allow_pickle(spark, saved, tmp_path, monkeypatch):
@@ -501,3 +498,16 @@ def test_clusters_label_the_same_after_an_array_round_trip(config):
         np.testing.assert_array_equal(again.core_distances, saved.core_distances)
         np.testing.assert_array_equal(again.cluster_tree, saved.cluster_tree)
         assert again.cluster_map == saved.cluster_map and again.max_lambdas == saved.max_lambdas
+
+
+def test_a_bundle_without_topic_centroids_gets_them_from_its_fit_rows(spark, saved, tmp_path):
+    """Bundles written before labels had a confidence hold no topic centroids: loading computes them
+    from the fit rows' coordinates and labels, so confidence and second cluster are as a new bundle gives."""
+    folder = _copy(saved, tmp_path)
+    arrays, scalars = bundle_module._npz_contents((folder / "clusters.npz").read_bytes())
+    assert {"topic_ids", "topic_centroids"} <= set(arrays)
+    older = {name: value for name, value in arrays.items() if name not in ("topic_ids", "topic_centroids")}
+    rewrite_parts(folder, ["clusters.npz"], {"clusters.npz": bundle_module._npz_bytes(older, scalars)})
+    loaded, fitted = _load(spark, folder).assigner.clusters, saved[4].clusters
+    np.testing.assert_array_equal(loaded.topic_ids, fitted.topic_ids)
+    np.testing.assert_allclose(loaded.topic_centroids, fitted.topic_centroids, rtol=0, atol=1e-6)

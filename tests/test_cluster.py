@@ -151,3 +151,24 @@ def test_topic_tree_is_a_consistent_binary_hierarchy():
     first_two = [sorted(c) for c in tree["clusters"].iloc[:2]]
     pairs = [sorted(np.unique(labels[np.linalg.norm(points - centers[i], axis=1) < 2]).tolist() + np.unique(labels[np.linalg.norm(points - centers[i + 1], axis=1) < 2]).tolist()) for i in (0, 2)]
     assert sorted(first_two) == sorted(pairs)
+
+
+def test_confidence_falls_from_a_topics_centre_to_its_border():
+    clusters, _ = fit_clusters(np.array([[0.0, 0.0], [0.2, 0.0], [10.0, 0.0], [10.2, 0.0], [5.0, 8.0], [5.2, 8.0]]),
+                               ClusterConfig(algorithm="kmeans", k=3, seed=0))
+    centres = clusters.topic_centroids[np.argsort(clusters.topic_ids)]
+    a, b = clusters.predict(centres[:2])
+    points = np.array([centres[0], (3 * centres[0] + centres[1]) / 4, (centres[0] + centres[1]) / 2])
+    sure, second = clusters.confidence(points, np.array([a, a, a]))
+    np.testing.assert_allclose(sure, [1.0, 2 / 3, 0.0], atol=1e-5)
+    assert second.tolist() == [b, b, b]
+    # A point with no topic (noise) has confidence 0 and its nearest topic as second.
+    sure, second = clusters.confidence(centres[1:2], np.array([NOISE]))
+    assert sure.tolist() == [0.0] and second.tolist() == [b]
+
+
+def test_one_topic_is_sure_of_every_row_and_has_no_second():
+    points, _ = make_blobs(200, centers=1, random_state=0)
+    clusters, labels = fit_clusters(points, ClusterConfig(algorithm="kmeans", k=1, k_min=1))
+    sure, second = clusters.confidence(points, labels)
+    assert (sure == 1).all() and (second == NOISE).all()

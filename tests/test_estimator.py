@@ -48,7 +48,7 @@ def _ari(frame: pd.DataFrame, column: str = "cluster") -> float:
 
 def test_readme_example_recovers_the_planted_topics(example):
     labelled = example["labelled"].toPandas()
-    assert list(labelled.columns) == ["review", "sentiment", "topic", "cluster", "umap", "reject_reason"]
+    assert list(labelled.columns) == ["review", "sentiment", "topic", "cluster", "umap", "confidence", "second_cluster", "reject_reason"]
     assert len(labelled) == 500 and labelled["reject_reason"].isna().all()
     assert _ari(labelled) >= MIN_ARI
     assert {len(u) for u in labelled["umap"]} == {5}
@@ -153,7 +153,7 @@ def test_column_names_with_a_dot_or_a_backtick_are_read_literally(spark, example
         F.col("review").alias("body.text"), F.col("review").alias("doc`id"), F.col("topic").alias("meta.topic")
     )
     out = model.transform(odd, {model.inputCol: "body.text", model.idCol: "doc`id"}).toPandas()
-    assert list(out.columns) == ["body.text", "doc`id", "meta.topic", "cluster", "umap", "reject_reason"]
+    assert list(out.columns) == ["body.text", "doc`id", "meta.topic", "cluster", "umap", "confidence", "second_cluster", "reject_reason"]
     assert out.set_index("body.text")["cluster"].to_dict() == expected.to_dict()
 
 

@@ -71,15 +71,16 @@ def test_every_row_is_labelled_once(spark, synthetic_run):
 def test_output_layout_and_schema(spark, synthetic_run):
     out, manifest = synthetic_run
     labels = spark.read.parquet(str(out / "labels"))
-    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "meta.sentiment", "topic", "when`day", "user"]
+    assert labels.columns == ["id", "cluster", "umap", "confidence", "second_cluster", "run_id", "model_id", "meta.sentiment", "topic", "when`day", "user"]
     assert spark.read.parquet(str(out / "rejected")).count() == 0
     assert dict(labels.dtypes) == {
-        "id": "bigint", "cluster": "int", "umap": "array<float>", "run_id": "string", "model_id": "string",
+        "id": "bigint", "cluster": "int", "umap": "array<float>", "confidence": "float", "second_cluster": "int", "run_id": "string", "model_id": "string",
         "meta.sentiment": "string", "topic": "string", "when`day": "string", "user": "string",
     }
     assert labels.select("run_id", "model_id").distinct().collect() == [(manifest["run_id"], manifest["model_id"])]
     # Spark reads every Parquet column back as nullable: "never null" is checked on the values.
-    assert labels.filter("id IS NULL OR cluster IS NULL OR umap IS NULL OR run_id IS NULL OR model_id IS NULL").count() == 0
+    never_null = ("id", "cluster", "umap", "confidence", "second_cluster", "run_id", "model_id")
+    assert labels.filter(" OR ".join(f"{c} IS NULL" for c in never_null)).count() == 0
     assert {len(r["umap"]) for r in labels.select("umap").collect()} == {5}
     clusters = spark.read.parquet(str(out / "clusters")).toPandas()
     sizes = labels.groupBy("cluster").count().toPandas().set_index("cluster")["count"].to_dict()
@@ -102,6 +103,23 @@ def test_output_layout_and_schema(spark, synthetic_run):
     assert (out / "model" / "encoder.npz").is_file()
     assert (out / "model" / "text.json").is_file() and not (out / "model" / "text_pipeline").exists()
     assert not list(out.parent.glob("out.staging-*"))
+
+
+def test_confidence_is_highest_at_a_clusters_centre(spark, synthetic_run):
+    """Every row's confidence is in [0, 1]; within each cluster, the rows nearest its centre (in the
+    manifold) are surer than those farthest from it; the second cluster is another cluster."""
+    out, _ = synthetic_run
+    labels = spark.read.parquet(str(out / "labels")).select("cluster", "umap", "confidence", "second_cluster").toPandas()
+    assert labels["confidence"].between(0, 1).all()
+    clusters = set(labels["cluster"])
+    assert len(clusters) > 1 and set(labels["second_cluster"]) <= clusters
+    assert (labels["second_cluster"] != labels["cluster"]).all()
+    for _, rows in labels.groupby("cluster"):
+        points = np.vstack(rows["umap"].to_numpy())
+        order = np.argsort(np.linalg.norm(points - points.mean(axis=0), axis=1))
+        fifth = max(1, len(order) // 5)
+        centre, edge = rows["confidence"].to_numpy()[order[:fifth]], rows["confidence"].to_numpy()[order[-fifth:]]
+        assert centre.mean() > edge.mean()
 
 
 def test_report_is_written_beside_the_output(synthetic_run):
@@ -376,7 +394,7 @@ def test_assign_labels_new_text_and_reads_the_text_column_it_is_given(spark, syn
 
     expected = labels("review", [])
     body = labels("body", ["input.text_col=body.text", "evaluate.label_col=meta.topic"])
-    assert list(body.columns) == ["cluster", "umap", "run_id", "model_id", "doc`id", "meta.topic"]
+    assert list(body.columns) == ["cluster", "umap", "confidence", "second_cluster", "run_id", "model_id", "doc`id", "meta.topic"]
     assert body["cluster"].to_dict() == expected["cluster"].to_dict() and len(expected) == 300
     assert labels("both", ["input.text_col=body.text"])["cluster"].to_dict() == expected["cluster"].to_dict()
 

@@ -16,6 +16,8 @@ LABELS_SCHEMA = T.StructType(
         T.StructField("id", T.LongType(), False),
         T.StructField("cluster", T.IntegerType(), False),
         T.StructField("umap", T.ArrayType(T.FloatType(), False), False),
+        T.StructField("confidence", T.FloatType(), False),
+        T.StructField("second_cluster", T.IntegerType(), False),
         T.StructField("run_id", T.StringType(), False),
         T.StructField("model_id", T.StringType(), False),
         T.StructField("sentiment", T.StringType(), True),
@@ -48,6 +50,8 @@ def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
             "id": range(100, 100 + len(rows)),
             "cluster": [c for c, _ in rows],
             "umap": [[float(i), 0.5] for i in range(len(rows))],
+            "confidence": [(i % 10) / 10 for i in range(len(rows))],
+            "second_cluster": [0 if c != 0 else 1 for c, _ in rows],
             "run_id": "r1",
             "model_id": "m1",
             "sentiment": [s for _, s in rows],
@@ -104,7 +108,8 @@ def test_the_files_have_the_documented_types(output):
         labels = connection.execute(f"DESCRIBE SELECT * FROM {duckdb_parquet(str(folder / 'labels'))}").fetchall()
         clusters = connection.execute(f"DESCRIBE SELECT * FROM {duckdb_parquet(str(folder / 'clusters'))}").fetchall()
     assert [(r[0], r[1]) for r in labels] == [
-        ("id", "BIGINT"), ("cluster", "INTEGER"), ("umap", "FLOAT[]"), ("run_id", "VARCHAR"),
+        ("id", "BIGINT"), ("cluster", "INTEGER"), ("umap", "FLOAT[]"), ("confidence", "FLOAT"),
+        ("second_cluster", "INTEGER"), ("run_id", "VARCHAR"),
         ("model_id", "VARCHAR"), ("sentiment", "VARCHAR"), ("topic", "VARCHAR"),
     ]
     assert [(r[0], r[1]) for r in clusters] == [

@@ -80,7 +80,7 @@ def test_vector_mode_rejects_and_labels(spark, tmp_path):
     assert manifest["input_dimension"] == 6
     assert manifest["evaluation"]["ari"] > 0.9
     labels = spark.read.parquet(str(tmp_path / "out" / "labels"))
-    assert labels.columns == ["id", "cluster", "umap", "run_id", "model_id", "group"]
+    assert labels.columns == ["id", "cluster", "umap", "confidence", "second_cluster", "run_id", "model_id", "group"]
     clusters = spark.read.parquet(str(tmp_path / "out" / "clusters")).toPandas()
     assert clusters["size"].sum() == 300 and all(len(t) == 0 for t in clusters["top_terms"])
 

@@ -10,10 +10,13 @@ ID_COL = "id"
 # Why a row was rejected (null: usable), and a malformed record's raw text.
 REASON_COL = "reason"
 RECORD_COL = "record"
-# A row's encoder output, then its UMAP coordinates and its cluster.
+# A row's encoder output, then its UMAP coordinates and its cluster; how clearly the row belongs
+# to that cluster (0-1) and the cluster it is next nearest (model/cluster.py, FittedClusters.confidence).
 EMBEDDING_COL = "embedding"
 UMAP_COL = "umap"
 CLUSTER_COL = "cluster"
+CONFIDENCE_COL = "confidence"
+SECOND_CLUSTER_COL = "second_cluster"
 # In every labels/ row, so that the outputs of several runs can be unioned and told apart.
 RUN_ID_COL = "run_id"
 MODEL_ID_COL = "model_id"

@@ -71,7 +71,7 @@ from n2d_spark.model.bundle_json import (
     read_manifest,
     verified_part,
 )
-from n2d_spark.model.cluster import ClusterAssigner, FittedClusters
+from n2d_spark.model.cluster import ClusterAssigner, FittedClusters, topic_centroids
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.encoder_arrays import load_embedding_model, save_embedding_model
@@ -208,6 +208,9 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
         _check_type(where, clusters_part, clusters, FittedClusters)
     else:
         clusters = _loading(where, clusters_part, lambda: clusters_from_arrays(*_npz_contents(verified[clusters_part])))
+    if clusters.topic_ids is None:
+        # A bundle from before labels had a confidence: its topics' centroids, from the fit rows' coordinates.
+        clusters.topic_ids, clusters.topic_centroids = topic_centroids(reducer.embedding_, clusters.predict(reducer.embedding_))
     learned_text = None
     if text_mode and spark_ml_text:
         files = {name.removeprefix(f"{SPARK_ML_TEXT_DIR}/"): verified[name] for name in text_parts}

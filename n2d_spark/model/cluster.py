@@ -120,10 +120,41 @@ class FittedClusters:
     k_scores: dict[int, float] | None = None
     # cluster.n_topics: the topic of each of the algorithm's clusters (indexed by cluster).
     topic_of: np.ndarray | None = None
+    # The final topics (after outliers and merges) and each one's centroid on the fit sample, in
+    # the manifold: what a label's confidence and second topic are measured against.
+    topic_ids: np.ndarray | None = None
+    topic_centroids: np.ndarray | None = None
 
     def predict(self, points: np.ndarray) -> np.ndarray:
         """One int32 label per point; -1 where the point belongs to no cluster."""
         return self.merge(self.reduce_outliers(points, self.predict_raw(points)))
+
+    def confidence(self, points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """How clearly each point belongs to its topic (float32, 0-1), and its second topic (int32, -1: none).
+
+        Confidence is 1 - d(own topic's centroid) / d(nearest other topic's centroid), at least 0:
+        1 at a topic's centre, 0 where another topic's centroid is as near. Of the signals measured,
+        accuracy rises most steadily with it (BENCHMARKS.md, "How sure each label is"). A point
+        without a topic (noise) has confidence 0 and its nearest topic as second; with one topic
+        only, every point has confidence 1 and no second topic.
+        """
+        sure, second = np.zeros(len(points), np.float32), np.full(len(points), NOISE, np.int32)
+        if self.topic_ids is None or not len(self.topic_ids) or not len(points):
+            return sure, second
+        points = np.asarray(points, np.float64)
+        distances = np.sqrt(((points[:, None, :] - self.topic_centroids[None, :, :].astype(np.float64)) ** 2).sum(axis=2))
+        rows = np.arange(len(points))
+        own = np.minimum(np.searchsorted(self.topic_ids, labels), len(self.topic_ids) - 1)
+        in_topic = self.topic_ids[own] == labels
+        own_distance = distances[rows, own]
+        distances[rows[in_topic], own[in_topic]] = np.inf
+        other = distances.argmin(axis=1)
+        other_distance = distances[rows, other]
+        has_other = np.isfinite(other_distance)
+        second[has_other] = self.topic_ids[other[has_other]]
+        ratio = np.divide(own_distance, other_distance, out=np.ones_like(own_distance), where=other_distance > 0)
+        sure[in_topic] = np.clip(1 - ratio[in_topic], 0, 1)
+        return sure, second
 
     def merge(self, labels: np.ndarray) -> np.ndarray:
         """``labels`` with each cluster replaced by the topic it was merged into (cluster.n_topics)."""
@@ -186,7 +217,16 @@ def fit_clusters(points: np.ndarray, config: ClusterConfig) -> tuple[FittedClust
     if config.n_topics is not None and len(clustered) > config.n_topics:
         fitted.topic_of = merge_topics(points, labels, config.n_topics)
         labels = fitted.merge(labels)
+    fitted.topic_ids, fitted.topic_centroids = topic_centroids(points, labels)
     return fitted, labels
+
+
+def topic_centroids(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The topics of ``labels`` (noise left out; int32) and each one's centroid in ``points``' space and dtype."""
+    if not (labels != NOISE).any():
+        return np.zeros(0, np.int32), np.zeros((0, points.shape[1]), points.dtype)
+    topics, means = centroids(points, labels)
+    return topics.astype(np.int32), means.astype(points.dtype)
 
 
 def core_sample_index(core_samples: np.ndarray) -> NearestNeighbors:
@@ -243,6 +283,21 @@ class ClusterAssigner:
     reducer: object
     clusters: FittedClusters
 
-    def assign(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, embeddings: np.ndarray) -> Assignment:
         coordinates = transform(self.reducer, embeddings)
-        return coordinates, self.clusters.predict(coordinates)
+        labels = self.clusters.predict(coordinates)
+        return Assignment(coordinates, labels, *self.clusters.confidence(coordinates, labels))
+
+
+@dataclass
+class Assignment:
+    """Rows placed and labelled: manifold coordinates, topic, confidence (``FittedClusters.confidence``) and second topic."""
+
+    coordinates: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray
+    second: np.ndarray
+
+    @classmethod
+    def of_no_rows(cls) -> Assignment:
+        return cls(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))

@@ -35,7 +35,8 @@ _ESTIMATOR_SCALARS = {
     "hdbscan": (),
 }
 # FittedClusters' own arrays, each absent where it is None.
-_OWN_ARRAYS = ("core_labels", "centroids", "centroid_labels", "topic_of")
+# Bundles from before topic_ids and topic_centroids lack them (model/bundle.py recomputes them).
+_OWN_ARRAYS = ("core_labels", "centroids", "centroid_labels", "topic_of", "topic_ids", "topic_centroids")
 _ESTIMATOR_PREFIX = "estimator."
 
 

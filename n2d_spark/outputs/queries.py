@@ -1,7 +1,7 @@
 """Downstream queries over the job's output, in SQL that Spark and DuckDB both run unchanged.
 
-Two relations: ``labels`` (id bigint, cluster int, umap array<float>, run_id string,
-model_id string, then the input's passthrough columns) and ``clusters`` (cluster int,
+Two relations: ``labels`` (id bigint, cluster int, umap array<float>, confidence float,
+second_cluster int, run_id string, model_id string, then the input's passthrough columns) and ``clusters`` (cluster int,
 name string, size bigint, top_terms array<string>, coherence double, example_ids array<bigint>).
 They can be catalog tables (``--table db.name`` writes ``db.name`` and ``db.name_clusters``),
 temporary views, or the Parquet files themselves: ``spark_parquet`` and ``duckdb_parquet``

@@ -14,12 +14,14 @@ from pyspark.sql import types as T
 
 from n2d_spark.core.columns import (
     CLUSTER_COL,
+    CONFIDENCE_COL,
     EMBEDDING_COL,
     ID_COL,
     MODEL_ID_COL,
     NOISE,
     REASON_COL,
     RUN_ID_COL,
+    SECOND_CLUSTER_COL,
     UMAP_COL,
     quoted,
 )
@@ -71,7 +73,8 @@ def write_rows(
     labelled = _attach_labels(vectors, assigned)
     passthrough = _passthrough(input_columns, config)
     labelled.select(
-        ID_COL, CLUSTER_COL, UMAP_COL, F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL),
+        ID_COL, CLUSTER_COL, UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL,
+        F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL),
         *[F.col(quoted(c)) for c in passthrough],
     ).write.parquet(f"{staging}/{LABELS_DIR}")
     rejected = vectors.filter(F.col(REASON_COL).isNotNull()).unionByName(
@@ -102,6 +105,8 @@ def table_schemas(input_schema: T.StructType, input_columns: list[str], config: 
             T.StructField(ID_COL, id_type),
             T.StructField(CLUSTER_COL, T.IntegerType()),
             T.StructField(UMAP_COL, T.ArrayType(T.FloatType())),
+            T.StructField(CONFIDENCE_COL, T.FloatType()),
+            T.StructField(SECOND_CLUSTER_COL, T.IntegerType()),
             T.StructField(RUN_ID_COL, T.StringType()),
             T.StructField(MODEL_ID_COL, T.StringType()),
             *[input_schema[c] for c in _passthrough(input_columns, config)],
@@ -259,7 +264,7 @@ def _examples(labelled: DataFrame, text_col: str | None, config: JobConfig) -> p
 
 
 def _attach_labels(vectors: DataFrame, assigned: DataFrame) -> DataFrame:
-    """``vectors`` with ``cluster`` and ``umap`` joined on id; columns: id, cluster, umap, then the input's."""
+    """``vectors`` with ``assigned``'s columns joined on id: id, cluster, umap, confidence, second_cluster, then the input's."""
     joined = vectors.join(assigned, on=ID_COL, how="inner")
     rest = [c for c in vectors.columns if c != ID_COL]
-    return joined.select(ID_COL, CLUSTER_COL, UMAP_COL, *[F.col(quoted(c)) for c in rest])
+    return joined.select(*assigned.columns, *[F.col(quoted(c)) for c in rest])

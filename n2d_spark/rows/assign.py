@@ -25,8 +25,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
 
-from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, UMAP_COL
-from n2d_spark.model.cluster import ClusterAssigner
+from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, UMAP_COL
+from n2d_spark.model.cluster import Assignment
 from n2d_spark.model.manifold import import_umap_without_tensorflow
 from n2d_spark.rows.embed import dense_rows
 
@@ -39,7 +39,22 @@ def assignment_schema(id_type: T.DataType) -> T.StructType:
             T.StructField(ID_COL, id_type, False),
             T.StructField(CLUSTER_COL, T.IntegerType(), False),
             T.StructField(UMAP_COL, T.ArrayType(T.FloatType(), False), False),
+            T.StructField(CONFIDENCE_COL, T.FloatType(), False),
+            T.StructField(SECOND_CLUSTER_COL, T.IntegerType(), False),
         ]
+    )
+
+
+def assignment_frame(ids, assignment: Assignment) -> pd.DataFrame:
+    """An ``Assignment`` of the rows ``ids`` as the columns of ``assignment_schema``."""
+    return pd.DataFrame(
+        {
+            ID_COL: ids,
+            CLUSTER_COL: assignment.labels,
+            UMAP_COL: list(assignment.coordinates),
+            CONFIDENCE_COL: assignment.confidence,
+            SECOND_CLUSTER_COL: assignment.second,
+        }
     )
 
 
@@ -63,7 +78,7 @@ def batch_count(n_rows, batch_rows: int):
 
 
 def assign_batches(rows: DataFrame, shared: Broadcast, n_batches: Column, seed: int, width: int) -> DataFrame:
-    """``rows`` (id, embedding) as (id, cluster, umap): batch ``pmod(xxhash64(id, seed), n_batches)``, sorted by id.
+    """``rows`` (id, embedding) as ``assignment_schema``'s rows: batch ``pmod(xxhash64(id, seed), n_batches)``, sorted by id.
 
     ``width`` is the embeddings' width; ``n_batches`` a Column (``batch_count``). A row without an
     embedding is in no result: the estimator passes its rows unfiltered, since a Spark filter on a
@@ -74,11 +89,11 @@ def assign_batches(rows: DataFrame, shared: Broadcast, n_batches: Column, seed: 
         import_umap_without_tensorflow()
         batch = batch[batch[EMBEDDING_COL].notna()].sort_values(ID_COL, kind="stable")
         if batch.empty:
-            return pd.DataFrame({ID_COL: batch[ID_COL], CLUSTER_COL: np.zeros(0, np.int32), UMAP_COL: []})
+            return assignment_frame(batch[ID_COL], Assignment.of_no_rows())
         # Spark runs a task per core: the neighbour search's BLAS threads would oversubscribe them.
         with threadpool_limits(1):
-            coordinates, labels = shared.value.assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
-        return pd.DataFrame({ID_COL: batch[ID_COL].to_numpy(), CLUSTER_COL: labels, UMAP_COL: list(coordinates)})
+            assignment = shared.value.assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
+        return assignment_frame(batch[ID_COL].to_numpy(), assignment)
 
     return (
         rows.select(ID_COL, EMBEDDING_COL)
@@ -88,8 +103,6 @@ def assign_batches(rows: DataFrame, shared: Broadcast, n_batches: Column, seed: 
     )
 
 
-def fitted_assignments(spark, ids: np.ndarray, labels: np.ndarray, coordinates: np.ndarray, id_type: T.DataType) -> DataFrame:
-    """The fit sample's own labels and coordinates as a DataFrame of the same shape as ``assign``'s."""
-    return spark.createDataFrame(
-        pd.DataFrame({ID_COL: ids, CLUSTER_COL: labels, UMAP_COL: list(coordinates)}), assignment_schema(id_type)
-    )
+def fitted_assignments(spark, ids: np.ndarray, assignment: Assignment, id_type: T.DataType) -> DataFrame:
+    """The fit sample's own assignment (its labels and coordinates from the fit) as a DataFrame of the same shape as ``assign``'s."""
+    return spark.createDataFrame(assignment_frame(ids, assignment), assignment_schema(id_type))

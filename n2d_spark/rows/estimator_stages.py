@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, UMAP_COL, quoted
+from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, REASON_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
@@ -49,7 +49,9 @@ from n2d_spark.rows.vectorize import check_usable, featurize
 REJECT_REASON_COL = "reject_reason"
 # Internal columns; an input that has one is refused.
 _KEY = "_n2d_key"
-_LABELS = {name: f"_n2d_{name}" for name in (CLUSTER_COL, UMAP_COL, EMBEDDING_COL, REASON_COL)}
+_LABELS = {name: f"_n2d_{name}" for name in (CLUSTER_COL, UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL, EMBEDDING_COL, REASON_COL)}
+# The assignment's columns after the cluster, in the estimator's output under their own names.
+_PLACED = (UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL)
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,13 @@ def label_frame(
     df: DataFrame, fitted: FittedN2D, shared: tuple[Broadcast, Broadcast], *,
     input_col: str, output_col: str, id_col: str | None, with_embedding: bool,
 ) -> DataFrame:
-    """``df`` with ``output_col`` (the cluster), ``umap``, optionally ``embedding``, and ``reject_reason``; lazy.
+    """``df`` with ``output_col`` (the cluster), ``umap``, ``confidence``, ``second_cluster``, optionally
+    ``embedding``, and ``reject_reason``; lazy.
 
     ``shared`` is the broadcast (EmbeddingModel, ClusterAssigner). Every row of ``df`` is kept, in
     one output row: one the model cannot use has a null cluster and its reason.
     """
-    added = [output_col, UMAP_COL, *([EMBEDDING_COL] if with_embedding else []), REJECT_REASON_COL]
+    added = [output_col, *_PLACED, *([EMBEDDING_COL] if with_embedding else []), REJECT_REASON_COL]
     check_input(df, input_col, id_col, added)
     config = dataclasses.replace(fitted.config, input=dataclasses.replace(fitted.config.input, id_col=id_col))
     encoder = fitted.embedding_model.encoder
@@ -138,14 +141,14 @@ def label_frame(
     labels = labels.select(
         F.col(ID_COL).alias(_KEY),
         F.coalesce(F.col(REASON_COL), no_terms).alias(_LABELS[REASON_COL]),
-        *[F.col(name).alias(_LABELS[name]) for name in (CLUSTER_COL, UMAP_COL, *([EMBEDDING_COL] if with_embedding else []))],
+        *[F.col(name).alias(_LABELS[name]) for name in (CLUSTER_COL, *_PLACED, *([EMBEDDING_COL] if with_embedding else []))],
     )
     # A null id matches no label row: its reason is null_id.
     reason = F.when(F.col(_KEY).isNull(), F.lit(NULL_ID)).otherwise(F.col(_LABELS[REASON_COL]))
     return keyed.join(labels, on=_KEY, how="left").select(
         *[_column(c) for c in df.columns],
         F.col(_LABELS[CLUSTER_COL]).alias(output_col),
-        F.col(_LABELS[UMAP_COL]).alias(UMAP_COL),
+        *[F.col(_LABELS[name]).alias(name) for name in _PLACED],
         *([F.col(_LABELS[EMBEDDING_COL]).alias(EMBEDDING_COL)] if with_embedding else []),
         reason.alias(REJECT_REASON_COL),
     )

@@ -24,7 +24,7 @@ from n2d_spark.core.errors import InputError
 from n2d_spark.core.progress import spark_progress
 from n2d_spark.core.resources import broadcast, persisted
 from n2d_spark.core.run_context import Run
-from n2d_spark.model.cluster import ClusterAssigner
+from n2d_spark.model.cluster import Assignment, ClusterAssigner
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.assign import assign, fitted_assignments
@@ -139,7 +139,8 @@ def assign_fitted(
     """
     with run.timer.stage("assign"):
         id_type = embedded.rows.schema[ID_COL].dataType
-        assigned = fitted_assignments(run.spark, fit_ids, fit_labels, fit_coordinates, id_type)
+        fitted = Assignment(fit_coordinates, fit_labels, *assigner.clusters.confidence(fit_coordinates, fit_labels))
+        assigned = fitted_assignments(run.spark, fit_ids, fitted, id_type)
         n_assigned = embedded.n_rows - len(fit_ids)
         if n_assigned:
             outside_fit = embedded.rows.join(F.broadcast(assigned.select(ID_COL)), on=ID_COL, how="left_anti")
