@@ -494,7 +494,8 @@ def test_readme_queries_run_on_spark_and_duckdb_alike(spark, synthetic_run):
     labels, clusters = str(out / "labels"), str(out / "clusters")
     connection = duckdb.connect()
     for name in QUERIES:
-        options = {"label_col": "topic"} if name == "label_mix" else {}
+        # below=1: every row counts, so that the synthetic corpus's sure clusters give borders rows too.
+        options = {"label_mix": {"label_col": "topic"}, "borders": {"below": 1.0}}.get(name, {})
         on_spark = spark.sql(render(name, labels=spark_parquet(labels), clusters=spark_parquet(clusters), **options))
         on_duckdb = connection.execute(
             render(name, labels=duckdb_parquet(labels), clusters=duckdb_parquet(clusters), **options)

@@ -162,6 +162,16 @@ def test_noise_is_never_among_the_biggest_clusters(spark, output):
     assert sorted({row[0] for row in from_spark}) == [0, 1, 2]
 
 
+def test_borders(spark, output):
+    folder, labels, _ = output
+    from_spark, from_duckdb = _run_both(spark, folder, "borders", below=0.35)
+    assert from_spark == from_duckdb
+    unsure = labels[(labels["cluster"] != -1) & (labels["confidence"].astype("float32") < 0.35)]
+    counts = unsure.groupby(["cluster", "second_cluster"]).size()
+    expected = sorted(((c, s, n) for (c, s), n in counts.items()), key=lambda row: (-row[2], row[0], row[1]))
+    assert from_spark == expected and len(expected) > 1
+
+
 def test_relations_can_be_the_parquet_folders(spark, output):
     folder, _, _ = output
     labels = str(folder / "labels")
@@ -171,7 +181,9 @@ def test_relations_can_be_the_parquet_folders(spark, output):
 
 
 def test_render_checks_its_parameters():
-    assert set(QUERIES) == {"cluster_sizes", "label_mix", "top_clusters_with_examples"}
+    assert set(QUERIES) == {"cluster_sizes", "label_mix", "top_clusters_with_examples", "borders"}
+    with pytest.raises(ValueError, match="below must be a number in"):
+        render("borders", below=0)
     with pytest.raises(ValueError, match="label_mix needs label_col"):
         render("label_mix")
     with pytest.raises(ValueError, match="not a plain identifier"):

@@ -52,10 +52,21 @@ JOIN {labels} AS l ON array_contains(b.example_ids, l.id)
 ORDER BY b.size DESC, b.cluster, array_position(b.example_ids, l.id)
 """
 
+# Where topics blur: the rows each cluster holds least surely (confidence below {below}), counted by
+# the cluster each would join next; noise left out. The float column is compared as a double in both engines.
+BORDERS = """
+SELECT cluster, second_cluster, count(*) AS reviews
+FROM {labels}
+WHERE cluster <> -1 AND confidence < CAST({below} AS DOUBLE)
+GROUP BY cluster, second_cluster
+ORDER BY reviews DESC, cluster, second_cluster
+"""
+
 QUERIES = {
     "cluster_sizes": CLUSTER_SIZES,
     "label_mix": LABEL_MIX,
     "top_clusters_with_examples": TOP_CLUSTERS_WITH_EXAMPLES,
+    "borders": BORDERS,
 }
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -69,13 +80,14 @@ def render(
     label_col: str | None = None,
     top_n: int = 5,
     example_cols: Sequence[str] = (),
+    below: float = 0.2,
 ) -> str:
     """The query ``name`` of ``QUERIES`` over the given relations (table names or read expressions).
 
     ``label_col``: the column ``label_mix`` breaks clusters down by (required there);
     ``top_n``: how many clusters ``top_clusters_with_examples`` lists; ``example_cols``:
     labels columns shown beside each example (e.g. ``sentiment``, or the text column when
-    the output includes it).
+    the output includes it); ``below``: the confidence under which ``borders`` counts a row (0-1].
     """
     if name not in QUERIES:
         raise KeyError(f"unknown query {name!r}; known: {', '.join(QUERIES)}")
@@ -86,12 +98,15 @@ def render(
             raise ValueError(f"column {column!r} is not a plain identifier (letters, digits, _)")
     if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n <= 0:
         raise ValueError(f"top_n must be a positive int, got {top_n!r}")
+    if isinstance(below, bool) or not isinstance(below, (int, float)) or not 0 < below <= 1:
+        raise ValueError(f"below must be a number in (0, 1], got {below!r}")
     return QUERIES[name].format(
         labels=labels,
         clusters=clusters,
         label_col=label_col,
         top_n=top_n,
         example_cols="".join(f", l.{column}" for column in example_cols),
+        below=float(below),
     ).strip()
 
 

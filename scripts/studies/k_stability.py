@@ -6,7 +6,8 @@ Each RUN_OUT is a job's output on the same labelled rows with another autoencode
 quality bench's --work folders, ``<corpus>-out``). On each run's UMAP coordinates (labels/'s
 ``umap``) every rule below chooses a k in [5, 50] and KMeans (n_init 10, seed 0) partitions the
 rows with it; printed per rule: the k of each run, the mean pairwise ARI between the runs'
-partitions, and the mean NMI against the label column.
+partitions, and the mean NMI against the label column; first, the same for the runs' own labels
+(labels/'s ``cluster``).
 
 - silhouette: today's rule (model/cluster.py, ``choose_k``): the k of the highest silhouette;
 - silhouette within T: the smallest k whose silhouette is at least (1 - T) times the highest;
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--label-col", required=True)
     parser.add_argument("--tolerances", default="0.02,0.05,0.1")
     args = parser.parse_args()
-    frames = [pd.read_parquet(f"{run}/labels", columns=["id", "umap", args.label_col]).sort_values("id") for run in args.runs]
+    frames = [pd.read_parquet(f"{run}/labels", columns=["id", "cluster", "umap", args.label_col]).sort_values("id") for run in args.runs]
     assert all((f["id"].to_numpy() == frames[0]["id"].to_numpy()).all() for f in frames)
     classes = frames[0][args.label_col].astype(str).to_numpy()
     points = [np.vstack(f["umap"].to_numpy()).astype(np.float32) for f in frames]
@@ -73,8 +74,11 @@ def main() -> None:
         print(f"# run {i} silhouette: " + " ".join(f"{k}:{v:.3f}" for k, v in s.items()))
         print(f"# run {i} stability:  " + " ".join(f"{k}:{v:.3f}" for k, v in t.items()))
     print("| rule | k per run | mean ARI between runs | mean NMI |\n|---|---|---|---|")
+    partitions = {"the runs' own labels": [f["cluster"].to_numpy() for f in frames]}
     for rule, ks in rules.items():
-        labels = [kmeans(k, 0).fit_predict(p) for k, p in zip(ks, points)]
+        partitions[rule] = [kmeans(k, 0).fit_predict(p) for k, p in zip(ks, points)]
+    for rule, labels in partitions.items():
+        ks = [len(np.unique(l)) for l in labels]
         ari = np.mean([adjusted_rand_score(a, b) for a, b in itertools.combinations(labels, 2)]) if len(labels) > 1 else float("nan")
         nmi = np.mean([normalized_mutual_info_score(classes, l) for l in labels])
         print(f"| {rule} | {', '.join(map(str, ks))} | {ari:.3f} | {nmi:.3f} |", flush=True)
