@@ -9,7 +9,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from n2d_spark.core.columns import EMBEDDING_COL
 from n2d_spark.core.config import ClusterConfig, ManifoldConfig
-from n2d_spark.model.cluster import Assignment, ClusterAssigner, fit_clusters
+from n2d_spark.model.assigner import Assignment, ClusterAssigner
+from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.model.manifold import fit_manifold
 from n2d_spark.rows.assign import assign, fitted_assignments
 from n2d_spark.rows.sampling import collect_sample

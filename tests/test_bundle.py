@@ -23,7 +23,8 @@ from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model import bundle as bundle_module
 from n2d_spark.model.bundle import FORMAT_VERSION, load_bundle, save_bundle
-from n2d_spark.model.cluster import ClusterAssigner, fit_clusters
+from n2d_spark.model.assigner import ClusterAssigner
+from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays

@@ -32,7 +32,7 @@ MEANINGS: dict[str, str] = {
     'autoencoder.learning_rate': "Adam's learning rate",
     'autoencoder.validation_fraction': 'share of the sample held out for the validation loss',
     'autoencoder.seed': 'seeds the sample, the split, the weights and the shuffling',
-    'autoencoder.precision': '`float32`, `bfloat16` (mixed: bfloat16 arithmetic, float32 weights and loss), or `auto`: `bfloat16` where the CPU multiplies bfloat16 natively (AMX or AVX-512 BF16 in `/proc/cpuinfo`), no GPU is visible and the input is at least 1,024 wide',
+    'autoencoder.precision': '`float32`, `bfloat16` (mixed: bfloat16 arithmetic, float32 weights and loss), or `auto`: `bfloat16` where the CPU multiplies bfloat16 natively (AMX or AVX-512 BF16 in `/proc/cpuinfo`), no GPU is visible and the input is at least 1,024 wide. The precision moves the topics about as much as another seed does (AG News: ARI 0.56 between the two; BENCHMARKS.md, issue 31): to get the same topics on machines of different kinds, set `float32` everywhere (about twice the training time where bfloat16 was used)',
     'autoencoder.early_stopping': 'stop once the validation loss improved on its best by less than this fraction for 2 epochs in a row, keeping the best weights; 0: every epoch',
     'embed.batch_rows': 'rows the encoder embeds at a time in the embedding UDF: bounds its memory; the embeddings do not depend on it',
     'manifold.fit_rows': 'rows UMAP and the clusterer are fitted on; the rest are assigned on the executors',

@@ -71,7 +71,8 @@ from n2d_spark.model.bundle_json import (
     read_manifest,
     verified_part,
 )
-from n2d_spark.model.cluster import ClusterAssigner, FittedClusters, topic_centroids
+from n2d_spark.model.assigner import ClusterAssigner
+from n2d_spark.model.cluster import FittedClusters, topic_centroids
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.encoder_arrays import load_embedding_model, save_embedding_model

@@ -1,5 +1,4 @@
-"""Cluster stage: a shallow clusterer on the manifold coordinates (noise is label -1), the topic tree,
-and ``ClusterAssigner``, the fitted UMAP and clusterer that label new embeddings.
+"""Cluster stage: a shallow clusterer on the manifold coordinates (noise is label -1) and the topic tree.
 
 ``fit_clusters`` fits on the fit sample; the ``FittedClusters`` it returns assigns any
 other point the way its algorithm would: KMeans and the Gaussian mixture by their own
@@ -25,7 +24,6 @@ from sklearn.neighbors import NearestNeighbors
 from n2d_spark.core.columns import NOISE
 from n2d_spark.core.config import ClusterConfig
 from n2d_spark.core.errors import InputError
-from n2d_spark.model.manifold import transform
 
 
 # HDBSCAN's smallest cluster when cluster.min_cluster_size is null: this share of the fit rows,
@@ -274,30 +272,3 @@ def topic_tree(points: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
         members[node] = sorted(members[int(left)] + members[int(right)])
         rows.append({"node": node, "left": int(left), "right": int(right), "distance": float(distance), "clusters": members[node]})
     return pd.DataFrame(rows, columns=["node", "left", "right", "distance", "clusters"])
-
-
-@dataclass
-class ClusterAssigner:
-    """The fitted UMAP and clusterer: embeddings in, manifold coordinates and cluster labels out."""
-
-    reducer: object
-    clusters: FittedClusters
-
-    def assign(self, embeddings: np.ndarray) -> Assignment:
-        coordinates = transform(self.reducer, embeddings)
-        labels = self.clusters.predict(coordinates)
-        return Assignment(coordinates, labels, *self.clusters.confidence(coordinates, labels))
-
-
-@dataclass
-class Assignment:
-    """Rows placed and labelled: manifold coordinates, topic, confidence (``FittedClusters.confidence``) and second topic."""
-
-    coordinates: np.ndarray
-    labels: np.ndarray
-    confidence: np.ndarray
-    second: np.ndarray
-
-    @classmethod
-    def of_no_rows(cls) -> Assignment:
-        return cls(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))

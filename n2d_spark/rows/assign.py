@@ -26,7 +26,7 @@ from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
 
 from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, UMAP_COL
-from n2d_spark.model.cluster import Assignment
+from n2d_spark.model.assigner import Assignment
 from n2d_spark.model.manifold import import_umap_without_tensorflow
 from n2d_spark.rows.embed import dense_rows
 

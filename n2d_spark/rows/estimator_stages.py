@@ -36,7 +36,7 @@ from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, I
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
-from n2d_spark.model.cluster import ClusterAssigner
+from n2d_spark.model.assigner import ClusterAssigner
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.assign import assign_batches, batch_count

@@ -23,7 +23,8 @@ from n2d_spark.core.columns import EMBEDDING_COL
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.metrics import label_shape
 from n2d_spark.model.autoencoder import TrainedAutoencoder, fit_embedding_model
-from n2d_spark.model.cluster import ClusterAssigner, check_enough_rows, fit_clusters, topic_tree
+from n2d_spark.model.assigner import ClusterAssigner
+from n2d_spark.model.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.manifold import fit_manifold
 from n2d_spark.rows.job_stages import Embedded, embed_rows

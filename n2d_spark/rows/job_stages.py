@@ -24,7 +24,7 @@ from n2d_spark.core.errors import InputError
 from n2d_spark.core.progress import spark_progress
 from n2d_spark.core.resources import broadcast, persisted
 from n2d_spark.core.run_context import Run
-from n2d_spark.model.cluster import Assignment, ClusterAssigner
+from n2d_spark.model.assigner import Assignment, ClusterAssigner
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.assign import assign, fitted_assignments
