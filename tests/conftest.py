@@ -69,7 +69,7 @@ def rewrite_parts(model: Path, remove: list[str], add: dict[str, bytes], **field
 
 def as_format_2(spark, model: Path) -> None:
     """The text-mode bundle in ``model`` as format 2 laid it out: its text pipeline as Spark ML saved it (text_pipeline/)."""
-    from n2d_spark.model.text_vocabulary import SPARK_ML_ENTITY_PATTERN, TextVocabulary, cleaning_sql
+    from n2d_spark.model.text_vocabulary import SPARK_ML_CLEANING_PATTERNS, TextVocabulary, cleaning_sql
     from n2d_spark.rows.text import text_model_reading
 
     text_col = json.loads((model / "bundle.json").read_text())["config"]["input"]["text_col"]
@@ -78,7 +78,7 @@ def as_format_2(spark, model: Path) -> None:
     # The stages this project's pipeline has always had, saved by Spark ML as format 2 did,
     # with the cleaning statement of its day.
     pipeline = text_model_reading(learned, text_col)
-    pipeline.stages[0].setStatement(cleaning_sql(text_col, SPARK_ML_ENTITY_PATTERN))
+    pipeline.stages[0].setStatement(cleaning_sql(text_col, SPARK_ML_CLEANING_PATTERNS))
     pipeline.write().save(str(saved))
     files = {f"text_pipeline/{path.relative_to(saved)}": path.read_bytes() for path in sorted(saved.rglob("*"))
              if path.is_file() and not path.name.endswith(".crc")}

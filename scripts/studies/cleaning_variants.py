@@ -4,7 +4,9 @@
 
 The rows are read, spread over 32 partitions and cached; each pass ends in Spark's no-op sink
 (fastest of two). Variants: the cleaning statement as the job runs it (three nested
-``regexp_replace``) against one ``regexp_replace`` of the three patterns joined; Spark ML's
+``regexp_replace``), against the statement of bundle formats 1 and 2 (7bcde87 and before:
+lookbehind-first patterns, no entities without "&") and one ``regexp_replace`` of the job's
+three patterns joined; each pattern alone, then and now; Spark ML's
 RegexTokenizer against SQL's ``split`` and ``filter``; StopWordsRemover case-insensitive (the
 job's) against case-sensitive with the lower-cased list (the text is lower-cased already). Each
 pair is also compared row by row: the count of rows whose result differs is printed.
@@ -21,9 +23,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from n2d_spark.core.columns import quoted
-from n2d_spark.model.text_vocabulary import CLEAN_COL, ENTITY_PATTERN, MIN_TOKEN_LENGTH, TOKEN_PATTERN, cleaning_sql
-
-_APOSTROPHES = r"(?<!\\p{L})[\\x27\\x{2019}]|[\\x27\\x{2019}](?!\\p{L})"
+from n2d_spark.model.text_vocabulary import (
+    CLEAN_COL,
+    CLEANING_PATTERNS,
+    MIN_TOKEN_LENGTH,
+    SPARK_ML_CLEANING_PATTERNS,
+    TOKEN_PATTERN,
+    cleaning_sql,
+)
 
 
 def main() -> None:
@@ -37,8 +44,11 @@ def main() -> None:
     rows = rows.select(args.text_col).repartition(32).persist(StorageLevel.MEMORY_ONLY)
     n = rows.count()
     rows.createOrReplaceTempView("__THIS__")
-    three = cleaning_sql(args.text_col).split("SELECT *, ", 1)[1].rsplit(" AS ", 1)[0]
-    one = f"lower(regexp_replace(coalesce({quoted(args.text_col)}, ''), '<[^>]*>|{ENTITY_PATTERN}|{_APOSTROPHES}', ' '))"
+    def expression(patterns) -> str:
+        return cleaning_sql(args.text_col, patterns).split("SELECT *, ", 1)[1].rsplit(" AS ", 1)[0]
+
+    three, before = expression(CLEANING_PATTERNS), expression(SPARK_ML_CLEANING_PATTERNS)
+    one = f"lower(regexp_replace(coalesce({quoted(args.text_col)}, ''), '<[^>]*>|{'|'.join(CLEANING_PATTERNS)}', ' '))"
 
     def timed(label: str, frame) -> None:
         best = float("inf")
@@ -51,8 +61,13 @@ def main() -> None:
     print(f"# {n:,} rows, local[2]\n| pass | s | us a row per core |\n|---|---|---|")
     cleaned = spark.sql(f"SELECT {one} AS {CLEAN_COL} FROM __THIS__")
     timed("the text column alone", rows.select(F.length(args.text_col)))
+    timed("cleaning, formats 1 and 2 (7bcde87)", spark.sql(f"SELECT {before} AS {CLEAN_COL} FROM __THIS__"))
     timed("cleaning, three regexp_replace (the job)", spark.sql(f"SELECT {three} AS {CLEAN_COL} FROM __THIS__"))
     timed("cleaning, one regexp_replace", cleaned)
+    for label, patterns in (("7bcde87", SPARK_ML_CLEANING_PATTERNS), ("now", CLEANING_PATTERNS)):
+        for part, pattern in zip(("entities", "apostrophes"), patterns):
+            alone = f"SELECT regexp_replace({quoted(args.text_col)}, '{pattern}', ' ') AS c FROM __THIS__"
+            timed(f"the {part} pattern alone, {label}", spark.sql(alone))
     tokenizer = RegexTokenizer(inputCol=CLEAN_COL, outputCol="tokens", pattern=TOKEN_PATTERN, toLowercase=False,
                                minTokenLength=MIN_TOKEN_LENGTH)
     split = F.filter(F.split(CLEAN_COL, TOKEN_PATTERN), lambda t: F.length(t) >= MIN_TOKEN_LENGTH)
@@ -65,7 +80,8 @@ def main() -> None:
     timed("+ stop words, case-insensitive (the job)", insensitive.transform(tokens).select("terms"))
     timed("+ stop words, case-sensitive, list lower-cased", sensitive.transform(tokens).select("terms_cs"))
     differ = {
-        "cleaning": spark.sql(f"SELECT {three} AS a, {one} AS b FROM __THIS__").where("a != b").count(),
+        "cleaning, joined": spark.sql(f"SELECT {three} AS a, {one} AS b FROM __THIS__").where("a != b").count(),
+        "cleaning, formats 1 and 2": spark.sql(f"SELECT {three} AS a, {before} AS b FROM __THIS__").where("a != b").count(),
         "tokens": tokens.select(F.col("tokens").alias("a"), split.alias("b")).where("a != b").count(),
         "terms": sensitive.transform(insensitive.transform(tokens)).where("terms != terms_cs").count(),
     }
