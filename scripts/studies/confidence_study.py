@@ -5,7 +5,8 @@
 RUN_OUT is a job's output on labelled text (labels/ with the label column passed through, as the
 quality bench writes it). For every row, from labels/' ``umap`` coordinates and ``cluster``:
 
-- centroid margin: 1 - d(own cluster's centroid) / d(nearest other cluster's centroid), at least 0;
+- centroid margin: 1 - d(own cluster's centroid) / d(nearest other cluster's centroid), at least 0
+  (the job's ``confidence``, computed here for outputs written before labels/ had it);
 - neighbour share: the share of the row's nearest rows (in the same coordinates) in its cluster;
 - the job's own ``confidence`` column, where labels/ has it.
 
@@ -20,6 +21,8 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from n2d_spark.model.cluster import FittedClusters, topic_centroids
+
 
 def majority_accuracy(clusters: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Per row: whether its class is its cluster's most common class."""
@@ -29,12 +32,10 @@ def majority_accuracy(clusters: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def centroid_margin(points: np.ndarray, clusters: np.ndarray) -> np.ndarray:
-    ids = np.unique(clusters)
-    means = np.vstack([points[clusters == c].mean(axis=0) for c in ids])
-    distances = np.sqrt(((points[:, None, :] - means[None, :, :]) ** 2).sum(axis=2))
-    own = distances[np.arange(len(points)), np.searchsorted(ids, clusters)]
-    distances[np.arange(len(points)), np.searchsorted(ids, clusters)] = np.inf
-    return np.clip(1 - own / distances.min(axis=1), 0, 1)
+    """The job's ``confidence`` (``FittedClusters.confidence``), with every row's coordinates as the fit sample's."""
+    fitted = FittedClusters(algorithm="kmeans", estimator=None)
+    fitted.topic_ids, fitted.topic_centroids = topic_centroids(points, clusters)
+    return fitted.confidence(points, clusters)[0]
 
 
 def neighbour_share(points: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:
