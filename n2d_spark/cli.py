@@ -1,4 +1,8 @@
-"""Command line: ``n2d-spark run`` and ``assign`` (own local session), ``similar``, ``generate``, ``config``, and the spark-submit entry."""
+"""Command line: ``n2d-spark run``, ``assign`` and ``update`` (own local session), ``similar``, ``generate``, ``config``,
+and the spark-submit entry.
+
+Over 300 lines: every command's arguments, and the summary a run prints, in one place.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_arguments(commands.add_parser("run", help="train the model and label every row"))
     _add_assign_arguments(commands.add_parser("assign", help="label new rows with a saved model, without training"))
+    _add_assign_arguments(
+        commands.add_parser("update", help="label new rows with a saved model, find the new ones and their topics, save an updated model"),
+        "output folder (labels/ with novelty, rejected/, clusters/, model/: the updated model, report/update.html, run.json)",
+    )
 
     similar = commands.add_parser("similar", help="print the rows of an output most similar to one of its rows or to a text")
     similar.add_argument("--output", required=True, help="a run's or an assign run's output folder")
@@ -53,14 +61,14 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     _add_common_arguments(parser, "output folder (labels/, rejected/, clusters/, model/, report/, run.json)")
 
 
-def _add_assign_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_assign_arguments(parser: argparse.ArgumentParser, output_help: str = "output folder (labels/, rejected/, clusters/, run.json)") -> None:
     parser.add_argument("--model", required=True, help="a training run's model folder (OUTPUT/model)")
     parser.add_argument(
         "--allow-pickle", action="store_true",
         help="load the model's pickles (format 1 bundles, or a UMAP with pynndescent's index): "
         "a pickle runs code when loaded, so only for a model from a trusted source",
     )
-    _add_common_arguments(parser, "output folder (labels/, rejected/, clusters/, run.json)")
+    _add_common_arguments(parser, output_help)
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser, output_help: str) -> None:
@@ -143,7 +151,8 @@ def _show_config(args: argparse.Namespace) -> int:
 
 
 def submit_main(command: str = "run", argv: list[str] | None = None) -> int:
-    """The spark-submit entries (``jobs/n2d_job.py``: run, ``jobs/assign_job.py``: assign); the submit line decides master and resources."""
+    """The spark-submit entries (``jobs/n2d_job.py``: run, ``jobs/assign_job.py``: assign, ``jobs/update_job.py``: update);
+    the submit line decides master and resources."""
     parser = argparse.ArgumentParser(prog=f"{'n2d' if command == 'run' else command}_job.py", description=_parser().description)
     (_add_run_arguments if command == "run" else _add_assign_arguments)(parser)
     args = parser.parse_args(argv)
@@ -189,7 +198,7 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
         if args.command == "run":
             config = load_config(args.config, overrides)
         else:
-            check_assign_overrides(overrides)
+            check_assign_overrides(overrides, args.command)
             # Here only what the session needs, checked again against the model.
             config = load_config(None, session_overrides(overrides))
         _check_local_input(args.input)
@@ -201,12 +210,13 @@ def _run(args: argparse.Namespace, make_session: Callable) -> int:
 
         log_session(spark)
         spark.sparkContext.setLogLevel("INFO" if args.verbose else "WARN")
-        from n2d_spark.pipeline import run_assign, run_job
+        from n2d_spark.pipeline import run_assign, run_job, run_update
 
         if args.command == "run":
             result = run_job(spark, config, args.input, args.output)
         else:
-            result = run_assign(spark, args.model, args.input, args.output, overrides, allow_pickle=args.allow_pickle)
+            saved = run_update if args.command == "update" else run_assign
+            result = saved(spark, args.model, args.input, args.output, overrides, allow_pickle=args.allow_pickle)
         return format_summary(result.manifest)
 
     return _reported(args, job)
@@ -287,6 +297,9 @@ def format_summary(manifest: dict) -> str:
         "stages:   " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in manifest["stage_seconds"].items())
         + f"; total {manifest['total_seconds']:.1f}s"
     )
+    update = manifest.get("update")
+    if update:
+        lines += update_summary(update)
     evaluation = manifest.get("evaluation")
     if evaluation:
         lines.append(
@@ -298,3 +311,17 @@ def format_summary(manifest: dict) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def update_summary(update: dict) -> list[str]:
+    """An update's lines of the summary: new rows, new topics, words outside the vocabulary, and the advice."""
+    new_topics = update["new_topics"]
+    named = ", ".join(topic["name"] for topic in new_topics[:3]) + (", ..." if len(new_topics) > 3 else "")
+    lines = [f"update:   {update['new_rows']} rows new ({update['new_row_share']:.1%}); "
+             f"{len(new_topics)} new topic{'' if len(new_topics) == 1 else 's'}{': ' + named if new_topics else ''}"]
+    oov = update["out_of_vocabulary_share"]
+    if oov["new"] is not None and oov["training"] is not None:
+        lines.append(f"{'':<10}{oov['new']:.1%} of the words outside the vocabulary ({oov['training']:.1%} in the training data)")
+    if update["retrain_advised"]:
+        lines.append(f"advice:   retrain the model on all the data: {'; '.join(update['why'])}")
+    return lines

@@ -12,12 +12,15 @@ writes nothing and reports nothing.
 labels do not depend on partitioning, is in rows/estimator_stages.py. A model saves as Spark's metadata plus
 the job's model bundle (``PATH/model/``, model/bundle.py), so ``n2d-spark assign --model PATH/model``
 reads it too; it also saves and loads inside a ``PipelineModel``.
+
+Over 300 lines: the estimator, its model and their Spark ML reader and writer, which must sit together.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from contextlib import ExitStack
 from typing import Any
 
 from pyspark.ml import Estimator, Model
@@ -38,13 +41,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
+from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
 from n2d_spark.core.config import JobConfig, config_from_dict
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import FileSystem
+from n2d_spark.core.resources import persisted
 from n2d_spark.model.bundle import load_bundle, save_bundle
+from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.outputs.publish import MODEL_DIR
 from n2d_spark.rows.estimator_stages import REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key
+from n2d_spark.rows.update import find_new
 from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, most_similar
 from n2d_spark.rows.vector_mode import check_features_type
 
@@ -190,6 +196,47 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         found = most_similar(rows, asked, k, ties=[F.col(key)], exclude=F.col(key) == F.col(f"{key}_query"))
         return found.drop(key, f"{key}_query", EMBEDDING_COL)
 
+    def update(self, dataset: DataFrame, **settings: Any) -> N2DModel:
+        """A model that also has the topics ``dataset`` brings and this one lacks: ``n2d-spark update``'s model
+        (docs/reuse.md, "Keeping a model current"), without its tables.
+
+        Every row of ``dataset`` (the model's input column) is embedded and placed by this model; the
+        rows it does not describe (model/novelty.py) and the groups they form are found as the job
+        finds them, with this model's config and ``settings`` for the ``update`` keys
+        (``novelty_quantile=0.99``, ``min_topic_rows=100``). The returned model's topics are this
+        one's, under the same ids, and the new ones after them, unnamed: only the job's write stage
+        names topics. This model must be saved or loaded: the update names it as its parent by its id.
+        """
+        fitted = self._fitted
+        if fitted.model_id is None:
+            raise InputError("save the model before updating it: the updated model names its parent by the saved model's id")
+        if fitted.topics is None or fitted.novelty is None:
+            raise InputError(
+                f"model {fitted.model_id} cannot be updated: it has no novelty calibration "
+                "(saved before format 4, or fitted on too few rows); fit a new model"
+            )
+        raw = fitted.config.to_dict()
+        raw["update"].update(settings)
+        config = config_from_dict(raw)
+        input_col, id_col = self.getInputCol(), self.getIdCol()
+        labelled = self.transform(dataset, {self.withEmbedding: True})
+        with ExitStack() as held:
+            rows = persisted(held, labelled.filter(F.col(EMBEDDING_COL).isNotNull()).select(
+                row_key(labelled, input_col, id_col).alias(ID_COL), EMBEDDING_COL
+            ).dropDuplicates([ID_COL]))
+            n_rows = rows.count()
+            if n_rows == 0:
+                raise InputError("no row of the DataFrame has anything to embed with this model")
+            update = find_new(rows, n_rows, fitted.assigner, fitted.novelty, config, held)
+        found = update.topics
+        topics = fitted.topics.inherited(fitted.model_id)
+        new = tuple(Topic(cluster, None, (), size / n_rows) for cluster, size in zip(found.topic_ids, found.sizes))
+        child = dataclasses.replace(
+            fitted, config=config, assigner=update.assigner(fitted.assigner), topics=ModelTopics(topics.topics + new, topics.out_of_vocabulary_share),
+            model_id=None, parent_model_id=fitted.model_id,
+        )
+        return self._copyValues(N2DModel(child))
+
     def release(self) -> None:
         """Destroy the broadcasts (encoder, UMAP and clusterer) that this model's transforms read, on
         the driver and the executors. Compute what ``transform`` returned first: its rows read them.
@@ -237,7 +284,10 @@ class _N2DModelWriter(MLWriter):
         if fs.exists(path):
             raise FileExistsError(f"{path} already exists: save with model.write().overwrite().save(path) to replace it")
         fitted = self.instance._fitted
-        model_id = save_bundle(fs, f"{path}/{MODEL_DIR}", fitted.config, fitted.embedding_model, fitted.assigner, fitted.learned_text)
+        model_id = save_bundle(
+            fs, f"{path}/{MODEL_DIR}", fitted.config, fitted.embedding_model, fitted.assigner, fitted.learned_text,
+            fitted.topics or ModelTopics(()), fitted.novelty, parent_model_id=fitted.parent_model_id,
+        )
         # The metadata last: a folder without it is no saved model.
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession, extraMetadata={"modelId": model_id})
         self.instance._fitted = dataclasses.replace(fitted, model_id=model_id)
@@ -255,7 +305,10 @@ class _N2DModelReader(MLReader):
         bundle = load_bundle(
             self.sparkSession, FileSystem(self.sparkSession, path), f"{path}/{MODEL_DIR}", allow_pickle=self.allow_pickle
         )
-        model = N2DModel(FittedN2D(bundle.config, bundle.embedding_model, bundle.assigner, bundle.learned_text, bundle.model_id))
+        model = N2DModel(FittedN2D(
+            bundle.config, bundle.embedding_model, bundle.assigner, bundle.learned_text, bundle.model_id,
+            topics=bundle.topics, novelty=bundle.novelty, parent_model_id=bundle.parent_model_id,
+        ))
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
         return model

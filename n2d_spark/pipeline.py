@@ -6,11 +6,14 @@ write, report, publish. Each stage lives in its own module; this one only compos
   model/cluster.py: the fit samples on the driver)
 - evaluate: evaluation/scoring.py and evaluation/baselines.py
 - write: outputs/tables.py (row outputs, checked), model/bundle.py (the model); run.json: outputs/run_json.py
-- report: evaluation/report.py; publish: outputs/publish.py (staged folder), outputs/catalog.py (tables)
+- report: evaluation/report.py (an update's: evaluation/update_report.py); publish: outputs/publish.py (staged folder), outputs/catalog.py (tables)
+
+Over 300 lines: the three runs (training, assign, update) side by side, each composing the same stages.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import ExitStack
 
@@ -18,12 +21,14 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import ID_COL, REASON_COL
+from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL
 from n2d_spark.core.config import JobConfig
+from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.core.metrics import silhouette_on_sample
 from n2d_spark.core.run_context import Run, RunResult
 from n2d_spark.evaluation.report import ReportInputs, write_report
+from n2d_spark.evaluation.update_report import UPDATE_HTML, render_update_html
 from n2d_spark.evaluation.scoring import (
     evaluate_fit,
     label_agreement,
@@ -33,7 +38,9 @@ from n2d_spark.evaluation.scoring import (
     topic_quality,
 )
 from n2d_spark.model.assign_policy import assign_config
-from n2d_spark.model.bundle import load_bundle, save_bundle
+from n2d_spark.model.bundle import ModelBundle, load_bundle, save_bundle
+from n2d_spark.model.novelty import NOVELTY_NEIGHBOURS
+from n2d_spark.model.topics import ModelTopics, topics_of
 from n2d_spark.outputs import tables
 from n2d_spark.outputs.catalog import check_table_first, publish_tables
 from n2d_spark.outputs.publish import (
@@ -44,9 +51,12 @@ from n2d_spark.outputs.publish import (
     staged_output,
     write_manifest,
 )
+from n2d_spark.outputs.drift import drift
 from n2d_spark.outputs.run_json import RunRecord, Training, run_manifest
 from n2d_spark.rows import job_stages
+from n2d_spark.rows import update as update_rows
 from n2d_spark.rows.fit import fit_model
+from n2d_spark.rows.vectorize import out_of_vocabulary_share
 
 
 # A click on a point of the report's map lists this many of its most similar rows.
@@ -81,8 +91,13 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 )
 
             with run.timer.stage("write"):
-                model_id = save_bundle(run.fs, f"{staging}/{MODEL_DIR}", config, fit.embedding_model, fit.assigner, features.learned_text)
-                out = tables.write_rows(run, staging, vectors, features, assigned, fit.embedded, read.columns, model_id, read.tally)
+                summary = tables.summarize(run, vectors, features, assigned)
+                learned_topics = topics_of(summary.table, out_of_vocabulary_share(usable, features))
+                model_id = save_bundle(
+                    run.fs, f"{staging}/{MODEL_DIR}", config, fit.embedding_model, fit.assigner, features.learned_text,
+                    learned_topics, fit.novelty,
+                )
+                out = tables.write_rows(run, staging, vectors, summary, assigned, fit.embedded, read.columns, model_id, read.tally)
                 topics = topic_quality(config, vectors, features, out.summary)
                 tables.write_summary(run, staging, out, fit.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType)
                 if fit.tree is not None:
@@ -160,41 +175,133 @@ def run_assign(
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
-            read = job_stages.read(run, _tables_check(spark, config))
-            features, vectors = job_stages.vectorize(
-                run, read, learned_text=bundle.learned_text, vector_length=bundle.embedding_model.encoder.input_dim
+            labelled = job_stages.label_with(run, bundle, _tables_check(spark, config))
+            read, features, vectors, embedded, assigned = (
+                labelled.input, labelled.features, labelled.vectors, labelled.embedded, labelled.assigned
             )
-            usable = vectors.filter(F.col(REASON_COL).isNull())
-            with run.timer.stage("embed"):
-                embedded = job_stages.embed_rows(
-                    run.cached, usable, features, bundle.embedding_model, config, read.tally, read.label_col, progress=True
-                )
-            assigned = job_stages.assign_all(run, embedded, bundle.assigner)
             with run.timer.stage("write"):
-                out = tables.write_rows(run, staging, vectors, features, assigned, embedded, read.columns, bundle.model_id, read.tally)
+                summary = tables.summarize(run, vectors, features, assigned)
+                out = tables.write_rows(run, staging, vectors, summary, assigned, embedded, read.columns, bundle.model_id, read.tally)
                 out.summary["coherence"] = None
                 topic_of = bundle.assigner.clusters.topic_of
-                tables.write_summary(run, staging, out, topic_of, bundle.model_id, vectors.schema[ID_COL].dataType)
-            with run.timer.stage("neighbours"):
-                found = tables.write_neighbours(run, staging, embedded, bundle.model_id)
-            users = _users(run, staging, vectors, assigned, embedded, out.summary, bundle.model_id)
-            record = RunRecord(
-                run=run,
-                model_id=bundle.model_id,
-                tally=read.tally,
-                input_dimension=features.dimension,
-                written=out,
-                embedded=embedded,
-                n_assigned=embedded.n_rows,
-                label_col=read.label_col,
-                agreement=label_agreement(assigned, embedded.rows, read.label_col) if read.label_col else None,
-                model_path=model_path,
-                neighbours=found,
-                users=users,
-            )
-            manifest = run_manifest(record, total_seconds=run.elapsed())
-            write_manifest(run.fs, staging, manifest)
+                tables.write_summary(
+                    run, staging, out, topic_of, bundle.model_id, vectors.schema[ID_COL].dataType, first_models(bundle),
+                )
+            manifest = _finished_with_model(run, staging, labelled, assigned, out, bundle.model_id, model_path)
     return _published(spark, config, output_path, manifest)
+
+
+def run_update(
+    spark: SparkSession, model_path: str, input_path: str, output_path: str, overrides: list[str] = (), allow_pickle: bool = False
+) -> RunResult:
+    """Label the rows at ``input_path`` with the saved model, find the rows it does not describe and the
+    topics they form, and publish an updated model with them beside the labels (docs/reuse.md,
+    "Keeping a model current").
+
+    Every row is embedded and assigned by the old model, as in ``run_assign``; each gets its novelty
+    (rows/update.py). New rows that form groups of their own become new topics, numbered after the
+    old ones; a new row in one takes it, and every other row keeps the old model's label. The
+    vocabulary, the encoder, the UMAP and the old topics stay as they were.
+    """
+    bundle = load_bundle(spark, FileSystem(spark, model_path), model_path, allow_pickle=allow_pickle)
+    check_updatable(bundle, model_path)
+    config = assign_config(bundle.config, overrides, command="update")
+    check_table_first(spark, config)
+    refuse_unsafe_output(output_path, [input_path, model_path, os.getcwd(), os.path.expanduser("~")])
+    with ExitStack() as cached:
+        run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
+        with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
+            labelled = job_stages.label_with(run, bundle, _tables_check(spark, config, novelty=True))
+            read, features, vectors, embedded, assigned = (
+                labelled.input, labelled.features, labelled.vectors, labelled.embedded, labelled.assigned
+            )
+            with run.timer.stage("new rows and topics"):
+                update = update_rows.find_new(embedded.rows, embedded.n_rows, bundle.assigner, bundle.novelty, config, run.cached)
+                updated = update.assigner(bundle.assigner)
+                if update.topics.topic_ids:
+                    # Only new rows may join a new topic: the others keep the old model's labels.
+                    new_rows = assigned.join(update.new_ids, ID_COL).join(embedded.rows.select(ID_COL, EMBEDDING_COL), ID_COL)
+                    moved = update_rows.relabelled(new_rows, updated).drop(EMBEDDING_COL)
+                    assigned = assigned.join(update.new_ids, ID_COL, "left_anti").unionByName(moved)
+                assigned = run.persist(assigned.join(update.novelty.scores, ID_COL))
+                assigned.count()
+            with run.timer.stage("write"):
+                summary = tables.named_as_the_model(tables.summarize(run, vectors, features, assigned), bundle.topics)
+                summary = tables.named_afresh(run, summary, vectors, features, assigned, update.topics.topic_ids)
+                oov = out_of_vocabulary_share(vectors.filter(F.col(REASON_COL).isNull()), features)
+                topics = updated_topics(bundle, summary.table, update.topics.topic_ids, oov)
+                model_id = save_bundle(
+                    run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, updated, bundle.learned_text,
+                    topics, bundle.novelty, parent_model_id=bundle.model_id,
+                )
+                out = tables.write_rows(run, staging, vectors, summary, assigned, embedded, read.columns, model_id, read.tally)
+                out.summary["coherence"] = None
+                tables.write_summary(
+                    run, staging, out, bundle.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType,
+                    {t.cluster: t.first_model for t in topics.topics},
+                )
+            account = drift(bundle, config, out, update.n_new, embedded.n_rows, update.topics, update.novelty.about, oov)
+            manifest = _finished_with_model(run, staging, labelled, assigned, out, model_id, model_path, account)
+            run.fs.write_bytes(f"{staging}/{REPORT_DIR}/{UPDATE_HTML}", render_update_html(manifest).encode())
+    return _published(spark, config, output_path, manifest)
+
+
+def check_updatable(bundle: ModelBundle, model_path: str) -> None:
+    """A bundle from before update (format 3 or older), or without a novelty calibration, is refused in one line."""
+    if bundle.topics is None:
+        raise BundleError(
+            f"model bundle {model_path}: format version {bundle.format_version} predates update (it keeps no topic names "
+            f"or novelty calibration); assign still reads it: train a new model to update it"
+        )
+    if bundle.novelty is None:
+        raise BundleError(
+            f"model bundle {model_path}: its fit had too few rows to calibrate novelty "
+            f"(more than {2 * NOVELTY_NEIGHBOURS + 1} are needed): train it on more rows to update it"
+        )
+
+
+def updated_topics(bundle: ModelBundle, summary: pd.DataFrame, new_topic_ids: list[int], oov: float | None) -> ModelTopics:
+    """The updated model's topics: the old ones as they were (first appeared in the parent or before), the new ones
+    named from the new data, with their share of it."""
+    new = topics_of(summary[summary[CLUSTER_COL].isin(new_topic_ids)], None, total=int(summary["size"].sum()))
+    old = bundle.topics.inherited(bundle.model_id)
+    return ModelTopics(old.topics + new.topics, old.out_of_vocabulary_share)
+
+
+def _finished_with_model(
+    run: Run, staging: str, labelled: job_stages.Labelled, assigned: DataFrame, written: tables.Written, model_id: str,
+    model_path: str, update: dict | None = None,
+) -> dict:
+    """The end of a run with a saved model (assign, update): neighbours/, users/ and run.json; returns the manifest."""
+    read, embedded = labelled.input, labelled.embedded
+    with run.timer.stage("neighbours"):
+        found = tables.write_neighbours(run, staging, embedded, model_id)
+    users = _users(run, staging, labelled.vectors, assigned, embedded, written.summary, model_id)
+    record = RunRecord(
+        run=run,
+        model_id=model_id,
+        tally=read.tally,
+        input_dimension=labelled.features.dimension,
+        written=written,
+        embedded=embedded,
+        n_assigned=embedded.n_rows,
+        label_col=read.label_col,
+        agreement=label_agreement(assigned, embedded.rows, read.label_col) if read.label_col else None,
+        model_path=model_path,
+        neighbours=found,
+        users=users,
+        update=update,
+    )
+    manifest = run_manifest(record, total_seconds=run.elapsed())
+    write_manifest(run.fs, staging, manifest)
+    return manifest
+
+
+def first_models(bundle: ModelBundle) -> dict[int, str]:
+    """The model each of the bundle's topics first appeared in (a format 3 bundle's: its own)."""
+    if bundle.topics is None:
+        return {}
+    return {t.cluster: t.first_model or bundle.model_id for t in bundle.topics.topics}
 
 
 def _users(
@@ -208,11 +315,11 @@ def _users(
         return tables.write_users(run, staging, vectors, assigned, embedded, summary, model_id)
 
 
-def _tables_check(spark: SparkSession, config: JobConfig):
+def _tables_check(spark: SparkSession, config: JobConfig, novelty: bool = False):
     """The check of ``output.table``'s tables against the columns the input will give them, run before any row is read."""
     if config.output.table is None:
         return None
-    return lambda schema, columns: check_table_first(spark, config, tables.table_schemas(schema, columns, config))
+    return lambda schema, columns: check_table_first(spark, config, tables.table_schemas(schema, columns, config, novelty))
 
 
 def _published(spark: SparkSession, config: JobConfig, output_path: str, manifest: dict) -> RunResult:

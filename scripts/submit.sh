@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Submit the job (jobs/n2d_job.py, or with --job assign jobs/assign_job.py) with spark-submit and the
+# Submit the job (jobs/n2d_job.py, or with --job assign jobs/assign_job.py, --job update jobs/update_job.py) with spark-submit and the
 # cluster defaults of conf/cluster.yaml:
 #
-#   scripts/submit.sh --master MASTER [--job run|assign] [--archive ENV.tar.gz] [--conf KEY=VALUE ...] [--dry-run] -- JOB ARGS
+#   scripts/submit.sh --master MASTER [--job run|assign|update] [--archive ENV.tar.gz] [--conf KEY=VALUE ...] [--dry-run] -- JOB ARGS
 #
 #   MASTER   spark://HOST:PORT (standalone, client deploy mode), yarn (cluster deploy mode),
 #            k8s://https://HOST:PORT (cluster deploy mode), or local[N]
@@ -13,7 +13,7 @@
 #   --conf   a Spark conf; it overrides conf/cluster.yaml (repeatable)
 #   --dry-run  print the spark-submit line instead of running it
 #   JOB ARGS   the job's own: --config conf/imdb.yaml --input ... --output ... [--set key=value ...]
-#            (assign: --model OUTPUT/model --input ... --output ...). A --config file is shipped
+#            (assign, update: --model OUTPUT/model --input ... --output ...). A --config file is shipped
 #            with the submission (--files), so a driver on a cluster node finds it too.
 #
 # In client deploy mode the driver runs here, on $PYSPARK_DRIVER_PYTHON (default .venv/bin/python).
@@ -47,7 +47,8 @@ done
 case "$JOB" in
   run) JOB_FILE="$REPO/jobs/n2d_job.py" ;;
   assign) JOB_FILE="$REPO/jobs/assign_job.py" ;;
-  *) echo "submit.sh: unknown --job $JOB (run or assign)" >&2; exit 2 ;;
+  update) JOB_FILE="$REPO/jobs/update_job.py" ;;
+  *) echo "submit.sh: unknown --job $JOB (run, assign or update)" >&2; exit 2 ;;
 esac
 
 case "$MASTER" in

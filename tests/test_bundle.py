@@ -23,11 +23,13 @@ from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model import bundle as bundle_module
 from n2d_spark.model.bundle import FORMAT_VERSION, load_bundle, save_bundle
-from n2d_spark.model.assigner import ClusterAssigner
+from n2d_spark.model.assigner import AddedTopics, ClusterAssigner
 from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
+from n2d_spark.model.novelty import calibrate
+from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.rows.text import COUNTS_COL, fit_text_model, learned, text_model_reading, vectorize, vocabulary
 
 from conftest import as_format_1, as_format_2, rewrite_parts
@@ -39,6 +41,7 @@ SMALL = {
     "manifold": {"n_components": 2, "n_neighbors": 10},
     "cluster": {"algorithm": "kmeans", "k": 3},
 }
+TOPICS = ModelTopics((Topic(0, "0_ghost_house", ("ghost", "house"), 0.6), Topic(1, None, (), 0.4, "0123456789abcdef")), 0.125)
 TEXTS = ["ghost house scary night", "space ship alien planet", "cooking pasta sauce garlic", "ghost alien pasta"]
 
 
@@ -73,7 +76,9 @@ def saved(spark, tmp_path_factory):
     embedding_model = EmbeddingModel(InputScaler("tfidf", True, idf), _encoder(len(vocabulary(text_model))))
     assigner = _assigner(config)
     folder = tmp_path_factory.mktemp("bundle") / "model"
-    model_id = save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, learned(text_model))
+    model_id = save_bundle(
+        FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, learned(text_model), TOPICS, None
+    )
     return folder, model_id, config, embedding_model, assigner, text_model
 
 
@@ -94,7 +99,8 @@ def test_layout_and_manifest(saved):
     assert not any(name.endswith(".pkl") for name in files)
     assert "text.json" in files and not any(name.startswith("text_pipeline/") for name in files)
     manifest = json.loads((folder / "bundle.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 3
+    assert manifest["format_version"] == FORMAT_VERSION == 4
+    assert manifest["parent_model_id"] is None and "topics.json" in files
     assert manifest["model_id"] == model_id and len(model_id) == 16
     assert manifest["config"] == config.to_dict()
     assert {"python", "numpy", "scipy", "scikit-learn", "umap-learn", "pynndescent", "hdbscan", "pyspark"} <= set(
@@ -136,7 +142,7 @@ def test_vector_mode_bundle_has_no_text_part(spark, saved, tmp_path):
     config = config_from_dict({**SMALL, "input": {"features_col": "pixels"}})
     model = EmbeddingModel(DenseScaler("minmax", np.zeros(6, np.float32), np.ones(6, np.float32)), _encoder(6))
     folder = tmp_path / "model"
-    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, assigner, None)
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, assigner, None, TOPICS, None)
     assert not (folder / "text.json").exists()
     loaded = _load(spark, folder)
     assert loaded.learned_text is None and loaded.config.input.features_col == "pixels"
@@ -176,8 +182,8 @@ CORRUPTIONS = {
     "missing_text_part": (lambda f: (f / "text.json").unlink(), r"part text\.json is missing"),
     "unlisted_file": (lambda f: (f / "stage.py").write_text("import os"), r"holds files bundle\.json does not list \(stage\.py\)$"),
     "format_version": (
-        lambda f: _edit_manifest(f, lambda m: m.update(format_version=4)),
-        r"format version 4, but this n2d-spark reads format versions 1, 2, 3",
+        lambda f: _edit_manifest(f, lambda m: m.update(format_version=5)),
+        r"format version 5, but this n2d-spark reads format versions 1, 2, 3, 4",
     ),
     "scikit_learn_version": (
         lambda f: _edit_manifest(f, lambda m: m["versions"].update({"scikit-learn": "0.24.2"})),
@@ -255,7 +261,7 @@ def _vector_mode_bundle(spark, folder: Path, reducer, cluster: dict, points: np.
     clusters, _ = fit_clusters(reducer.transform(points), config.cluster)
     model = EmbeddingModel(DenseScaler("none", np.zeros(6, np.float32), np.ones(6, np.float32)), _encoder(6))
     assigner = ClusterAssigner(reducer, clusters)
-    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, assigner, None)
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, model, assigner, None, TOPICS, None)
     return assigner
 
 
@@ -355,7 +361,7 @@ def test_a_format_1_bundle_loads_only_with_allow_pickle(spark, saved, tmp_path, 
     # Saved again, it is a bundle without pickles, that labels as before.
     again = tmp_path / "again"
     save_bundle(FileSystem(spark, str(again)), str(again), loaded.config, loaded.embedding_model, loaded.assigner,
-                loaded.learned_text)
+                loaded.learned_text, TOPICS, None)
     assert not list(again.glob("*.pkl"))
     _assert_assigns_alike(_load(spark, again).assigner, saved[4], seed=2, atol=0.0)
 
@@ -512,3 +518,28 @@ def test_a_bundle_without_topic_centroids_gets_them_from_its_fit_rows(spark, sav
     loaded, fitted = _load(spark, folder).assigner.clusters, saved[4].clusters
     np.testing.assert_array_equal(loaded.topic_ids, fitted.topic_ids)
     np.testing.assert_allclose(loaded.topic_centroids, fitted.topic_centroids, rtol=0, atol=1e-6)
+
+
+def test_topics_novelty_added_topics_and_parent_round_trip(spark, saved, tmp_path):
+    """Format 4's parts: the topics with their names and first models, the novelty calibration, the topics an
+    update added and the parent's id come back as saved; a format 3 bundle loads without them."""
+    _, parent_id, config, embedding_model, assigner, text_model = saved
+    fit_rows = assigner.fit_rows
+    calibration = calibrate(fit_rows, "euclidean", seed=0)
+    added = AddedTopics(fit_rows[:20] + 50, np.full(20, 7, np.int32), np.ones(20, np.int32), neighbours=15, metric="euclidean")
+    child = ClusterAssigner(assigner.reducer, assigner.clusters, added)
+    folder = tmp_path / "child"
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, child, learned(text_model),
+                TOPICS, calibration, parent_model_id=parent_id)
+    loaded = _load(spark, folder)
+    assert loaded.parent_model_id == parent_id and loaded.topics == TOPICS and loaded.format_version == 4
+    assert loaded.novelty.threshold(0.98) == calibration.threshold(0.98) > 1
+    np.testing.assert_array_equal(loaded.assigner.added.rows, added.rows)
+    np.testing.assert_array_equal(loaded.assigner.added.topics, added.topics)
+    # A row among the added rows joins their topic; a fit row keeps the original model's label.
+    placed = loaded.assigner.assign(np.vstack([fit_rows[:3] + 50, fit_rows[100:103]]))
+    assert placed.labels[:3].tolist() == [7, 7, 7] and 7 not in placed.labels[3:].tolist()
+
+    rewrite_parts(folder, ["topics.json", "novelty.npz", "added.npz"], {}, format_version=3)
+    older = _load(spark, folder)
+    assert older.topics is None and older.novelty is None and older.assigner.added is None and older.format_version == 3

@@ -16,6 +16,7 @@ from n2d_spark import N2D, N2DModel
 from n2d_spark.core.errors import BundleError, ConfigError, InputError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model.bundle import load_bundle
+from n2d_spark.synthetic import generate_reviews
 
 pytestmark = pytest.mark.slow
 
@@ -254,3 +255,28 @@ def test_release_destroys_the_broadcasts_and_a_later_transform_broadcasts_again(
         assert model.transform(fresh).filter(F.col("cluster").isNotNull()).count() == fresh.count()
         again = model._broadcasts(fresh.sparkSession)
     assert not any(part._jbroadcast.isValid() for part in again)
+
+
+def test_update_adds_the_topics_of_a_genre_the_model_never_saw(spark, tmp_path):
+    """N2DModel.update, as ``n2d-spark update``: the withheld genre's rows form topics numbered after the
+    old ones, the other rows keep their labels, and the saved update names its parent."""
+    reviews = generate_reviews(2000, seed=0)
+    small = {"autoencoder": {"hidden": [256, 128], "epochs": 10, "min_steps": 0}, "manifold": {"n_neighbors": 15}}
+    model = N2D(inputCol="review", cluster={"k": 7}, **small).fit(spark.createDataFrame(reviews[reviews["topic"] != "scifi"]))
+    with pytest.raises(InputError, match="save the model before updating it"):
+        model.update(spark.createDataFrame(reviews))
+    model.write().save(str(tmp_path / "old"))
+    old = N2DModel.load(str(tmp_path / "old"))
+    new = spark.createDataFrame(generate_reviews(1500, seed=1))
+    updated = old.update(new, min_topic_rows=20)
+    before, after = old.transform(new).toPandas(), updated.transform(new).toPandas()
+    added = sorted(set(after["cluster"]) - set(before["cluster"]))
+    assert added and min(added) == 7
+    scifi = after["topic"] == "scifi"
+    assert after.loc[scifi, "cluster"].isin(added).mean() >= 0.9
+    assert (after.loc[~scifi, "cluster"] == before.loc[~scifi, "cluster"]).mean() >= 0.95
+    updated.write().save(str(tmp_path / "new"))
+    bundle = load_bundle(spark, FileSystem(spark, str(tmp_path / "new")), str(tmp_path / "new" / "model"))
+    assert bundle.parent_model_id == old.modelId != bundle.model_id
+    assert [t.cluster for t in bundle.topics.topics] == list(range(7)) + added
+    assert all(t.first_model == old.modelId for t in bundle.topics.topics[:7])

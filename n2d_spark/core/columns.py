@@ -17,6 +17,10 @@ UMAP_COL = "umap"
 CLUSTER_COL = "cluster"
 CONFIDENCE_COL = "confidence"
 SECOND_CLUSTER_COL = "second_cluster"
+# An update run's labels/: how new the row is to the model it updates (model/novelty.py; above 1: new).
+NOVELTY_COL = "novelty"
+# clusters/: the model whose training or update found the topic.
+FIRST_MODEL_COL = "first_model"
 # In every labels/ row, so that the outputs of several runs can be unioned and told apart.
 RUN_ID_COL = "run_id"
 MODEL_ID_COL = "model_id"

@@ -185,6 +185,20 @@ class SimilarConfig:
 
 
 @dataclass(frozen=True)
+class UpdateConfig:
+    # n2d-spark update (docs/reuse.md, "Keeping a model current"). A new row is one farther from
+    # the model's rows than from the new data's own rows, by more than this quantile of the same
+    # ratio between two halves of the training run's fit rows (model/novelty.py).
+    novelty_quantile: float = 0.98
+    # New rows form new topics only when at least this many are new.
+    min_topic_rows: int = 50
+    # The summary advises a full retrain when a larger share of the rows is new, or when the
+    # share of tokens outside the vocabulary rose by more than this over the training data's.
+    retrain_new_share: float = 0.2
+    retrain_oov_rise: float = 0.05
+
+
+@dataclass(frozen=True)
 class SparkConfig:
     # Used only when the job builds its own session (the n2d-spark console script);
     # under spark-submit the submit line decides.
@@ -205,6 +219,7 @@ class JobConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     similar: SimilarConfig = field(default_factory=SimilarConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -344,6 +359,7 @@ def _check_ranges(config: JobConfig) -> None:
         "similar.cell_rows": config.similar.cell_rows,
         "similar.probes": config.similar.probes,
         "similar.min_user_rows": config.similar.min_user_rows,
+        "update.min_topic_rows": config.update.min_topic_rows,
         "spark.shuffle_partitions": config.spark.shuffle_partitions,
     }
     for key, value in positive.items():
@@ -358,6 +374,10 @@ def _check_ranges(config: JobConfig) -> None:
             raise ConfigError(f"autoencoder.hidden[{i}]: must be > 0, got {width}")
     if not 0.0 <= config.input.max_reject_share <= 1.0:
         raise ConfigError(f"input.max_reject_share: must be in [0, 1], got {config.input.max_reject_share}")
+    for key in ("novelty_quantile", "retrain_new_share", "retrain_oov_rise"):
+        value = getattr(config.update, key)
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"update.{key}: must be in (0, 1), got {value}")
     if not 0.0 <= config.autoencoder.early_stopping < 1.0:
         raise ConfigError(f"autoencoder.early_stopping: must be in [0, 1), got {config.autoencoder.early_stopping}")
     if not 0.0 <= config.autoencoder.validation_fraction < 0.5:

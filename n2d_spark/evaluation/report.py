@@ -294,7 +294,7 @@ def _tree_png(tree: pd.DataFrame, names: dict[int, str]) -> bytes:
 
 # --- HTML ----------------------------------------------------------------------------
 
-_CSS = """
+REPORT_CSS = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 75em; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
@@ -309,7 +309,7 @@ ul.examples li { margin-bottom: 0.4em; white-space: pre-wrap; }
 """
 
 
-def _e(value) -> str:
+def escaped(value) -> str:
     return html.escape(str(value), quote=True)
 
 
@@ -322,7 +322,7 @@ def _missing(value) -> bool:
         return False
 
 
-def _num(value, digits: int = 3) -> str:
+def number(value, digits: int = 3) -> str:
     if _missing(value):
         return "n/a"
     if isinstance(value, (bool, np.bool_)):
@@ -334,7 +334,7 @@ def _num(value, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(header: list[str], rows: list[list[str]], text_columns: tuple[int, ...] = (0,)) -> str:
+def html_table(header: list[str], rows: list[list[str]], text_columns: tuple[int, ...] = (0,)) -> str:
     """``header`` and ``rows`` hold already-escaped HTML; columns not in ``text_columns`` are right-aligned."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join(
@@ -349,8 +349,8 @@ def _img(images: dict[str, bytes], name: str, alt: str, caption: str) -> str:
         return ""
     data = base64.b64encode(images[name]).decode("ascii")
     return (
-        f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{_e(caption)} <span class=\"muted\">({_e(name)})</span></figcaption></figure>"
+        f'<figure><img alt="{escaped(alt)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{escaped(caption)} <span class=\"muted\">({escaped(name)})</span></figcaption></figure>"
     )
 
 
@@ -359,44 +359,44 @@ def _metrics_section(manifest: dict) -> str:
     rows_info = manifest.get("rows") or {}
     rows = [
         ["rows in / labelled / rejected",
-         " / ".join(_num(rows_info.get(k)) for k in ("in", "labelled", "rejected"))],
-        ["autoencoder sample rows", _num(rows_info.get("autoencoder_sample"))],
-        ["clusters (noise excluded)", _num(clusters.get("n_clusters"))],
-        ["noise share", _num(clusters.get("noise_share"))],
-        ["noise share before outlier reduction (fit sample)", _num(clusters.get("noise_share_before_reduction"))],
-        ["silhouette of the UMAP space (sampled, noise excluded)", _num(clusters.get("silhouette"))],
+         " / ".join(number(rows_info.get(k)) for k in ("in", "labelled", "rejected"))],
+        ["autoencoder sample rows", number(rows_info.get("autoencoder_sample"))],
+        ["clusters (noise excluded)", number(clusters.get("n_clusters"))],
+        ["noise share", number(clusters.get("noise_share"))],
+        ["noise share before outlier reduction (fit sample)", number(clusters.get("noise_share_before_reduction"))],
+        ["silhouette of the UMAP space (sampled, noise excluded)", number(clusters.get("silhouette"))],
     ]
     topics = manifest.get("topics")
     if topics:
         rows += [
-            ["topic coherence (mean NPMI)", _num(topics.get("npmi"))],
-            ["topic diversity", _num(topics.get("diversity"))],
+            ["topic coherence (mean NPMI)", number(topics.get("npmi"))],
+            ["topic diversity", number(topics.get("diversity"))],
         ]
     evaluation = manifest.get("evaluation")
     if evaluation:
-        against = _e(evaluation.get("label_col", "the label column"))
+        against = escaped(evaluation.get("label_col", "the label column"))
         rows += [
-            [f"accuracy against {against} (best one-to-one matching)", _num(evaluation.get("accuracy"))],
-            [f"ARI against {against}", _num(evaluation.get("ari"))],
-            [f"NMI against {against}", _num(evaluation.get("nmi"))],
+            [f"accuracy against {against} (best one-to-one matching)", number(evaluation.get("accuracy"))],
+            [f"ARI against {against}", number(evaluation.get("ari"))],
+            [f"NMI against {against}", number(evaluation.get("nmi"))],
         ]
     stability = manifest.get("stability")
     if stability:
         seeds = stability.get("seeds") or []
-        between = " and ".join(_e(s) for s in seeds) if seeds else "two seeds"
-        rows.append([f"stability: ARI between the labels of seeds {between}", _num(stability.get("ari"))])
-    html_parts = ["<h2>Metrics</h2>", _table(["metric", "value"], rows)]
+        between = " and ".join(escaped(s) for s in seeds) if seeds else "two seeds"
+        rows.append([f"stability: ARI between the labels of seeds {between}", number(stability.get("ari"))])
+    html_parts = ["<h2>Metrics</h2>", html_table(["metric", "value"], rows)]
     if topics:
-        html_parts.append(f'<p class="muted">{_e(topics.get("definition", ""))}.</p>')
+        html_parts.append(f'<p class="muted">{escaped(topics.get("definition", ""))}.</p>')
 
     baselines = manifest.get("baselines")
     if baselines:
         names = [n for n in _BASELINE_ORDER if n in baselines] + sorted(n for n in baselines if n not in _BASELINE_ORDER)
         metrics = [("n_clusters", "clusters"), ("noise_share", "noise share"), ("accuracy", "accuracy"),
                    ("ari", "ARI"), ("nmi", "NMI")]
-        table_rows = [[label] + [_num((baselines[n] or {}).get(key)) for n in names] for key, label in metrics]
-        header = ["metric"] + [_e(_BASELINE_TITLES.get(n, n)) for n in names]
-        html_parts += ["<h3>Against the baselines</h3>", _table(header, table_rows)]
+        table_rows = [[label] + [number((baselines[n] or {}).get(key)) for n in names] for key, label in metrics]
+        header = ["metric"] + [escaped(_BASELINE_TITLES.get(n, n)) for n in names]
+        html_parts += ["<h3>Against the baselines</h3>", html_table(header, table_rows)]
     return "\n".join(html_parts)
 
 
@@ -412,14 +412,14 @@ def _cluster_section(inputs: ReportInputs, images: dict[str, bytes]) -> str:
         size = int(record["size"])
         rows.append([
             "noise" if cluster == NOISE else str(cluster),
-            _e(record.get("name") or ""),
-            _num(size),
+            escaped(record.get("name") or ""),
+            number(size),
             f"{100 * size / total:.1f}%" if total else "n/a",
-            _num(record.get("coherence")),
-            _e(", ".join(str(t) for t in terms)) or '<span class="muted">none</span>',
+            number(record.get("coherence")),
+            escaped(", ".join(str(t) for t in terms)) or '<span class="muted">none</span>',
         ])
     parts.append(
-        _table(["cluster", "name", "rows", "share", "coherence (NPMI)", "top terms, best first"], rows, text_columns=(0, 1, 5))
+        html_table(["cluster", "name", "rows", "share", "coherence (NPMI)", "top terms, best first"], rows, text_columns=(0, 1, 5))
     )
     parts.append(_img(images, TREE_PNG, "dendrogram of the topics", "How the topics group: the nearer two join, the more alike they are."))
     if inputs.examples:
@@ -427,8 +427,8 @@ def _cluster_section(inputs: ReportInputs, images: dict[str, bytes]) -> str:
         for cluster in sorted(inputs.examples):
             texts = inputs.examples[cluster] or []
             title = "Noise" if int(cluster) == NOISE else f"Cluster {int(cluster)}"
-            items = "".join(f"<li>{_e(shortened(t, EXAMPLE_CHARS))}</li>" for t in texts) or '<li class="muted">none</li>'
-            parts.append(f'<h4>{_e(title)}</h4><ul class="examples">{items}</ul>')
+            items = "".join(f"<li>{escaped(shortened(t, EXAMPLE_CHARS))}</li>" for t in texts) or '<li class="muted">none</li>'
+            parts.append(f'<h4>{escaped(title)}</h4><ul class="examples">{items}</ul>')
     return "\n".join(parts)
 
 
@@ -456,19 +456,19 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], xy: np.ndarray) 
     history = manifest.get("autoencoder_history") or {}
     epochs = max((len(history.get(k) or []) for k in ("loss", "val_loss", "epoch_seconds")), default=0)
     epoch_rows = [
-        [str(i + 1)] + [_num(_at(history.get(k), i), 5 if k != "epoch_seconds" else 1) for k in ("loss", "val_loss", "epoch_seconds")]
+        [str(i + 1)] + [number(_at(history.get(k), i), 5 if k != "epoch_seconds" else 1) for k in ("loss", "val_loss", "epoch_seconds")]
         for i in range(epochs)
     ]
     stages = manifest.get("stage_seconds") or {}
-    stage_rows = [[_e(name), _num(float(seconds), 1)] for name, seconds in stages.items()]
+    stage_rows = [[escaped(name), number(float(seconds), 1)] for name, seconds in stages.items()]
     if "total_seconds" in manifest:
-        stage_rows.append(["total", _num(float(manifest["total_seconds"]), 1)])
+        stage_rows.append(["total", number(float(manifest["total_seconds"]), 1)])
 
     body = [
         "<h1>N2D clustering report</h1>",
-        f"<p>Run <code>{_e(run_id)}</code>"
-        + (f", input <code>{_e(manifest['input'])}</code>" if manifest.get("input") else "")
-        + (f", finished {_e(manifest['finished_at'])}" if manifest.get("finished_at") else "")
+        f"<p>Run <code>{escaped(run_id)}</code>"
+        + (f", input <code>{escaped(manifest['input'])}</code>" if manifest.get("input") else "")
+        + (f", finished {escaped(manifest['finished_at'])}" if manifest.get("finished_at") else "")
         + ".</p>",
         _metrics_section(manifest),
         "<h2>Maps</h2>",
@@ -487,16 +487,16 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], xy: np.ndarray) 
         "<h2>Autoencoder training</h2>",
         _img(images, LOSS_PNG, "training and validation loss per epoch", "Training and validation loss (MSE) per epoch."),
         _early_stop_note(manifest.get("autoencoder_epochs") or {}),
-        _table(["epoch", "training loss", "validation loss", "seconds"], epoch_rows) if epoch_rows else "",
+        html_table(["epoch", "training loss", "validation loss", "seconds"], epoch_rows) if epoch_rows else "",
         _cluster_section(inputs, images),
         "<h2>Stage times</h2>",
-        _table(["stage", "wall seconds"], stage_rows) if stage_rows else '<p class="muted">not recorded</p>',
+        html_table(["stage", "wall seconds"], stage_rows) if stage_rows else '<p class="muted">not recorded</p>',
         "<h2>Resolved config</h2>",
-        f"<pre>{_e(_config_text(manifest.get('config') or {}))}</pre>",
+        f"<pre>{escaped(_config_text(manifest.get('config') or {}))}</pre>",
     ]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>N2D report {_e(run_id)}</title>\n<style>{_CSS}</style>\n{plotly_js_tag()}\n</head>\n<body>\n"
+        f"<title>N2D report {escaped(run_id)}</title>\n<style>{REPORT_CSS}</style>\n{plotly_js_tag()}\n</head>\n<body>\n"
         + "\n".join(part for part in body if part)
         + "\n</body>\n</html>\n"
     )
@@ -506,8 +506,8 @@ def _early_stop_note(epochs: dict) -> str:
     if epochs.get("best") is None:
         return ""
     return (
-        f"<p>Stopped after {_num(epochs.get('run'))} of {_num(epochs.get('planned'))} epochs: the validation loss "
-        f"had flattened (autoencoder.early_stopping); the encoder has epoch {_num(epochs['best'])}'s weights.</p>"
+        f"<p>Stopped after {number(epochs.get('run'))} of {number(epochs.get('planned'))} epochs: the validation loss "
+        f"had flattened (autoencoder.early_stopping); the encoder has epoch {number(epochs['best'])}'s weights.</p>"
     )
 
 
@@ -518,8 +518,8 @@ def _topics_over_time_section(inputs: ReportInputs, names: dict[int, str]) -> st
     about = inputs.manifest.get("topics_over_time") or {}
     without = about.get("rows_without_time")
     note = (
-        f'<p class="muted">Periods of one {_e(about.get("bucket", "period"))} by {_e(about.get("time_col", "the time column"))}'
-        + (f"; {_num(without)} rows had no readable time and are in no period" if without else "")
+        f'<p class="muted">Periods of one {escaped(about.get("bucket", "period"))} by {escaped(about.get("time_col", "the time column"))}'
+        + (f"; {number(without)} rows had no readable time and are in no period" if without else "")
         + ".</p>"
     )
     if not len(table):

@@ -1,5 +1,5 @@
-"""What ``assign`` may change in a saved model's config, in one place: the CLI checks it before any
-session starts, and run_assign applies it to the model's config."""
+"""What ``assign`` and ``update`` may change in a saved model's config, in one place: the CLI checks it
+before any session starts, and run_assign and run_update apply it to the model's config."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ from n2d_spark.core.errors import ConfigError
 
 # Where rows come from and go, and how they are batched; everything else is the model.
 ASSIGN_SETTABLE = ("input.", "embed.", "evaluate.", "output.", "similar.", "spark.", "manifold.batch_rows")
+# update may also set its own keys: how new rows are told and when to advise a retrain.
+UPDATE_SETTABLE = (*ASSIGN_SETTABLE, "update.")
 # Of those, what the session is built from before the model is read.
 _SESSION_KEYS = ("spark.", "output.")
 
 
-def check_assign_overrides(overrides: list[str]) -> None:
-    """Refuse an assign override that would change the saved model (checked before any session starts)."""
+def check_assign_overrides(overrides: list[str], command: str = "assign") -> None:
+    """Refuse an assign (or update) override that would change the saved model (checked before any session starts)."""
+    settable = UPDATE_SETTABLE if command == "update" else ASSIGN_SETTABLE
     for override in overrides:
         key = override.partition("=")[0].strip()
-        if not key.startswith(ASSIGN_SETTABLE):
-            names = [f"{k}*" if k.endswith(".") else k for k in ASSIGN_SETTABLE]
-            raise ConfigError(f"--set {key}: fixed by the saved model; assign can set {', '.join(names[:-1])} and {names[-1]}")
+        if not key.startswith(settable):
+            names = [f"{k}*" if k.endswith(".") else k for k in settable]
+            raise ConfigError(f"--set {key}: fixed by the saved model; {command} can set {', '.join(names[:-1])} and {names[-1]}")
 
 
 def session_overrides(overrides: list[str]) -> list[str]:
@@ -26,9 +29,9 @@ def session_overrides(overrides: list[str]) -> list[str]:
     return [o for o in overrides if o.startswith(_SESSION_KEYS)]
 
 
-def assign_config(model_config: JobConfig, overrides: list[str]) -> JobConfig:
+def assign_config(model_config: JobConfig, overrides: list[str], command: str = "assign") -> JobConfig:
     """The model's config with ``overrides`` applied, refusing any that would change the model."""
-    check_assign_overrides(overrides)
+    check_assign_overrides(overrides, command)
     # The training run's evaluation options describe its fit; assign scores against a label
     # column only when one is given to assign: new data rarely has the training data's labels.
     # Assign writes no topics over time, so new rows need not have the training data's time column;

@@ -1,27 +1,15 @@
 """``ClusterAssigner``: the fitted UMAP and clusterer that place and label new embeddings, on the
-driver and on the executors (rows/assign.py broadcasts it), and the ``Assignment`` it returns."""
+driver and on the executors (rows/assign.py broadcasts it), and the ``Assignment`` it returns;
+``AddedTopics``: the topics updates added to a model, which a row joins by its nearest rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from n2d_spark.model.cluster import FittedClusters
 from n2d_spark.model.manifold import transform
-
-
-@dataclass
-class ClusterAssigner:
-    """The fitted UMAP and clusterer: embeddings in, manifold coordinates and cluster labels out."""
-
-    reducer: object
-    clusters: FittedClusters
-
-    def assign(self, embeddings: np.ndarray) -> Assignment:
-        coordinates = transform(self.reducer, embeddings)
-        labels = self.clusters.predict(coordinates)
-        return Assignment(coordinates, labels, *self.clusters.confidence(coordinates, labels))
 
 
 @dataclass
@@ -36,3 +24,72 @@ class Assignment:
     @classmethod
     def of_no_rows(cls) -> Assignment:
         return cls(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))
+
+
+@dataclass
+class AddedTopics:
+    """Topics added by updates (model/novelty.py, pipeline.run_update): rows of each, in the embedding space.
+
+    A row joins an added topic when more than half of its ``neighbours`` nearest rows, among the
+    model's fit rows and these, are rows of added topics: it takes the most common of their topics
+    (ties: the nearest row's), its share of the neighbours as confidence, and the topic the original
+    model gives it as second topic. Any other row keeps what the original model gives it.
+    """
+
+    rows: np.ndarray
+    topics: np.ndarray
+    # The update that added each row's topic, counted from 1.
+    generation: np.ndarray
+    neighbours: int
+    metric: str
+
+    def relabel(self, assignment: Assignment, embeddings: np.ndarray, fit_rows: np.ndarray) -> Assignment:
+        """``assignment`` of ``embeddings`` with the rows that join an added topic relabelled."""
+        if not len(embeddings):
+            return assignment
+        from sklearn.neighbors import NearestNeighbors
+
+        pool = np.vstack([fit_rows, self.rows]).astype(np.float32, copy=False)
+        k = min(self.neighbours, len(pool))
+        _, nearest = NearestNeighbors(algorithm="brute", metric=self.metric).fit(pool).kneighbors(
+            np.asarray(embeddings, np.float32), n_neighbors=k
+        )
+        added = nearest - len(fit_rows)
+        in_added = added >= 0
+        joins = in_added.sum(axis=1) * 2 > k
+        labels, confidence, second = assignment.labels.copy(), assignment.confidence.copy(), assignment.second.copy()
+        for row in np.flatnonzero(joins):
+            topics = self.topics[added[row][in_added[row]]]
+            values, counts = np.unique(topics, return_counts=True)
+            best = values[counts == counts.max()]
+            topic = topics[np.isin(topics, best)][0]
+            second[row] = labels[row]
+            labels[row] = topic
+            confidence[row] = np.float32((topics == topic).sum() / k)
+        return replace(assignment, labels=labels, confidence=confidence, second=second)
+
+
+@dataclass
+class ClusterAssigner:
+    """The fitted UMAP and clusterer, and any topics updates added: embeddings in, manifold coordinates and cluster labels out."""
+
+    reducer: object
+    clusters: FittedClusters
+    added: AddedTopics | None = None
+
+    def assign(self, embeddings: np.ndarray) -> Assignment:
+        assignment = self.assign_original(embeddings)
+        if self.added is None:
+            return assignment
+        return self.added.relabel(assignment, embeddings, self.fit_rows)
+
+    def assign_original(self, embeddings: np.ndarray) -> Assignment:
+        """What the model gives without its added topics."""
+        coordinates = transform(self.reducer, embeddings)
+        labels = self.clusters.predict(coordinates)
+        return Assignment(coordinates, labels, *self.clusters.confidence(coordinates, labels))
+
+    @property
+    def fit_rows(self) -> np.ndarray:
+        """The embeddings UMAP was fitted on."""
+        return self.reducer._raw_data

@@ -3,16 +3,20 @@
 Over 300 lines: one file format, so each part's writer and reader, and the checks between them, sit
 side by side.
 
-Layout of a bundle folder (``OUTPUT/model/``), format version 3::
+Layout of a bundle folder (``OUTPUT/model/``), format version 4::
 
-    bundle.json      format version, model id, creation time, the resolved config, library
-                     versions, and every part's SHA-256 and size
+    bundle.json      format version, model id, the parent model's id (an update's; else null),
+                     creation time, the resolved config, library versions, and every part's
+                     SHA-256 and size
     encoder.npz      the input scaling and the encoder's weights
     umap.npz         the fitted UMAP: its fit rows, their coordinates, and as JSON its
                      parameters and fitted scalars (manifold.umap_to_arrays)
     clusters.npz     the fitted clusterer and what assigning new points needs: arrays, and
                      as JSON the scalars (cluster_arrays.clusters_to_arrays)
     text.json        what the text model learned: its vocabulary and stop words (text mode only)
+    topics.json      each topic's name, top terms, share and first model (model/topics.py)
+    novelty.npz      what tells a new row (model/novelty.py); absent when the fit rows were too few
+    added.npz        the topics updates added: their rows, topics and generation (absent until an update adds one)
 
 The .npz parts are read with ``allow_pickle=False``, and text.json as data: the text pipeline
 is rebuilt from this project's code (model/text_vocabulary.py), so loading runs no code, SQL or
@@ -26,7 +30,7 @@ rows, HDBSCAN's prediction data by hdbscan from the fit rows and the condensed t
 
 One part may still be a pickle: ``umap.pkl`` instead of ``umap.npz`` when the UMAP's neighbour
 search is pynndescent's index (a metric outside manifold.EXACT_METRICS, on 4,096 fit rows or
-more). That index is a neighbour graph, a forest of search trees and numba-compiled search
+more). Format 3 had no topics.json, novelty.npz or added.npz: ``assign`` reads it, ``update`` refuses it. That index is a neighbour graph, a forest of search trees and numba-compiled search
 code that no array form rebuilds as it was. Format version 1 stored the UMAP and the
 clusterer as pickles (``umap.pkl``, ``clusters.pkl``). A pickle runs code when it is loaded:
 ``load_bundle`` loads one only with ``allow_pickle=True`` (``assign --allow-pickle``), for a
@@ -58,6 +62,7 @@ from n2d_spark.core.errors import BundleError, N2DError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model.bundle_json import (
     FORMAT_VERSION,
+    LINEAGE_FORMAT_VERSION,
     MAJOR,
     MANIFEST,
     MINOR,
@@ -71,7 +76,7 @@ from n2d_spark.model.bundle_json import (
     read_manifest,
     verified_part,
 )
-from n2d_spark.model.assigner import ClusterAssigner
+from n2d_spark.model.assigner import AddedTopics, ClusterAssigner
 from n2d_spark.model.cluster import FittedClusters, topic_centroids
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import EmbeddingModel
@@ -81,11 +86,16 @@ from n2d_spark.model.manifold import (
     umap_from_arrays,
     umap_to_arrays,
 )
+from n2d_spark.model.novelty import NoveltyCalibration
 from n2d_spark.model.text_vocabulary import TEXT_PART, TextVocabulary, from_spark_ml_files
+from n2d_spark.model.topics import ModelTopics
 
 ENCODER_PART = "encoder.npz"
 UMAP_PART = "umap.npz"
 CLUSTERS_PART = "clusters.npz"
+TOPICS_PART = "topics.json"
+NOVELTY_PART = "novelty.npz"
+ADDED_PART = "added.npz"
 # A UMAP with pynndescent's index (in any format), and format 1's parts.
 UMAP_PICKLE_PART = "umap.pkl"
 CLUSTERS_PICKLE_PART = "clusters.pkl"
@@ -107,6 +117,13 @@ class ModelBundle:
     # What the text model learned; None in vector mode (config.input.features_col set).
     learned_text: TextVocabulary | None
     versions: dict[str, str]
+    # Format 4 on; None in older bundles, which update refuses.
+    topics: ModelTopics | None = None
+    # None in older bundles, and where the fit rows were too few to calibrate (model/novelty.py).
+    novelty: NoveltyCalibration | None = None
+    # The model an update started from; None for a trained model.
+    parent_model_id: str | None = None
+    format_version: int = FORMAT_VERSION
 
 
 def save_bundle(
@@ -116,6 +133,9 @@ def save_bundle(
     embedding_model: EmbeddingModel,
     assigner: ClusterAssigner,
     learned_text: TextVocabulary | None,
+    topics: ModelTopics,
+    novelty: NoveltyCalibration | None,
+    parent_model_id: str | None = None,
 ) -> str:
     """Write the bundle into ``folder`` (bundle.json last, so a bundle without it is incomplete); returns the model id."""
     folder = folder.rstrip("/")
@@ -132,7 +152,16 @@ def save_bundle(
     written[CLUSTERS_PART] = _npz_bytes(*clusters_to_arrays(assigner.clusters))
     if learned_text is not None:
         written[TEXT_PART] = learned_text.to_json()
-    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART, TEXT_PART):
+    written[TOPICS_PART] = topics.to_json()
+    if novelty is not None:
+        written[NOVELTY_PART] = _npz_bytes(*novelty.to_arrays())
+    if assigner.added is not None:
+        added = assigner.added
+        written[ADDED_PART] = _npz_bytes(
+            {"rows": added.rows, "topics": added.topics, "generation": added.generation},
+            {"neighbours": added.neighbours, "metric": added.metric},
+        )
+    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART, TEXT_PART, TOPICS_PART, NOVELTY_PART, ADDED_PART):
         if name in written:
             fs.write_bytes(f"{folder}/{name}", written[name])
     parts = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in written.items()}
@@ -140,6 +169,7 @@ def save_bundle(
     manifest = {
         "format_version": FORMAT_VERSION,
         "model_id": model_id,
+        "parent_model_id": parent_model_id,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config.to_dict(),
         "versions": installed_versions(),
@@ -180,7 +210,7 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
     _check_versions(where, manifest["versions"], config, pickled)
     if manifest["model_id"] != model_id_of(parts):
         raise BundleError(f"{where}: model_id {manifest['model_id']!r} does not match its parts' checksums")
-    required = [ENCODER_PART, umap_part, clusters_part]
+    required = [ENCODER_PART, umap_part, clusters_part] + ([TOPICS_PART] if version >= LINEAGE_FORMAT_VERSION else [])
     for name in required:
         if name not in parts:
             raise BundleError(f"{where}: bundle.json lists no part {name}")
@@ -212,6 +242,13 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
     if clusters.topic_ids is None:
         # A bundle from before labels had a confidence: its topics' centroids, from the fit rows' coordinates.
         clusters.topic_ids, clusters.topic_centroids = topic_centroids(reducer.embedding_, clusters.predict(reducer.embedding_))
+    topics = novelty = added = None
+    if version >= LINEAGE_FORMAT_VERSION:
+        topics = _loading(where, TOPICS_PART, lambda: ModelTopics.from_json(verified[TOPICS_PART]))
+        if NOVELTY_PART in verified:
+            novelty = _loading(where, NOVELTY_PART, lambda: NoveltyCalibration.from_arrays(*_npz_contents(verified[NOVELTY_PART])))
+        if ADDED_PART in verified:
+            added = _loading(where, ADDED_PART, lambda: _added_topics(*_npz_contents(verified[ADDED_PART])))
     learned_text = None
     if text_mode and spark_ml_text:
         files = {name.removeprefix(f"{SPARK_ML_TEXT_DIR}/"): verified[name] for name in text_parts}
@@ -228,10 +265,21 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
         model_id=manifest["model_id"],
         config=config,
         embedding_model=embedding_model,
-        assigner=ClusterAssigner(reducer=reducer, clusters=clusters),
+        assigner=ClusterAssigner(reducer=reducer, clusters=clusters, added=added),
         learned_text=learned_text,
         versions=dict(manifest["versions"]),
+        topics=topics,
+        novelty=novelty,
+        parent_model_id=manifest.get("parent_model_id"),
+        format_version=version,
     )
+
+
+def _added_topics(arrays: dict[str, np.ndarray], scalars: dict) -> AddedTopics:
+    rows, topics, generation = arrays["rows"], arrays["topics"], arrays["generation"]
+    if rows.ndim != 2 or not (len(rows) == len(topics) == len(generation)):
+        raise ValueError(f"rows {rows.shape}, topics {topics.shape} and generations {generation.shape} do not match")
+    return AddedTopics(rows, topics.astype(np.int32), generation.astype(np.int32), int(scalars["neighbours"]), str(scalars["metric"]))
 
 
 def _check_versions(where: str, saved: dict[str, str], config: JobConfig, pickled: list[str]) -> None:

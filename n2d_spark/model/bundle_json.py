@@ -16,12 +16,14 @@ from typing import Any
 from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+# Format 4 added topics.json, novelty.npz, added.npz and bundle.json's parent_model_id: what update needs.
+LINEAGE_FORMAT_VERSION = 4
 # Format 1 stored the UMAP and the clusterer as pickles: loaded only with allow_pickle. Formats 1
 # and 2 stored the text pipeline as Spark ML saves it: read as data (model/text_vocabulary.py).
 PICKLE_FORMAT_VERSION = 1
 SPARK_ML_TEXT_FORMAT_VERSIONS = (1, 2)
-READABLE_FORMAT_VERSIONS = (1, 2, FORMAT_VERSION)
+READABLE_FORMAT_VERSIONS = (1, 2, 3, FORMAT_VERSION)
 MANIFEST = "bundle.json"
 
 # What a model's parts are read with: recorded in bundle.json and in a run's run.json.
@@ -78,6 +80,9 @@ def read_manifest(fs: FileSystem, folder: str) -> dict[str, Any]:
             return manifest
         if not isinstance(manifest[key], expected[key]) or isinstance(manifest[key], bool):
             raise BundleError(f"model bundle {folder}: {MANIFEST}'s {key!r} is not a {expected[key].__name__}")
+    parent = manifest.get("parent_model_id")
+    if parent is not None and not isinstance(parent, str):
+        raise BundleError(f"model bundle {folder}: {MANIFEST}'s 'parent_model_id' is not a string")
     for name, part in manifest["parts"].items():
         if not (isinstance(part, dict) and isinstance(part.get("sha256"), str) and isinstance(part.get("bytes"), int)):
             raise BundleError(f"model bundle {folder}: {MANIFEST}'s entry for part {name} lacks sha256 or bytes")

@@ -62,6 +62,8 @@ class RunRecord:
     neighbours: dict | None = None
     # users/ (input.user_col): what tables.write_users says of it.
     users: dict | None = None
+    # Update runs: outputs/drift.py's account of the new data against the model.
+    update: dict | None = None
     finished_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -105,6 +107,8 @@ def run_manifest(record: RunRecord, total_seconds: float | None = None) -> dict:
         manifest["neighbours"] = record.neighbours
     if record.users is not None:
         manifest["users"] = record.users
+    if record.update is not None:
+        manifest["update"] = record.update
     if total_seconds is not None:
         manifest["total_seconds"] = total_seconds
     return manifest

@@ -1,9 +1,13 @@
 """The write stage's row outputs: labels/ and rejected/ (checked against the rows read), clusters/,
-topic_tree/ and topics_over_time/."""
+topic_tree/ and topics_over_time/.
+
+Over 300 lines: every table a run writes, each beside the schema it is checked against.
+"""
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +21,10 @@ from n2d_spark.core.columns import (
     CONFIDENCE_COL,
     EMBEDDING_COL,
     ID_COL,
+    FIRST_MODEL_COL,
     MODEL_ID_COL,
     NOISE,
+    NOVELTY_COL,
     REASON_COL,
     RUN_ID_COL,
     SECOND_CLUSTER_COL,
@@ -27,6 +33,7 @@ from n2d_spark.core.columns import (
 )
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.run_context import Run
+from n2d_spark.model.topics import ModelTopics
 from n2d_spark.outputs.cluster_summary import cluster_summary
 from n2d_spark.outputs.publish import (
     CLUSTERS_DIR,
@@ -50,9 +57,18 @@ from n2d_spark.rows.neighbours import CELL_SAMPLE_ROWS, NEIGHBOUR_COL, RANK_COL,
 from n2d_spark.rows.rejects import NO_VOCABULARY_TERMS, RejectTally, as_rejects
 from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.rows.users import ROWS_COL, USER_COL, user_profiles, user_topics, with_user
-from n2d_spark.rows.vectorize import Featurized
+from n2d_spark.rows.vectorize import Featurized, featurize
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    """Per cluster: name, size, top terms and example ids (its coherence and merges are added before it is written);
+    and the examples' texts, for the report."""
+
+    table: pd.DataFrame
+    example_texts: dict[int, list[str]]
 
 
 @dataclass
@@ -64,16 +80,54 @@ class Written:
     example_texts: dict[int, list[str]]
 
 
+def summarize(run: Run, vectors: DataFrame, features: Featurized, assigned: DataFrame) -> Summary:
+    """The clusters of ``assigned``: sizes, top terms and names over all labelled rows, and examples."""
+    config = run.config
+    labelled = _attach_labels(vectors, assigned)
+    summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
+    text_col = features.source if features.vocabulary is not None else None
+    examples = _examples(labelled, text_col, config)
+    summary["example_ids"] = [examples.loc[examples[CLUSTER_COL] == c, ID_COL].tolist() for c in summary[CLUSTER_COL]]
+    example_texts = {int(c): group[text_col].tolist() for c, group in examples.groupby(CLUSTER_COL)} if text_col else {}
+    return Summary(summary, example_texts)
+
+
+def named_as_the_model(summary: Summary, topics: ModelTopics) -> Summary:
+    """``summary`` with each topic the model named keeping its name and top terms (an update's old topics)."""
+    named = {t.cluster: t for t in topics.topics if t.name is not None}
+    table = summary.table.copy()
+    table["name"] = [named[c].name if c in named else name for c, name in zip(table[CLUSTER_COL], table["name"])]
+    table["top_terms"] = [list(named[c].top_terms) if c in named else terms for c, terms in zip(table[CLUSTER_COL], table["top_terms"])]
+    return Summary(table, summary.example_texts)
+
+
+def named_afresh(run: Run, summary: Summary, vectors: DataFrame, features: Featurized, assigned: DataFrame, clusters: list[int]) -> Summary:
+    """``summary`` with ``clusters`` named from the new data's own words: a vocabulary fitted on its rows, not
+    the model's frozen one, which lacks the words of a subject its training data did not have."""
+    if features.vocabulary is None or not clusters:
+        return summary
+    with ExitStack() as held:
+        fresh = featurize(vectors.select(ID_COL, F.col(quoted(features.source)), REASON_COL), run.config, held=held)
+        labelled = _attach_labels(fresh.rows, assigned.select(ID_COL, CLUSTER_COL))
+        named = cluster_summary(labelled, fresh.vocabulary, run.config.output.top_terms).set_index(CLUSTER_COL)
+    table = summary.table.copy()
+    renamed = table[CLUSTER_COL].isin(clusters)
+    table.loc[renamed, "name"] = [named.loc[c, "name"] for c in table.loc[renamed, CLUSTER_COL]]
+    table.loc[renamed, "top_terms"] = pd.Series([named.loc[c, "top_terms"] for c in table.loc[renamed, CLUSTER_COL]], index=table.index[renamed])
+    return Summary(table, summary.example_texts)
+
+
 def write_rows(
-    run: Run, staging: str, vectors: DataFrame, features: Featurized, assigned: DataFrame,
+    run: Run, staging: str, vectors: DataFrame, summary: Summary, assigned: DataFrame,
     embedded: Embedded, input_columns: list[str], model_id: str, tally: RejectTally,
 ) -> Written:
-    """labels/ and rejected/, checked against the rows read; the per-cluster summary, not yet written."""
+    """labels/ and rejected/, checked against the rows read. ``assigned`` may carry each row's ``novelty`` (update runs)."""
     config = run.config
     labelled = _attach_labels(vectors, assigned)
     passthrough = _passthrough(input_columns, config)
+    novelty = [NOVELTY_COL] if NOVELTY_COL in assigned.columns else []
     labelled.select(
-        ID_COL, CLUSTER_COL, UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL,
+        ID_COL, CLUSTER_COL, UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL, *novelty,
         F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL),
         *[F.col(quoted(c)) for c in passthrough],
     ).write.parquet(f"{staging}/{LABELS_DIR}")
@@ -89,16 +143,16 @@ def write_rows(
             f"row accounting failed: {rows_in} rows in, {rows_out} labelled, {rows_rejected} rejected "
             f"({expected_rejects} expected); output not published"
         )
-    summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
-    text_col = features.source if features.vocabulary is not None else None
-    examples = _examples(labelled, text_col, config)
-    summary["example_ids"] = [examples.loc[examples[CLUSTER_COL] == c, ID_COL].tolist() for c in summary[CLUSTER_COL]]
-    example_texts = {int(c): group[text_col].tolist() for c, group in examples.groupby(CLUSTER_COL)} if text_col else {}
-    return Written(rows_out, rows_rejected, summary, example_texts)
+    return Written(rows_out, rows_rejected, summary.table, summary.example_texts)
 
 
-def table_schemas(input_schema: T.StructType, input_columns: list[str], config: JobConfig) -> tuple[T.StructType, T.StructType]:
-    """The columns labels/ and clusters/ will have, from the input's (with its ``id``): known before any work."""
+def table_schemas(
+    input_schema: T.StructType, input_columns: list[str], config: JobConfig, novelty: bool = False
+) -> tuple[T.StructType, T.StructType]:
+    """The columns labels/ and clusters/ will have, from the input's (with its ``id``): known before any work.
+
+    ``novelty``: labels/ has a row's ``novelty`` (an update run's).
+    """
     id_type = input_schema[ID_COL].dataType
     labels = T.StructType(
         [
@@ -107,6 +161,7 @@ def table_schemas(input_schema: T.StructType, input_columns: list[str], config: 
             T.StructField(UMAP_COL, T.ArrayType(T.FloatType())),
             T.StructField(CONFIDENCE_COL, T.FloatType()),
             T.StructField(SECOND_CLUSTER_COL, T.IntegerType()),
+            *([T.StructField(NOVELTY_COL, T.DoubleType())] if novelty else []),
             T.StructField(RUN_ID_COL, T.StringType()),
             T.StructField(MODEL_ID_COL, T.StringType()),
             *[input_schema[c] for c in _passthrough(input_columns, config)],
@@ -121,9 +176,15 @@ def _passthrough(input_columns: list[str], config: JobConfig) -> list[str]:
     return [c for c in input_columns if c != ID_COL and (config.output.include_text or c != source)]
 
 
-def write_summary(run: Run, staging: str, written: Written, topic_of: np.ndarray | None, model_id: str, id_type: T.DataType) -> None:
-    """clusters/: the summary with the clusters each topic merged (``topic_of``: cluster.n_topics), run and model ids."""
+def write_summary(
+    run: Run, staging: str, written: Written, topic_of: np.ndarray | None, model_id: str, id_type: T.DataType,
+    first_models: dict[int, str | None] | None = None,
+) -> None:
+    """clusters/: the summary with the clusters each topic merged (``topic_of``: cluster.n_topics), the model
+    each topic first appeared in (``first_models``; a topic it lacks, or None, is ``model_id``'s), run and model ids."""
     written.summary["merged_from"] = _merged_from(written.summary[CLUSTER_COL], topic_of)
+    first = first_models or {}
+    written.summary[FIRST_MODEL_COL] = [first.get(int(c)) or model_id for c in written.summary[CLUSTER_COL]]
     summary = written.summary.assign(**{RUN_ID_COL: run.run_id, MODEL_ID_COL: model_id})
     schema = _summary_schema(id_type)
     ordered = summary[[f.name for f in schema.fields]]
@@ -225,6 +286,7 @@ def _summary_schema(id_type: T.DataType) -> T.StructType:
             T.StructField("coherence", T.DoubleType(), True),
             T.StructField("example_ids", T.ArrayType(id_type, False), False),
             T.StructField("merged_from", T.ArrayType(T.IntegerType(), False), False),
+            T.StructField(FIRST_MODEL_COL, T.StringType(), False),
             T.StructField(RUN_ID_COL, T.StringType(), False),
             T.StructField(MODEL_ID_COL, T.StringType(), False),
         ]

@@ -25,6 +25,7 @@ import dataclasses
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark import Broadcast
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import VectorUDT
@@ -32,18 +33,20 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, REASON_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
+from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, REASON_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
 from n2d_spark.model.assigner import ClusterAssigner
 from n2d_spark.model.encoder import EmbeddingModel
+from n2d_spark.model.novelty import NoveltyCalibration
 from n2d_spark.model.text_vocabulary import TextVocabulary
+from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.rows.assign import assign_batches, batch_count
 from n2d_spark.rows.embed import embed
 from n2d_spark.rows.fit import fit_model
 from n2d_spark.rows.rejects import COPIES_COL, NO_VOCABULARY_TERMS, NULL_ID, RejectTally, with_input_reason
-from n2d_spark.rows.vectorize import check_usable, featurize
+from n2d_spark.rows.vectorize import check_usable, featurize, out_of_vocabulary_share
 
 # Added by transform beside the output column (named by outputCol).
 REJECT_REASON_COL = "reject_reason"
@@ -65,6 +68,12 @@ class FittedN2D:
     learned_text: TextVocabulary | None
     # The bundle's id once saved or loaded; None for a model fitted in this session and not saved.
     model_id: str | None = None
+    # Its topics (unnamed: only the job names topics) and novelty calibration (model/topics.py, model/novelty.py);
+    # None for a model loaded from a bundle older than format 4.
+    topics: ModelTopics | None = None
+    novelty: NoveltyCalibration | None = None
+    # The model an update started from.
+    parent_model_id: str | None = None
 
     @property
     def source_col(self) -> str:
@@ -97,8 +106,19 @@ def fit_frame(df: DataFrame, config: JobConfig) -> FittedN2D:
             vectors = persisted(held, features.rows)
             tally.add_reasons(vectors)
         check_usable(tally.rows_in - tally.total, features, config)
-        fit = fit_model(vectors.filter(F.col(REASON_COL).isNull()), features, config, tally, held)
-    return FittedN2D(config, fit.embedding_model, fit.assigner, features.learned_text)
+        usable = vectors.filter(F.col(REASON_COL).isNull())
+        fit = fit_model(usable, features, config, tally, held)
+        topics = fit_sample_topics(fit.fit_labels, out_of_vocabulary_share(usable, features))
+    return FittedN2D(config, fit.embedding_model, fit.assigner, features.learned_text, topics=topics, novelty=fit.novelty)
+
+
+def fit_sample_topics(labels: np.ndarray, out_of_vocabulary_share: float | None) -> ModelTopics:
+    """The topics of the fit sample's ``labels``, each with its share of the sample (noise is no topic); unnamed."""
+    clusters, counts = np.unique(labels, return_counts=True)
+    return ModelTopics(
+        tuple(Topic(int(c), None, (), int(n) / len(labels)) for c, n in zip(clusters, counts) if c != NOISE),
+        out_of_vocabulary_share,
+    )
 
 
 def label_frame(

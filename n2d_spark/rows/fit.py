@@ -27,6 +27,7 @@ from n2d_spark.model.assigner import ClusterAssigner
 from n2d_spark.model.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.manifold import fit_manifold
+from n2d_spark.model.novelty import NoveltyCalibration, calibrate
 from n2d_spark.rows.job_stages import Embedded, embed_rows
 from n2d_spark.rows.rejects import RejectTally
 from n2d_spark.rows.sampling import collect_sample
@@ -52,6 +53,8 @@ class ModelFit:
     fit_labels: np.ndarray
     # The fitted UMAP and clusterer.
     assigner: ClusterAssigner
+    # What tells a new row later (model/novelty.py); None when the fit rows were too few.
+    novelty: NoveltyCalibration | None
     # The clusters' hierarchy (cluster.topic_tree) where asked for and there are two clusters or more.
     tree: pd.DataFrame | None
 
@@ -84,6 +87,7 @@ def fit_model(
         check_enough_rows(embedded.n_rows, config.cluster)
         fit_ids, fit_embeddings = collect_sample(embedded.rows, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
         reducer, fit_coordinates = fit_manifold(fit_embeddings, config.manifold)
+        novelty = calibrate(fit_embeddings, config.manifold.metric, config.manifold.seed)
 
     with stage("cluster"):
         clusters, fit_labels = fit_clusters(fit_coordinates, config.cluster)
@@ -92,5 +96,5 @@ def fit_model(
     return ModelFit(
         embedding_model=embedding_model, trained=trained, sample_ids=sample_ids, sample=sample, embedded=embedded,
         fit_ids=fit_ids, fit_embeddings=fit_embeddings, fit_coordinates=fit_coordinates, fit_labels=fit_labels,
-        assigner=ClusterAssigner(reducer=reducer, clusters=clusters), tree=tree,
+        assigner=ClusterAssigner(reducer=reducer, clusters=clusters), novelty=novelty, tree=tree,
     )

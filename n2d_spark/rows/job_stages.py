@@ -1,4 +1,4 @@
-"""The job's stages over rows on the executors: read, vectorize, embed and assign.
+"""The job's stages over rows on the executors: read, vectorize, embed and assign; and all four with a saved model.
 
 Each takes what the stages before it returned: ``read`` starts the reject tally that
 vectorize and embed add to, and write checks the rows against (outputs/tables.py). Embed takes what
@@ -18,13 +18,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import EMBEDDING_COL, ID_COL, quoted
+from n2d_spark.core.columns import EMBEDDING_COL, ID_COL, REASON_COL, quoted
 from n2d_spark.core.config import InputConfig, JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.progress import spark_progress
 from n2d_spark.core.resources import broadcast, persisted
 from n2d_spark.core.run_context import Run
 from n2d_spark.model.assigner import Assignment, ClusterAssigner
+from n2d_spark.model.bundle import ModelBundle
 from n2d_spark.model.encoder import EmbeddingModel
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.assign import assign, fitted_assignments
@@ -156,6 +157,31 @@ def assign_all(run: Run, embedded: Embedded, assigner: ClusterAssigner) -> DataF
         if embedded.n_rows == 0:
             raise InputError("no row of the input has anything to embed with this model's vocabulary")
         return _counted(run, _assign(run, embedded.rows, assigner, embedded.n_rows), embedded.n_rows)
+
+
+@dataclass
+class Labelled:
+    """A saved model's labels of a run's input (``assign`` and ``update``): the rows read, their vectors, embeddings and assignments."""
+
+    input: Input
+    features: Featurized
+    vectors: DataFrame
+    embedded: Embedded
+    assigned: DataFrame
+
+
+def label_with(run: Run, bundle: ModelBundle, check_columns: Callable[[T.StructType, list[str]], None] | None = None) -> Labelled:
+    """Read, vectorize (the model's vocabulary), embed (its encoder) and assign (its UMAP and clusterer) every row."""
+    read_input = read(run, check_columns)
+    features, vectors = vectorize(
+        run, read_input, learned_text=bundle.learned_text, vector_length=bundle.embedding_model.encoder.input_dim
+    )
+    with run.timer.stage("embed"):
+        embedded = embed_rows(
+            run.cached, vectors.filter(F.col(REASON_COL).isNull()), features, bundle.embedding_model, run.config,
+            read_input.tally, read_input.label_col, progress=True,
+        )
+    return Labelled(read_input, features, vectors, embedded, assign_all(run, embedded, bundle.assigner))
 
 
 def _assign(run: Run, rows: DataFrame, assigner: ClusterAssigner, n_rows: int) -> DataFrame:

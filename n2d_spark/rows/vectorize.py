@@ -9,9 +9,12 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from n2d_spark.core.columns import REASON_COL
 from n2d_spark.core.config import JobConfig
@@ -19,7 +22,7 @@ from n2d_spark.core.errors import InputError
 from n2d_spark.model.cluster import check_enough_rows
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.rejects import with_text_reason, with_vector_reason
-from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, learned, text_model_reading, vectorize
+from n2d_spark.rows.text import COUNTS_COL, WORD_COUNT_COL, fit_and_vectorize, learned, text_model_reading, vectorize
 from n2d_spark.rows.vector_mode import FEATURES_COL, as_feature_arrays, most_common_length
 
 
@@ -94,3 +97,20 @@ def check_usable(n_usable: int, features: Featurized, config: JobConfig) -> None
         raise InputError(
             f"{features.dimension_text}, not more than autoencoder.bottleneck={config.autoencoder.bottleneck}: {advice}"
         )
+
+
+def out_of_vocabulary_share(usable: DataFrame, features: Featurized) -> float | None:
+    """Of the usable rows' words (cleaned, stop words removed), the share the vocabulary lacks; None in vector mode.
+
+    A saved model's vocabulary is frozen: a rising share says the new data speaks of things the model cannot see.
+    """
+    if features.vocabulary is None:
+        return None
+
+    # Arrow hands a vector column over as a frame of its fields.
+    @F.pandas_udf(T.DoubleType())
+    def known_words(vectors: pd.DataFrame) -> pd.Series:
+        return vectors["values"].map(lambda values: float(np.sum(values)))
+
+    words, known = usable.agg(F.sum(WORD_COUNT_COL), F.sum(known_words(F.col(features.column)))).first()
+    return 1.0 - known / words if words else None

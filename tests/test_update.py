@@ -1,0 +1,140 @@
+"""``n2d-spark update`` end to end on real Spark: a genre the model never saw becomes new topics, old topics
+and the other rows keep their labels, the updated model has its lineage, and an update of it works too."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from n2d_spark import cli
+from n2d_spark.core.config import load_config
+from n2d_spark.core.errors import BundleError, ConfigError
+from n2d_spark.model.assign_policy import check_assign_overrides
+from n2d_spark.pipeline import run_assign, run_job, run_update
+from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
+
+from conftest import REPO, rewrite_parts
+
+pytestmark = pytest.mark.slow
+
+WITHHELD = "scifi"
+
+
+@pytest.fixture(scope="module")
+def updated(spark, tmp_path_factory):
+    """A model trained without one genre, and its update with rows of every genre."""
+    work = tmp_path_factory.mktemp("update")
+    trained = generate_reviews(3000, seed=0)
+    write_corpus(trained[trained["topic"] != WITHHELD], work / "train.csv")
+    new = write_corpus(generate_reviews(2400, seed=1), work / "new.csv")
+    config = load_config(REPO / "conf" / "synthetic.yaml", ["similar.k=0"])
+    run_job(spark, config, str(work / "train.csv"), str(work / "trained"))
+    manifest = run_update(spark, str(work / "trained" / "model"), str(new), str(work / "updated"), ["evaluate.label_col=topic"]).manifest
+    return work, manifest
+
+
+def _labels(folder):
+    return pd.read_parquet(folder / "labels").sort_values("id").reset_index(drop=True)
+
+
+def test_a_withheld_genre_becomes_new_topics_and_other_rows_keep_their_labels(spark, updated):
+    work, manifest = updated
+    labels = _labels(work / "updated")
+    update = manifest["update"]
+    new_topics = [topic["cluster"] for topic in update["new_topics"]]
+    withheld = labels["topic"] == WITHHELD
+    assert new_topics and min(new_topics) == 7  # the trained model's seven genres keep ids 0-6
+    assert labels.loc[withheld, "cluster"].isin(new_topics).mean() >= 0.9
+    assert (labels.loc[withheld, "novelty"] > 1).mean() >= 0.9
+    assert (labels.loc[~withheld, "novelty"] > 1).mean() <= 0.1
+    # Every row the update did not move into a new topic has the old model's label.
+    old = run_assign(spark, str(work / "trained" / "model"), str(work / "new.csv"), str(work / "assigned")).manifest
+    assert old["model_id"] == update["parent_model"]
+    before = _labels(work / "assigned")
+    kept = ~labels["cluster"].isin(new_topics)
+    assert (labels.loc[kept, "cluster"] == before.loc[kept, "cluster"]).all()
+    assert (labels.loc[~withheld, "cluster"] == before.loc[~withheld, "cluster"]).mean() >= 0.95
+    assert update["new_row_share"] == pytest.approx((labels["novelty"] > 1).mean())
+    assert update["out_of_vocabulary_share"]["new"] > update["out_of_vocabulary_share"]["training"]
+    page = (work / "updated" / "report" / "update.html").read_text()
+    # The report names the new topics and loads nothing.
+    assert all(topic["name"] in page for topic in update["new_topics"]) and "<script" not in page and "src=" not in page
+    summary = cli.format_summary(manifest)
+    assert f"{update['new_rows']} rows new" in summary and all(topic["name"] in summary for topic in update["new_topics"][:3])
+
+
+def test_old_topics_keep_ids_and_names_and_new_ones_are_named_from_the_new_words(updated):
+    work, manifest = updated
+    trained = pd.read_parquet(work / "trained" / "clusters").set_index("cluster")
+    now = pd.read_parquet(work / "updated" / "clusters").set_index("cluster")
+    parent = manifest["update"]["parent_model"]
+    for cluster in trained.index:
+        assert now.loc[cluster, "name"] == trained.loc[cluster, "name"]
+        assert list(now.loc[cluster, "top_terms"]) == list(trained.loc[cluster, "top_terms"])
+        assert now.loc[cluster, "first_model"] == parent
+    new = now[now["first_model"] == manifest["model_id"]]
+    assert len(new) == len(manifest["update"]["new_topics"]) > 0
+    # The withheld genre's words are outside the model's vocabulary, but they name its new topics.
+    scifi_words = set(GENRES[WITHHELD].split())
+    assert all(scifi_words & set(terms) for terms in new["top_terms"])
+
+
+def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark, updated, capsys):
+    work, manifest = updated
+    bundle = json.loads((work / "updated" / "model" / "bundle.json").read_text())
+    assert bundle["parent_model_id"] == manifest["update"]["parent_model"] != bundle["model_id"] == manifest["model_id"]
+    assert {"topics.json", "novelty.npz", "added.npz"} <= set(bundle["parts"])
+
+    # assign with the updated model puts the withheld genre in the new topics.
+    run_assign(spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "assigned-again"))
+    again = _labels(work / "assigned-again")
+    new_topics = [topic["cluster"] for topic in manifest["update"]["new_topics"]]
+    assert again.loc[again["topic"] == WITHHELD, "cluster"].isin(new_topics).mean() >= 0.9
+
+    # An update of the update, with the same rows: they are known now, and no topic is added or renumbered.
+    second = run_update(spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "updated-twice")).manifest
+    assert second["update"]["parent_model"] == manifest["model_id"]
+    assert second["update"]["new_row_share"] <= 0.1 and second["update"]["new_topics"] == []
+    twice = pd.read_parquet(work / "updated-twice" / "clusters").set_index("cluster")
+    assert set(new_topics) <= set(twice.index)
+    assert (twice.loc[new_topics, "first_model"] == manifest["model_id"]).all()
+
+
+def test_a_bundle_from_before_update_is_refused_in_one_line(spark, updated, tmp_path, capsys):
+    work, _ = updated
+    older = tmp_path / "model"
+    shutil.copytree(work / "trained" / "model", older)
+    rewrite_parts(older, ["topics.json", "novelty.npz"], {}, format_version=3)
+    with pytest.raises(BundleError, match=r"format version 3 predates update .* assign still reads it"):
+        run_update(spark, str(older), str(work / "new.csv"), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["no_usable_rows", "other_text_column"])
+def test_new_data_it_cannot_use_is_one_line_and_exit_2(spark, updated, tmp_path, monkeypatch, capsys, case):
+    work, _ = updated
+    # The console script in this process, on the suite's session (which it must not stop): no second JVM.
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    monkeypatch.setattr(cli, "build_local_session", lambda _config, verbose: spark)
+    if case == "no_usable_rows":
+        pd.DataFrame({"review": ["", "  ", "!!!"] * 5}).to_csv(tmp_path / "new.csv", index=False)
+    else:
+        pd.DataFrame({"body": ["a haunted house"] * 5}).to_csv(tmp_path / "new.csv", index=False)
+    code = cli.main(["update", "--model", str(work / "trained" / "model"), "--input", str(tmp_path / "new.csv"),
+                     "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("n2d-spark: error: ")
+    assert not (tmp_path / "out").exists()
+    if case == "other_text_column":
+        assert "'review'" in err[0] and "body" in err[0]
+
+
+def test_update_refuses_settings_that_change_the_model(updated, tmp_path, capsys):
+    work, _ = updated
+    code = cli.main(["update", "--model", str(work / "trained" / "model"), "--input", str(work / "new.csv"),
+                     "--output", str(tmp_path / "out"), "--set", "cluster.k=3"])
+    assert code == 2 and "update can set" in capsys.readouterr().err
+    check_assign_overrides(["update.min_topic_rows=10"], "update")
+    with pytest.raises(ConfigError, match="assign can set"):
+        check_assign_overrides(["update.min_topic_rows=10"], "assign")
