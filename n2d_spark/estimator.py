@@ -227,7 +227,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
             n_rows = rows.count()
             if n_rows == 0:
                 raise InputError("no row of the DataFrame has anything to embed with this model")
-            update = find_new(rows, n_rows, fitted.assigner, fitted.novelty, config, held)
+            update = find_new(rows, fitted.assigner, fitted.novelty, config, held)
         found = update.topics
         topics = fitted.topics.inherited(fitted.model_id)
         new = tuple(Topic(cluster, None, (), size / n_rows) for cluster, size in zip(found.topic_ids, found.sizes))

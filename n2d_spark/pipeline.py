@@ -216,7 +216,7 @@ def run_update(
                 labelled.input, labelled.features, labelled.vectors, labelled.embedded, labelled.assigned
             )
             with run.timer.stage("new rows and topics"):
-                update = update_rows.find_new(embedded.rows, embedded.n_rows, bundle.assigner, bundle.novelty, config, run.cached)
+                update = update_rows.find_new(embedded.rows, bundle.assigner, bundle.novelty, config, run.cached)
                 updated = update.assigner(bundle.assigner)
                 if update.topics.topic_ids:
                     # Only new rows may join a new topic: the others keep the old model's labels.

@@ -10,6 +10,7 @@ functions' closures, not as broadcasts.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -41,8 +42,8 @@ class Novelty:
     about: dict
 
 
-def novelty(rows: DataFrame, n_rows: int, assigner: ClusterAssigner, calibration: NoveltyCalibration, quantile: float) -> Novelty:
-    """``rows`` (id, embedding; ``n_rows`` of them) scored against the model's known rows (model/novelty.py)."""
+def novelty(rows: DataFrame, assigner: ClusterAssigner, calibration: NoveltyCalibration, quantile: float) -> Novelty:
+    """``rows`` (id, embedding) scored against the model's known rows (model/novelty.py)."""
     k, metric = calibration.neighbours, calibration.metric
     sample_ids, sample = collect_sample(rows, EMBEDDING_COL, calibration.sample_rows, calibration.seed)
     if len(sample) <= k:
@@ -91,10 +92,10 @@ class Update:
         return replace(old, added=self.topics.added)
 
 
-def find_new(rows: DataFrame, n_rows: int, assigner: ClusterAssigner, calibration: NoveltyCalibration, config: JobConfig, held) -> Update:
-    """The update of a model (``assigner``, ``calibration``) with ``rows`` (id, embedding, persisted; ``n_rows`` of them):
-    the novelty of each row, and the new topics the new rows form. The scores stay persisted until ``held`` closes."""
-    scored = novelty(rows, n_rows, assigner, calibration, config.update.novelty_quantile)
+def find_new(rows: DataFrame, assigner: ClusterAssigner, calibration: NoveltyCalibration, config: JobConfig, held: ExitStack) -> Update:
+    """The update of a model (``assigner``, ``calibration``) with ``rows`` (id, embedding; persisted): the novelty
+    of each row, and the new topics the new rows form. The scores stay persisted until ``held`` closes."""
+    scored = novelty(rows, assigner, calibration, config.update.novelty_quantile)
     scores = persisted(held, scored.scores)
     new_ids = scores.filter(F.col(NOVELTY_COL) > 1).select(ID_COL)
     n_new = new_ids.count()
