@@ -1,4 +1,4 @@
-"""The benchmark scripts' own logic: the CPU and precision every row names, and the scale model's fit."""
+"""The benchmark scripts' own logic: the CPU and precision every row names, the scale model's fit, the update bench's split."""
 
 from __future__ import annotations
 
@@ -63,3 +63,12 @@ def test_scale_model_recovers_fixed_and_per_row_costs_and_predicts_a_third_size(
     assert sum(scale.predicted(model, 300_000, cores=2).values()) == pytest.approx(runs[1]["wall_seconds"])
     # On 64 cores the read's per-row part shrinks 32-fold; the fixed parts do not.
     assert sum(scale.predicted(model, 10_000_000, cores=64).values()) == pytest.approx(2.0 + 40e-6 * 10_000_000 / 64 + 75.0)
+
+
+def test_update_bench_splits_rows_in_two_hashed_halves():
+    """update_bench.py cuts AG News by a hash of the row number: the same halves every run, about even, not in runs."""
+    halves = _script("update_bench").halves
+    first = halves(7600)
+    assert (first == halves(7600)).all() and 0.45 < first.mean() < 0.55
+    # Not the first half of the file and then the second: the halves interleave.
+    assert 0.4 < first[:3800].mean() < 0.6
