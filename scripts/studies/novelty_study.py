@@ -16,6 +16,8 @@ prepares such inputs (``prepare``: ag, synthetic). Signals, each high for a new 
 - centroid distance: in UMAP coordinates, to the row's topic's centroid; and 1 - confidence;
 - words outside the vocabulary: the share of a row's words (lower-cased letters, two or more,
   stop words removed: close to the job's tokens) that the model's vocabulary lacks;
+- Fisher's combination of the density ratio and the words outside the vocabulary: -2 (log p1 +
+  log p2), each p the share of the signal's calibration values at or above the row's;
 - with ``--reconstruction``: the autoencoder's reconstruction error, from an autoencoder trained
   here as the job trains it (same layers, seed, epochs and split) on TRAIN.csv's rows counted over
   the model's vocabulary (a bundle keeps the encoder only), its threshold from the validation rows.
@@ -87,6 +89,22 @@ def reconstruction_errors(train_texts, new_texts, terms: list[str]) -> tuple[np.
     return errors(train[order[:n_val]]), errors(new)
 
 
+def tail_share(calibrated: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each value, the share of ``calibrated`` at or above it (one added above and below: never 0)."""
+    ordered = np.sort(calibrated)
+    return (len(ordered) - np.searchsorted(ordered, values, side="left") + 1) / (len(ordered) + 1)
+
+
+def fisher(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray], rng) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher's combination of two (values, calibration values) signals; its calibration pairs the two
+    calibrations at random, as if the signals were independent."""
+    combined = -2 * (np.log(tail_share(first[1], first[0])) + np.log(tail_share(second[1], second[0])))
+    null_first = first[1]
+    null_second = rng.choice(second[1], len(null_first))
+    calibrated = -2 * (np.log(tail_share(first[1], null_first)) + np.log(tail_share(second[1], null_second)))
+    return combined, calibrated
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("--model", "--assigned", "--train-input", "--new-input"):
@@ -134,6 +152,9 @@ def main() -> None:
     signals["1 - confidence"] = (1 - rows["confidence"].to_numpy(), None)
     signals["words outside the vocabulary"] = (
         words_outside(new_texts, vocabulary, stop_words), words_outside(train_texts, vocabulary, stop_words),
+    )
+    signals["Fisher: density ratio and words outside"] = fisher(
+        signals["density ratio, k=15 (the job's)"], signals["words outside the vocabulary"], np.random.default_rng(seed)
     )
     if args.reconstruction:
         validation, new = reconstruction_errors(train_texts, new_texts, text["terms"])
