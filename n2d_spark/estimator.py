@@ -229,10 +229,9 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
                 raise InputError("no row of the DataFrame has anything to embed with this model")
             update = find_new(rows, fitted.assigner, fitted.novelty, config, held)
         found = update.topics
-        topics = fitted.topics.inherited(fitted.model_id)
         new = tuple(Topic(cluster, None, (), size / n_rows) for cluster, size in zip(found.topic_ids, found.sizes))
         child = dataclasses.replace(
-            fitted, config=config, assigner=update.assigner(fitted.assigner), topics=ModelTopics(topics.topics + new, topics.out_of_vocabulary_share),
+            fitted, config=config, assigner=update.assigner(fitted.assigner), topics=fitted.topics.updated(fitted.model_id, new),
             model_id=None, parent_model_id=fitted.model_id,
         )
         return self._copyValues(N2DModel(child))

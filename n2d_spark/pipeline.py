@@ -229,7 +229,7 @@ def run_update(
                 summary = tables.named_as_the_model(tables.summarize(run, vectors, features, assigned), bundle.topics)
                 summary = tables.named_afresh(run, summary, vectors, features, assigned, update.topics.topic_ids)
                 oov = out_of_vocabulary_share(vectors.filter(F.col(REASON_COL).isNull()), features)
-                topics = updated_topics(bundle, summary.table, update.topics.topic_ids, oov)
+                topics = updated_topics(bundle, summary.table, update.topics.topic_ids)
                 model_id = save_bundle(
                     run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, updated, bundle.learned_text,
                     topics, bundle.novelty, parent_model_id=bundle.model_id,
@@ -260,12 +260,11 @@ def check_updatable(bundle: ModelBundle, model_path: str) -> None:
         )
 
 
-def updated_topics(bundle: ModelBundle, summary: pd.DataFrame, new_topic_ids: list[int], oov: float | None) -> ModelTopics:
+def updated_topics(bundle: ModelBundle, summary: pd.DataFrame, new_topic_ids: list[int]) -> ModelTopics:
     """The updated model's topics: the old ones as they were (first appeared in the parent or before), the new ones
     named from the new data, with their share of it."""
     new = topics_of(summary[summary[CLUSTER_COL].isin(new_topic_ids)], None, total=int(summary["size"].sum()))
-    old = bundle.topics.inherited(bundle.model_id)
-    return ModelTopics(old.topics + new.topics, old.out_of_vocabulary_share)
+    return bundle.topics.updated(bundle.model_id, new.topics)
 
 
 def _finished_with_model(

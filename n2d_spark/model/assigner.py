@@ -43,18 +43,31 @@ class AddedTopics:
     neighbours: int
     metric: str
 
-    def relabel(self, assignment: Assignment, embeddings: np.ndarray, fit_rows: np.ndarray) -> Assignment:
-        """``assignment`` of ``embeddings`` with the rows that join an added topic relabelled."""
+    @classmethod
+    def appended(cls, previous: AddedTopics | None, rows: np.ndarray, topics: np.ndarray, neighbours: int, metric: str) -> AddedTopics:
+        """``previous``'s topics (if any) and, as the next update's, ``topics`` with their ``rows``."""
+        generation = 1 if previous is None else int(previous.generation.max()) + 1
+        rows, topics = rows.astype(np.float32), topics.astype(np.int32)
+        generations = np.full(len(rows), generation, np.int32)
+        if previous is not None:
+            rows, topics = np.vstack([previous.rows, rows]), np.concatenate([previous.topics, topics])
+            generations = np.concatenate([previous.generation, generations])
+        return cls(rows, topics, generations, neighbours, metric)
+
+    def relabel(self, assignment: Assignment, embeddings: np.ndarray, known_rows: np.ndarray) -> Assignment:
+        """``assignment`` of ``embeddings`` with the rows that join an added topic relabelled.
+
+        ``known_rows``: the model's fit rows, then these rows (``ClusterAssigner.known_rows``).
+        """
         if not len(embeddings):
             return assignment
         from sklearn.neighbors import NearestNeighbors
 
-        pool = np.vstack([fit_rows, self.rows]).astype(np.float32, copy=False)
-        k = min(self.neighbours, len(pool))
-        _, nearest = NearestNeighbors(algorithm="brute", metric=self.metric).fit(pool).kneighbors(
+        k = min(self.neighbours, len(known_rows))
+        _, nearest = NearestNeighbors(algorithm="brute", metric=self.metric).fit(known_rows).kneighbors(
             np.asarray(embeddings, np.float32), n_neighbors=k
         )
-        added = nearest - len(fit_rows)
+        added = nearest - (len(known_rows) - len(self.rows))
         in_added = added >= 0
         joins = in_added.sum(axis=1) * 2 > k
         labels, confidence, second = assignment.labels.copy(), assignment.confidence.copy(), assignment.second.copy()
@@ -81,7 +94,7 @@ class ClusterAssigner:
         assignment = self.assign_original(embeddings)
         if self.added is None:
             return assignment
-        return self.added.relabel(assignment, embeddings, self.fit_rows)
+        return self.added.relabel(assignment, embeddings, self.known_rows)
 
     def assign_original(self, embeddings: np.ndarray) -> Assignment:
         """What the model gives without its added topics."""
@@ -93,3 +106,10 @@ class ClusterAssigner:
     def fit_rows(self) -> np.ndarray:
         """The embeddings UMAP was fitted on."""
         return self.reducer._raw_data
+
+    @property
+    def known_rows(self) -> np.ndarray:
+        """The rows the model knows, in the embedding space: its fit rows, then the rows of the topics updates added."""
+        if self.added is None:
+            return self.fit_rows
+        return np.vstack([self.fit_rows, self.added.rows]).astype(np.float32, copy=False)

@@ -18,6 +18,8 @@ Layout of a bundle folder (``OUTPUT/model/``), format version 4::
     novelty.npz      what tells a new row (model/novelty.py); absent when the fit rows were too few
     added.npz        the topics updates added: their rows, topics and generation (absent until an update adds one)
 
+Format 3 had no topics.json, novelty.npz or added.npz: ``assign`` reads it, ``update`` refuses it.
+
 The .npz parts are read with ``allow_pickle=False``, and text.json as data: the text pipeline
 is rebuilt from this project's code (model/text_vocabulary.py), so loading runs no code, SQL or
 class name from the bundle. Formats 1 and 2 stored the text pipeline as Spark ML saves it
@@ -30,7 +32,7 @@ rows, HDBSCAN's prediction data by hdbscan from the fit rows and the condensed t
 
 One part may still be a pickle: ``umap.pkl`` instead of ``umap.npz`` when the UMAP's neighbour
 search is pynndescent's index (a metric outside manifold.EXACT_METRICS, on 4,096 fit rows or
-more). Format 3 had no topics.json, novelty.npz or added.npz: ``assign`` reads it, ``update`` refuses it. That index is a neighbour graph, a forest of search trees and numba-compiled search
+more). That index is a neighbour graph, a forest of search trees and numba-compiled search
 code that no array form rebuilds as it was. Format version 1 stored the UMAP and the
 clusterer as pickles (``umap.pkl``, ``clusters.pkl``). A pickle runs code when it is loaded:
 ``load_bundle`` loads one only with ``allow_pickle=True`` (``assign --allow-pickle``), for a

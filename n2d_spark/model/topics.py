@@ -5,7 +5,7 @@ that data's tokens outside the vocabulary. ``update`` keeps old topics' names an
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
@@ -30,15 +30,11 @@ class ModelTopics:
     # Of the training data's tokens (after stop words), the share outside the vocabulary; None in vector mode.
     out_of_vocabulary_share: float | None = None
 
-    def by_cluster(self) -> dict[int, Topic]:
-        return {topic.cluster: topic for topic in self.topics}
-
-    def inherited(self, parent_model_id: str) -> ModelTopics:
-        """These topics as a child model holds them: each first appeared in its parent, or before."""
-        return ModelTopics(
-            tuple(Topic(t.cluster, t.name, t.top_terms, t.share, t.first_model or parent_model_id) for t in self.topics),
-            self.out_of_vocabulary_share,
-        )
+    def updated(self, parent_model_id: str, new: tuple[Topic, ...]) -> ModelTopics:
+        """The topics of an update of this model (``parent_model_id``): these, each first appeared in the parent
+        or before, then the ``new`` ones; the training data's out-of-vocabulary share stays."""
+        old = tuple(replace(t, first_model=t.first_model or parent_model_id) for t in self.topics)
+        return ModelTopics(old + new, self.out_of_vocabulary_share)
 
     def to_json(self) -> bytes:
         return json.dumps(

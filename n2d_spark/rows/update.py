@@ -48,7 +48,7 @@ def novelty(rows: DataFrame, assigner: ClusterAssigner, calibration: NoveltyCali
     sample_ids, sample = collect_sample(rows, EMBEDDING_COL, calibration.sample_rows, calibration.seed)
     if len(sample) <= k:
         raise InputError(f"update needs more than {k} usable rows to tell new rows from known ones; the input has {len(sample)}")
-    known = split_halves(known_rows(assigner), calibration.seed)[0][: len(sample)]
+    known = split_halves(assigner.known_rows, calibration.seed)[0][: len(sample)]
     median = float(np.median(density_ratios(sample, known, sample, np.ones(len(sample), bool), k, metric)))
     threshold = calibration.threshold(quantile)
     scale = median * threshold
@@ -100,17 +100,10 @@ def find_new(rows: DataFrame, assigner: ClusterAssigner, calibration: NoveltyCal
     new_ids = scores.filter(F.col(NOVELTY_COL) > 1).select(ID_COL)
     n_new = new_ids.count()
     topics = new_topics(
-        rows.join(new_ids, ID_COL), n_new, assigner, config, known_rows(assigner), calibration.neighbours, calibration.metric,
+        rows.join(new_ids, ID_COL), n_new, assigner, config, assigner.known_rows, calibration.neighbours, calibration.metric,
         next_topic_id(assigner),
     )
     return Update(Novelty(scores, scored.about), new_ids, n_new, topics)
-
-
-def known_rows(assigner: ClusterAssigner) -> np.ndarray:
-    """The rows a model knows, in the embedding space: its fit rows, then the rows of the topics updates added."""
-    if assigner.added is None:
-        return assigner.fit_rows
-    return np.vstack([assigner.fit_rows, assigner.added.rows]).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -166,19 +159,7 @@ def new_topics(
     topics = np.zeros(len(labels), np.int32)
     for label, topic in zip(kept, topic_ids):
         topics[labels == label] = topic
-    generation = 1 if previous is None else int(previous.generation.max()) + 1
-    added = AddedTopics(
-        rows=points[in_topic].astype(np.float32),
-        topics=topics[in_topic],
-        generation=np.full(int(in_topic.sum()), generation, np.int32),
-        neighbours=neighbours,
-        metric=metric,
-    )
-    if previous is not None:
-        added = AddedTopics(
-            rows=np.vstack([previous.rows, added.rows]), topics=np.concatenate([previous.topics, added.topics]),
-            generation=np.concatenate([previous.generation, added.generation]), neighbours=neighbours, metric=metric,
-        )
+    added = AddedTopics.appended(previous, points[in_topic], topics[in_topic], neighbours, metric)
     log.info("update: %d new topics from %d new rows (%d sampled)", len(kept), n_new, len(points))
     return NewTopics(added, topic_ids, sizes, about)
 
@@ -196,8 +177,9 @@ def _new_neighbour_share(points: np.ndarray, known: np.ndarray, neighbours: int,
 
 def relabelled(rows: DataFrame, assigner: ClusterAssigner) -> DataFrame:
     """``rows`` (id, embedding, cluster, confidence, second_cluster) with those that join a topic of ``assigner.added`` relabelled."""
-    added, fit_rows = assigner.added, assigner.fit_rows
-    width = fit_rows.shape[1]
+    # Built once here, not in every batch.
+    added, known = assigner.added, assigner.known_rows
+    width = known.shape[1]
 
     def relabel(batches):
         for batch in batches:
@@ -207,7 +189,7 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner) -> DataFrame:
                 batch[CONFIDENCE_COL].to_numpy(np.float32), batch[SECOND_CLUSTER_COL].to_numpy(np.int32),
             )
             with threadpool_limits(1):
-                result = added.relabel(given, embeddings, fit_rows)
+                result = added.relabel(given, embeddings, known)
             yield batch.assign(**{CLUSTER_COL: result.labels, CONFIDENCE_COL: result.confidence, SECOND_CLUSTER_COL: result.second})
 
     return rows.mapInPandas(relabel, rows.schema)
