@@ -95,6 +95,8 @@ def test_output_layout_and_schema(spark, synthetic_run):
     # Each topic is named by its cluster number and its three best terms.
     assert clusters["name"].tolist() == ["_".join([str(c), *t[:3]]) for c, t in zip(clusters["cluster"], clusters["top_terms"])]
     assert clusters["merged_from"].map(list).tolist() == [[c] for c in clusters["cluster"]]
+    # A trained model's topics first appeared in it.
+    assert (clusters["first_model"] == manifest["model_id"]).all()
     # The hierarchy over the clusters: one merge fewer than clusters, its root holding them all.
     tree = spark.read.parquet(str(out / "topic_tree")).toPandas().sort_values("node")
     found = sorted(c for c in clusters["cluster"] if c != -1)

@@ -42,6 +42,9 @@ def test_a_withheld_genre_becomes_new_topics_and_other_rows_keep_their_labels(sp
     work, manifest = updated
     labels = _labels(work / "updated")
     update = manifest["update"]
+    # labels/ as a training run writes it, with each row's novelty after its second cluster.
+    assert list(labels.columns[:6]) == ["id", "cluster", "umap", "confidence", "second_cluster", "novelty"]
+    assert labels["novelty"].dtype == "float64" and labels["novelty"].notna().all()
     new_topics = [topic["cluster"] for topic in update["new_topics"]]
     withheld = labels["topic"] == WITHHELD
     assert new_topics and min(new_topics) == 7  # the trained model's seven genres keep ids 0-6
