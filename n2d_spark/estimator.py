@@ -37,14 +37,14 @@ from pyspark.ml.util import (
     MLWritable,
     MLWriter,
 )
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
 from n2d_spark.core.config import JobConfig, config_from_dict
 from n2d_spark.core.errors import InputError
-from n2d_spark.core.fs import FileSystem
+from n2d_spark.core.fs import file_system
 from n2d_spark.core.resources import persisted
 from n2d_spark.model.bundle import load_bundle, save_bundle
 from n2d_spark.model.topics import ModelTopics, Topic
@@ -146,9 +146,6 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         super().__init__()
         self._fitted = fitted
         self._set(inputCol=fitted.source_col)
-        # The broadcast (EmbeddingModel, ClusterAssigner) its transforms read, per SparkContext; one
-        # dict for the model and its copies (transform(df, params) transforms a copy).
-        self._shared: dict = {}
 
     def getConfig(self) -> JobConfig:
         """The config the model was fitted with (input.text_col or input.features_col: the input column then)."""
@@ -166,7 +163,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
             fitted_on = "text" if self._fitted.config.input.features_col is None else "vectors"
             raise InputError(f"input column {input_col!r}: this model was fitted on {fitted_on}")
         return label_frame(
-            dataset, self._fitted, self._broadcasts(dataset.sparkSession), input_col=input_col,
+            dataset, self._fitted, input_col=input_col,
             output_col=self.getOutputCol(), id_col=self.getIdCol(), with_embedding=self.getWithEmbedding(),
         )
 
@@ -236,28 +233,6 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         )
         return self._copyValues(N2DModel(child))
 
-    def release(self) -> None:
-        """Destroy the broadcasts (encoder, UMAP and clusterer) that this model's transforms read, on
-        the driver and the executors. Compute what ``transform`` returned first: its rows read them.
-        A later ``transform`` broadcasts again. ``with model: ...`` releases at the block's end."""
-        parts = self._shared.pop("parts", ())
-        self._shared.pop("context", None)
-        for part in parts:
-            part.destroy()
-
-    def __enter__(self) -> N2DModel:
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.release()
-
-    def _broadcasts(self, spark: SparkSession):
-        context = spark.sparkContext
-        if self._shared.get("context") is not context:
-            parts = (context.broadcast(self._fitted.embedding_model), context.broadcast(self._fitted.assigner))
-            self._shared.update(context=context, parts=parts)
-        return self._shared["parts"]
-
     def write(self) -> MLWriter:
         return _N2DModelWriter(self)
 
@@ -278,9 +253,15 @@ class _N2DModelWriter(MLWriter):
         super().__init__()
         self.instance = instance
 
-    def saveImpl(self, path: str) -> None:
-        fs = FileSystem(self.sparkSession, path)
+    def _handleOverwrite(self, path: str) -> None:
+        # Spark ML's own overwrite calls the JVM, which a Spark Connect client does not have.
+        fs = file_system(self.sparkSession, path)
         if fs.exists(path):
+            fs.delete(path)
+
+    def saveImpl(self, path: str) -> None:
+        fs = file_system(self.sparkSession, path)
+        if not self.shouldOverwrite and fs.exists(path):
             raise FileExistsError(f"{path} already exists: save with model.write().overwrite().save(path) to replace it")
         fitted = self.instance._fitted
         model_id = save_bundle(
@@ -302,7 +283,7 @@ class _N2DModelReader(MLReader):
     def load(self, path: str) -> N2DModel:
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         bundle = load_bundle(
-            self.sparkSession, FileSystem(self.sparkSession, path), f"{path}/{MODEL_DIR}", allow_pickle=self.allow_pickle
+            self.sparkSession, file_system(self.sparkSession, path), f"{path}/{MODEL_DIR}", allow_pickle=self.allow_pickle
         )
         model = N2DModel(FittedN2D(
             bundle.config, bundle.embedding_model, bundle.assigner, bundle.learned_text, bundle.model_id,

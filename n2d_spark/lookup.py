@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, quoted
 from n2d_spark.core.errors import InputError
-from n2d_spark.core.fs import FileSystem
+from n2d_spark.core.fs import file_system
 from n2d_spark.model.bundle import load_bundle
 from n2d_spark.outputs.publish import CLUSTERS_DIR, EMBEDDINGS_DIR, LABELS_DIR, MANIFEST_FILE, MODEL_DIR
 from n2d_spark.rows.neighbours import RANK_COL, SIMILARITY_COL
@@ -43,7 +43,7 @@ def similar_rows(spark: SparkSession, output: str, k: int, row_id: str | None = 
                  allow_pickle: bool = False) -> Similar:
     """The ``k`` rows of ``output`` most similar to its row ``row_id``, or to ``text``."""
     check_request(k, row_id, text)
-    fs = FileSystem(spark, output)
+    fs = file_system(spark, output)
     check_searchable(output, fs.exists)
     manifest = json.loads(fs.read_bytes(f"{output}/{MANIFEST_FILE}"))
     embeddings = spark.read.parquet(f"{output}/{EMBEDDINGS_DIR}")
@@ -100,7 +100,7 @@ def _typed_id(row_id: str, id_type: T.DataType):
 def _text_embedding(spark: SparkSession, manifest: dict, output: str, text: str, allow_pickle: bool) -> np.ndarray:
     """``text`` embedded by the output's model: cleaned, counted and encoded as its rows were."""
     model = manifest.get("model") or f"{output}/{MODEL_DIR}"
-    bundle = load_bundle(spark, FileSystem(spark, model), model, allow_pickle=allow_pickle)
+    bundle = load_bundle(spark, file_system(spark, model), model, allow_pickle=allow_pickle)
     if bundle.learned_text is None:
         raise InputError(f"{output} clusters vectors, not text: ask with --id")
     config = bundle.config

@@ -13,7 +13,6 @@ Over 300 lines: the three runs (training, assign, update) side by side, each com
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from contextlib import ExitStack
 

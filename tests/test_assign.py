@@ -40,8 +40,7 @@ def fitted(embeddings):
 def _assign_outside(rows, fitted, batch_rows):
     ids, _, _, assigner = fitted
     outside = rows.filter(~rows["id"].isin([int(i) for i in ids]))
-    shared = rows.sparkSession.sparkContext.broadcast(assigner)
-    return assign(outside, shared, N_ROWS - len(ids), batch_rows, seed=0).toPandas().sort_values("id")
+    return assign(outside, assigner, N_ROWS - len(ids), batch_rows, seed=0).toPandas().sort_values("id")
 
 
 def test_every_row_outside_the_sample_gets_its_blob(embeddings, fitted):

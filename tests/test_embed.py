@@ -34,7 +34,7 @@ def test_udf_embedding_equals_local_embedding(spark):
     vectors = _vectors(spark, 200).repartition(3)
     model = _model()
     arrow_batch = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
-    rows = embed(vectors, "counts", spark.sparkContext.broadcast(model), batch_rows=16).orderBy("id").collect()
+    rows = embed(vectors, "counts", model, batch_rows=16).orderBy("id").collect()
     # The encoder's batches are cut inside the UDF: a caller's session keeps its settings.
     assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == arrow_batch
     empty = np.array([row["counts"].numNonzeros() == 0 for row in rows])
@@ -63,13 +63,12 @@ def test_batch_size_does_not_change_embeddings_by_a_bit(spark):
     # embedding must be bitwise the same, so that the fit and the labels cannot depend on them.
     vectors = _vectors(spark, 150, size=300).repartition(3)
     model = EmbeddingModel(InputScaler("tfidf", True, idf=np.linspace(0.5, 3, 300, dtype=np.float32)), _wide_model(300, [70, 33, 10]))
-    shared = spark.sparkContext.broadcast(model)
     arrow_batch = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
     by_batch = {}
     for batch in (1, 7, 64, 4096):
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch))
         try:
-            by_batch[batch] = [r[EMBEDDING_COL] for r in embed(vectors, "counts", shared, batch_rows=batch).orderBy("id").collect()]
+            by_batch[batch] = [r[EMBEDDING_COL] for r in embed(vectors, "counts", model, batch_rows=batch).orderBy("id").collect()]
         finally:
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", arrow_batch)
     reference = by_batch[4096]

@@ -173,16 +173,13 @@ def test_every_input_row_is_accounted_for(spark, tmp_path):
     assert sorted(ids) == list(range(GOOD_ROWS + 2))
 
 
-def test_deterministic_reruns_whatever_the_partitioning(spark, tmp_path, monkeypatch):
+def test_deterministic_reruns_whatever_the_partitioning(spark, tmp_path):
     corpus = write_corpus(generate_reviews(400, seed=9), tmp_path / "corpus.csv")
     config = load_config(None, TINY + ["cluster.algorithm=dbscan", "cluster.eps=0.5", "cluster.min_samples=10"])
     labels = []
     default_partitions = spark.conf.get("spark.sql.shuffle.partitions")
     settings_before = dict(spark.conf.getAll)
     cached_before = spark.sparkContext._jsc.getPersistentRDDs().size()
-    broadcasts = []
-    broadcast = spark.sparkContext.broadcast
-    monkeypatch.setattr(spark.sparkContext, "broadcast", lambda value: broadcasts.append(broadcast(value)) or broadcasts[-1])
     # The job spreads its input over this many partitions: a rerun on another layout.
     for run, partitions in (("first", 3), ("second", 8)):
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
@@ -194,9 +191,8 @@ def test_deterministic_reruns_whatever_the_partitioning(spark, tmp_path, monkeyp
         labels.append(spark.read.parquet(str(tmp_path / run / "labels")).drop("run_id", "model_id").orderBy("id").toPandas())
     pd.testing.assert_frame_equal(labels[0], labels[1])
     assert labels[0]["cluster"].nunique() > 1
-    # Each run leaves the caller's session as it found it: no cache, no live broadcast, no changed setting.
+    # Each run leaves the caller's session as it found it: no cache, no changed setting.
     assert spark.sparkContext._jsc.getPersistentRDDs().size() == cached_before
-    assert broadcasts and not any(b._jbroadcast.isValid() for b in broadcasts)
     assert dict(spark.conf.getAll) == settings_before
 
 
@@ -266,7 +262,7 @@ def test_survives_spark_task_retries(tmp_path):
         vectors = spark.createDataFrame(rows, schema).repartition(4, "id")
         model = EmbeddingModel(InputScaler("tfidf", True, np.ones(8, np.float32)), Encoder(layers=(
             (rng.normal(size=(8, 3)).astype(np.float32), np.zeros(3, np.float32)),)))
-        embedded = embed(vectors, "counts", spark.sparkContext.broadcast(model), batch_rows=32).select("id", "embedding")
+        embedded = embed(vectors, "counts", model, batch_rows=32).select("id", "embedding")
 
         def fail_first_attempt(batches):
             if TaskContext.get().attemptNumber() == 0:
@@ -296,8 +292,7 @@ def test_cleaning_and_vectorizing_never_raise_and_account_for_every_row(spark, t
     size = len(vocabulary(text_model))
     encoder = Encoder(layers=((np.ones((size, 2), np.float32), np.zeros(2, np.float32)),))
     model = EmbeddingModel(InputScaler("log1p", l2_normalize=True), encoder)
-    shared = spark.sparkContext.broadcast(model)
-    result = embed(with_text_reason(vectorize(text_model, reviews)), COUNTS_COL, shared, batch_rows=4).collect()
+    result = embed(with_text_reason(vectorize(text_model, reviews)), COUNTS_COL, model, batch_rows=4).collect()
     assert sorted(r["id"] for r in result) == [i for i, _ in rows]
     for row in result:
         has_terms = row[COUNTS_COL].numNonzeros() > 0

@@ -1,10 +1,23 @@
 """The few Hadoop FileSystem calls the job needs, so the same code works on a local
-folder, HDFS or an object store, wherever the Spark session can reach."""
+folder, HDFS or an object store, wherever the Spark session can reach.
+
+A Spark Connect client has no JVM: ``file_system`` gives it ``ConnectFileSystem``, which reads
+through Spark's ``binaryFile`` source and writes with ``copyFromLocalToFs``, enough to save and
+load a model. Publishing a job's output (renames) needs the JVM, which a spark-submit driver has.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from urllib.parse import urlparse
+
 from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from n2d_spark.core.errors import InputError
 
 # py4j passes a byte array through the JVM's heap as one string: a whole 80 MB UMAP pickle in
 # one call ran a 3 GiB driver heap out of memory at 1,000,000 rows, so bytes travel in chunks.
@@ -15,6 +28,12 @@ class FileSystem:
     """The few Hadoop FileSystem calls the job needs, resolved from a path's scheme."""
 
     def __init__(self, spark: SparkSession, path: str):
+        if is_connect(spark):
+            raise InputError(
+                f"{path}: the job's file operations (publishing an output, renaming, deleting) need Hadoop's "
+                "FileSystem through the JVM, which a Spark Connect client lacks: run the job with spark-submit, "
+                "or use the N2D estimator (docs/estimator.md, \"Spark Connect\")"
+            )
         self._jvm = spark._jvm
         self._gateway = spark.sparkContext._gateway
         self._fs = self._path(path).getFileSystem(spark._jsc.hadoopConfiguration())
@@ -98,3 +117,68 @@ class FileSystem:
                 raise OSError(f"{name} is not under {path}")
             files.append((name[len(base):], int(status.getLen())))
         return sorted(files)
+
+
+class ConnectFileSystem:
+    """What saving and loading a model needs, without a JVM in this process (Spark Connect).
+
+    Reads go through Spark's ``binaryFile`` source, which skips hidden files (names starting with
+    ``.`` or ``_``, such as Hadoop's ``.crc`` sidecars); writes through ``copyFromLocalToFs``, to
+    the server's default file system: a path without a scheme. A local one needs the server conf
+    ``spark.connect.copyFromLocalToFs.allowDestLocal=true``.
+    """
+
+    def __init__(self, spark: SparkSession, path: str):
+        self._spark = spark
+
+    def _files(self, path: str, recursive: bool = False):
+        return self._spark.read.format("binaryFile").option("recursiveFileLookup", str(recursive).lower()).load(path)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self._files(path).schema  # analysing the read checks that the path exists
+        except AnalysisException as error:
+            if error.getCondition() == "PATH_NOT_FOUND":
+                return False
+            raise
+        return True
+
+    def delete(self, path: str) -> None:
+        # Spark's overwrite removes the folder before it writes: the one delete a client without a JVM has.
+        self._spark.createDataFrame([], "value string").write.mode("overwrite").text(path)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        if urlparse(path).scheme:
+            raise InputError(
+                f"{path}: on Spark Connect a model is written to the server's default file system, "
+                "by a path without a scheme (docs/estimator.md, \"Spark Connect\")"
+            )
+        with tempfile.TemporaryDirectory() as folder:
+            local = os.path.join(folder, "part")
+            with open(local, "wb") as f:
+                f.write(data)
+            self._spark.copyFromLocalToFs(local, path)
+
+    def read_bytes(self, path: str) -> bytes:
+        return bytes(self._files(path).select("content").first()[0])
+
+    def list_files(self, path: str) -> list[tuple[str, int]]:
+        """Every file under the folder ``path``, recursively, as ``FileSystem.list_files`` gives them (hidden files aside)."""
+        base = urlparse(path).path.rstrip("/") + "/"
+        files = []
+        for row in self._files(path, recursive=True).select("path", F.col("length")).collect():
+            name = urlparse(row[0]).path
+            if not name.startswith(base):
+                raise OSError(f"{row[0]} is not under {path}")
+            files.append((name[len(base):], int(row[1])))
+        return sorted(files)
+
+
+def file_system(spark: SparkSession, path: str) -> FileSystem | ConnectFileSystem:
+    """The file system of ``path`` as this session reaches it: Hadoop's through the JVM, or Spark Connect's."""
+    return ConnectFileSystem(spark, path) if is_connect(spark) else FileSystem(spark, path)
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect client's session (no JVM, no SparkContext in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")

@@ -1,11 +1,15 @@
-"""What a job run or an estimator fit holds on the cluster while it lasts, released together when it ends."""
+"""What a job run or an estimator fit holds on the cluster while it lasts, released together when it ends.
+
+Models reach the executors inside the pandas UDFs' closures, not as ``sc.broadcast``: Spark
+Connect has no SparkContext, and classic PySpark broadcasts a large pickled closure by itself
+(docs/estimator.md, "Spark Connect"). What is left to release is cached rows."""
 
 from __future__ import annotations
 
 from contextlib import ExitStack
 
-from pyspark import Broadcast, StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
 
 
 def persisted(stack: ExitStack, frame: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK) -> DataFrame:
@@ -14,9 +18,3 @@ def persisted(stack: ExitStack, frame: DataFrame, level: StorageLevel = StorageL
     stack.callback(frame.unpersist)
     return frame
 
-
-def broadcast(stack: ExitStack, spark: SparkSession, value) -> Broadcast:
-    """``value`` broadcast to the executors until ``stack`` closes, then destroyed there and here."""
-    shared = spark.sparkContext.broadcast(value)
-    stack.callback(shared.destroy)
-    return shared

@@ -9,12 +9,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from pyspark import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.fs import FileSystem
-from n2d_spark.core.resources import broadcast, persisted
+from n2d_spark.core.resources import persisted
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
 
 @dataclass
 class Run:
-    """One run's session, config, paths, output file system, timer, and the caches and broadcasts it holds."""
+    """One run's session, config, paths, output file system, timer, and the cached rows it holds."""
 
     spark: SparkSession
     config: JobConfig
@@ -60,10 +59,6 @@ class Run:
 
     def persist(self, frame: DataFrame) -> DataFrame:
         return persisted(self.cached, frame)
-
-    def share(self, value) -> Broadcast:
-        """``value`` broadcast to the executors until the run ends, then destroyed there and here."""
-        return broadcast(self.cached, self.spark, value)
 
     def elapsed(self) -> float:
         return round(time.perf_counter() - self.started, 3)

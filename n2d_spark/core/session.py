@@ -8,6 +8,16 @@ import time
 
 log = logging.getLogger("n2d_spark")
 
+
+def default_parallelism(spark) -> int:
+    """How many tasks the session runs at once, read from the plan: a range without a partition
+    count gets one partition per core (``spark.sql.leafNodeDefaultParallelism`` when set). No
+    SparkContext, so Spark Connect can ask too; one small job."""
+    from pyspark.sql import functions as F
+
+    partition = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("partition"))
+    return int(partition.agg(F.max("partition")).first()[0]) + 1
+
 # The confs that change what the job does or whether it fits: (key, Spark's default when unset).
 CONFS = (
     ("spark.submit.deployMode", "client"),

@@ -15,22 +15,26 @@ near a cluster's edge (docs/how-it-works.md, "Batches and determinism").
 
 from __future__ import annotations
 
+import hashlib
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
-from pyspark import Broadcast
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
 
 from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, UMAP_COL
-from n2d_spark.model.assigner import Assignment
+from n2d_spark.model.assigner import Assignment, ClusterAssigner
 from n2d_spark.model.manifold import import_umap_without_tensorflow
 from n2d_spark.rows.embed import dense_rows
 
 _BATCH_COL = "_assign_batch"
+# A Python worker's unpickled assigners, by the hash of their pickle: a reused worker's later
+# tasks skip the unpickling (the UMAP of 50,000 fit rows pickles to tens of MB).
+_UNPICKLED: dict[str, ClusterAssigner] = {}
 
 
 def assignment_schema(id_type: T.DataType) -> T.StructType:
@@ -58,13 +62,10 @@ def assignment_frame(ids, assignment: Assignment) -> pd.DataFrame:
     )
 
 
-def assign(rows: DataFrame, shared: Broadcast, n_rows: int, batch_rows: int, seed: int) -> DataFrame:
-    """``rows`` (id, embedding; ``n_rows`` of them) as (id, cluster, umap), computed in batches of about ``batch_rows``.
-
-    ``shared`` is the broadcast ``ClusterAssigner``; its owner destroys it once the result is no longer needed.
-    """
+def assign(rows: DataFrame, assigner: ClusterAssigner, n_rows: int, batch_rows: int, seed: int) -> DataFrame:
+    """``rows`` (id, embedding; ``n_rows`` of them) as (id, cluster, umap), computed in batches of about ``batch_rows``."""
     width = len(rows.first()[EMBEDDING_COL]) if n_rows else 0
-    return assign_batches(rows, shared, F.lit(batch_count(n_rows, batch_rows)), seed, width)
+    return assign_batches(rows, assigner, F.lit(batch_count(n_rows, batch_rows)), seed, width)
 
 
 def batch_count(n_rows, batch_rows: int):
@@ -77,22 +78,32 @@ def batch_count(n_rows, batch_rows: int):
     return max(1, math.ceil(n_rows / batch_rows))
 
 
-def assign_batches(rows: DataFrame, shared: Broadcast, n_batches: Column, seed: int, width: int) -> DataFrame:
+def assign_batches(rows: DataFrame, assigner: ClusterAssigner, n_batches: Column, seed: int, width: int) -> DataFrame:
     """``rows`` (id, embedding) as ``assignment_schema``'s rows: batch ``pmod(xxhash64(id, seed), n_batches)``, sorted by id.
 
+    ``assigner`` travels to the executors in the function's closure (core/resources.py), pickled
+    here: unpickled as part of the closure, its UMAP would import umap-learn, and with it
+    TensorFlow, before ``import_umap_without_tensorflow`` could block it. A Python worker unpickles
+    it once, for all its tasks.
     ``width`` is the embeddings' width; ``n_batches`` a Column (``batch_count``). A row without an
     embedding is in no result: the estimator passes its rows unfiltered, since a Spark filter on a
     UDF's result runs the UDF twice (rows/estimator_stages.py).
     """
 
+    pickled = pickle.dumps(assigner, protocol=pickle.HIGHEST_PROTOCOL)
+    key = hashlib.sha256(pickled).hexdigest()
+
     def assign_batch(batch: pd.DataFrame) -> pd.DataFrame:
         import_umap_without_tensorflow()
+        if key not in _UNPICKLED:
+            _UNPICKLED.clear()  # one model at a time: a worker holds no stale ones
+            _UNPICKLED[key] = pickle.loads(pickled)
         batch = batch[batch[EMBEDDING_COL].notna()].sort_values(ID_COL, kind="stable")
         if batch.empty:
             return assignment_frame(batch[ID_COL], Assignment.of_no_rows())
         # Spark runs a task per core: the neighbour search's BLAS threads would oversubscribe them.
         with threadpool_limits(1):
-            assignment = shared.value.assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
+            assignment = _UNPICKLED[key].assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
         return assignment_frame(batch[ID_COL].to_numpy(), assignment)
 
     return (

@@ -1,4 +1,4 @@
-"""Embed stage: every row's input vector through the broadcast encoder, in Arrow batches on the executors.
+"""Embed stage: every row's input vector through the encoder, in Arrow batches on the executors.
 
 The input column is either the text stage's sparse count vectors (a Spark ML vector
 column, which Arrow hands over as its indices and values) or vector mode's fixed-length
@@ -10,31 +10,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pyspark import Broadcast
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.core.columns import EMBEDDING_COL
-from n2d_spark.model.encoder import spark_vectors_to_csr
+from n2d_spark.model.encoder import EmbeddingModel, spark_vectors_to_csr
 
 
-def embed(rows: DataFrame, column: str, shared_model: Broadcast, batch_rows: int) -> DataFrame:
+def embed(rows: DataFrame, column: str, model: EmbeddingModel, batch_rows: int) -> DataFrame:
     """``rows`` plus an ``embedding`` column (array<float>, the bottleneck's width).
 
-    ``shared_model`` is the broadcast ``EmbeddingModel``; its owner destroys it once the result
-    is no longer needed. The encoder runs on at most ``batch_rows`` rows at a time, whatever the
+    ``model`` travels to the executors in the UDF's closure (core/resources.py). The encoder runs on at most ``batch_rows`` rows at a time, whatever the
     size of the Arrow batches the session hands the UDF (each row's embedding is bitwise the
     same at any batch size), so no session setting is changed here.
     A row of count vectors without any vocabulary term has nothing to embed: its embedding is null.
     """
-    input_dim = shared_model.value.encoder.input_dim
+    input_dim = model.encoder.input_dim
     sparse = isinstance(rows.schema[column].dataType, VectorUDT)
 
     def embed_matrix(matrix: sp.csr_matrix | np.ndarray) -> pd.Series:
         # The encoder's layers are single-threaded Numba loops (no BLAS), so a task uses one core.
-        model = shared_model.value
         pieces = [model.embed(matrix[start : start + batch_rows]) for start in range(0, matrix.shape[0], batch_rows)]
         embeddings = pd.Series(list(np.vstack(pieces)) if pieces else [], dtype=object)
         if sparse:

@@ -26,7 +26,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
-from pyspark import Broadcast
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame
@@ -122,14 +121,13 @@ def fit_sample_topics(labels: np.ndarray, out_of_vocabulary_share: float | None)
 
 
 def label_frame(
-    df: DataFrame, fitted: FittedN2D, shared: tuple[Broadcast, Broadcast], *,
+    df: DataFrame, fitted: FittedN2D, *,
     input_col: str, output_col: str, id_col: str | None, with_embedding: bool,
 ) -> DataFrame:
     """``df`` with ``output_col`` (the cluster), ``umap``, ``confidence``, ``second_cluster``, optionally
     ``embedding``, and ``reject_reason``; lazy.
 
-    ``shared`` is the broadcast (EmbeddingModel, ClusterAssigner). Every row of ``df`` is kept, in
-    one output row: one the model cannot use has a null cluster and its reason.
+    Every row of ``df`` is kept, in one output row: one the model cannot use has a null cluster and its reason.
     """
     added = [output_col, *_PLACED, *([EMBEDDING_COL] if with_embedding else []), REJECT_REASON_COL]
     check_input(df, input_col, id_col, added)
@@ -144,11 +142,11 @@ def label_frame(
     # one (no vocabulary terms). The count (a scalar subquery: the number of batches depends on it)
     # embeds the rows a second time, and the embedding column a third: Spark reuses no exchange
     # above a Python UDF planned twice. Embedding is about ten times faster than assigning.
-    embedded = embed(vectors.filter(F.col(REASON_COL).isNull()), features.column, shared[0], config.embed.batch_rows).select(
+    embedded = embed(vectors.filter(F.col(REASON_COL).isNull()), features.column, fitted.embedding_model, config.embed.batch_rows).select(
         ID_COL, EMBEDDING_COL
     )
     n_batches = batch_count(embedded.select(F.count(EMBEDDING_COL)).scalar(), config.manifold.batch_rows)
-    assigned = assign_batches(embedded, shared[1], n_batches, config.manifold.seed, encoder.output_dim)
+    assigned = assign_batches(embedded, fitted.assigner, n_batches, config.manifold.seed, encoder.output_dim)
     reasons = vectors.select(ID_COL, REASON_COL)
     if id_col is not None:
         # Every row of a duplicated id has the reason duplicate_id: one of them stands for all.

@@ -22,8 +22,9 @@ from n2d_spark.core.columns import EMBEDDING_COL, ID_COL, REASON_COL, quoted
 from n2d_spark.core.config import InputConfig, JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.progress import spark_progress
-from n2d_spark.core.resources import broadcast, persisted
+from n2d_spark.core.resources import persisted
 from n2d_spark.core.run_context import Run
+from n2d_spark.core.session import default_parallelism
 from n2d_spark.model.assigner import Assignment, ClusterAssigner
 from n2d_spark.model.bundle import ModelBundle
 from n2d_spark.model.encoder import EmbeddingModel
@@ -110,14 +111,13 @@ def embed_rows(
 ) -> Embedded:
     """Each usable row's embedding (and its ``label_col``), on the executors; rows with no vocabulary term are tallied as rejects.
 
-    The rows stay persisted, and the model broadcast, until ``held`` closes. ``progress`` logs the
+    The rows stay persisted until ``held`` closes. ``progress`` logs the
     embedding's progress (core/progress.py), which sets and clears the thread's Spark job group.
     """
     spark = usable.sparkSession
     extra = [F.col(quoted(label_col))] if label_col else []
-    shared = broadcast(held, spark, model)
     # Filtered once persisted: a filter on the UDF's result before would run the UDF twice.
-    embedded = persisted(held, embed(usable, features.column, shared, config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra))
+    embedded = persisted(held, embed(usable, features.column, model, config.embed.batch_rows).select(ID_COL, EMBEDDING_COL, *extra))
     with spark_progress(spark, "embed", tally.rows_in - tally.total) if progress else nullcontext():
         n_embedded = embedded.count()
     unembedded = embedded.filter(F.col(EMBEDDING_COL).isNull()).select(ID_COL)
@@ -185,7 +185,7 @@ def label_with(run: Run, bundle: ModelBundle, check_columns: Callable[[T.StructT
 
 
 def _assign(run: Run, rows: DataFrame, assigner: ClusterAssigner, n_rows: int) -> DataFrame:
-    return assign(rows, run.share(assigner), n_rows, run.config.manifold.batch_rows, run.config.manifold.seed)
+    return assign(rows, assigner, n_rows, run.config.manifold.batch_rows, run.config.manifold.seed)
 
 
 def _counted(run: Run, assigned: DataFrame, n_assigned: int) -> DataFrame:
@@ -200,7 +200,7 @@ def _partitions_wanted(spark: SparkSession) -> int:
     """At least one partition per core, and no fewer than ``spark.sql.shuffle.partitions``: a
     million reviews in two partitions of half a million each ran the 4 GiB JVM out of heap
     while caching them."""
-    return max(spark.sparkContext.defaultParallelism, int(spark.conf.get("spark.sql.shuffle.partitions")))
+    return max(default_parallelism(spark), int(spark.conf.get("spark.sql.shuffle.partitions")))
 
 
 def _spread(rows: DataFrame) -> DataFrame:

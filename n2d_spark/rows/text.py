@@ -3,18 +3,22 @@ tokens counted in windows on the executors, for topic coherence."""
 
 from __future__ import annotations
 
-import operator
+from collections.abc import Iterator
 from contextlib import ExitStack
 
+import numpy as np
+import pandas as pd
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import CountVectorizer, CountVectorizerModel, RegexTokenizer, SQLTransformer, StopWordsRemover
+from pyspark.ml.util import RemoteModelRef
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from n2d_spark.core.config import TextConfig
 from n2d_spark.core.metrics import WindowCounts, count_windows
 from n2d_spark.core.resources import persisted
+from n2d_spark.core.session import default_parallelism
 from n2d_spark.model.text_vocabulary import (
     CLEAN_COL,
     MIN_TOKEN_LENGTH,
@@ -27,6 +31,8 @@ from n2d_spark.model.text_vocabulary import (
 from n2d_spark.rows.sampling import hash_sample
 
 COUNTS_COL = "counts"
+# A partition's window counts (count_term_windows): the terms x terms matrix, flattened, and its totals.
+_TOGETHER, _WINDOWS, _DOCUMENTS = "together", "n_windows", "n_documents"
 # Words left after cleaning and stop-word removal: 0 means the text was empty after cleaning.
 WORD_COUNT_COL = "_n_words"
 
@@ -67,7 +73,7 @@ def text_model_reading(learned_text: TextVocabulary, text_col: str) -> PipelineM
     A saved model is rebuilt so, never loaded as Spark ML saved it: it reads the column new data
     has (``assign --set input.text_col=...``), and runs no statement a bundle carries.
     """
-    counts = CountVectorizerModel.from_vocabulary(list(learned_text.terms), inputCol=TERMS_COL, outputCol=COUNTS_COL)
+    counts = _pinned(CountVectorizerModel.from_vocabulary(list(learned_text.terms), inputCol=TERMS_COL, outputCol=COUNTS_COL))
     return PipelineModel(stages=[*_tokenizing_stages(text_col, list(learned_text.stop_words)), counts])
 
 
@@ -86,8 +92,22 @@ def fit_and_vectorize(rows: DataFrame, fit_on: Column, text_col: str, config: Te
     """
     *steps, vectorizer = build_text_pipeline(text_col, config).getStages()
     terms = persisted(held, PipelineModel(stages=steps).transform(rows).drop(CLEAN_COL, TOKENS_COL), StorageLevel.DISK_ONLY)
-    counts_model = vectorizer.fit(terms.filter(fit_on))
+    counts_model = _pinned(vectorizer.fit(terms.filter(fit_on)))
     return PipelineModel(stages=[*steps, counts_model]), _with_word_counts(counts_model.transform(terms))
+
+
+def _pinned(model: CountVectorizerModel) -> CountVectorizerModel:
+    """``model``, which on Spark Connect the server's ML cache holds, never deleted from its finalizer.
+
+    pyspark 4.3 deletes a Connect model from the server in its finalizer, by a blocking call; when
+    the garbage collector runs that finalizer during another call to the server, the client waits
+    forever (seen in tests/test_estimator.py's Connect test). One more reference keeps the
+    finalizer from calling; the server drops the model when the session ends. A classic session's
+    model is a JVM object and is left as it is.
+    """
+    if isinstance(model._java_obj, RemoteModelRef):
+        model._java_obj.add_ref()
+    return model
 
 
 def _with_word_counts(vectorized: DataFrame) -> DataFrame:
@@ -99,18 +119,25 @@ def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, 
     stop-word-filtered as the vocabulary saw it, in text order. The rows are the first by a hash of
     their id seeded with ``seed``, as the job's other samples are drawn (``hash_sample``).
 
-    Counted on the executors, a partial count per partition summed on the driver, so only a
-    terms x terms matrix per partition travels, whatever ``n_rows`` is.
+    Counted on the executors (``mapInPandas``, which Spark Connect has too), a partial count per
+    partition summed on the driver, so only a terms x terms matrix per partition travels, whatever
+    ``n_rows`` is.
     """
     tokenize = PipelineModel(stages=text_model.stages[:-1])
     picked = tokenize.transform(hash_sample(rows, n_rows, seed)).select(TERMS_COL)
     # The limit leaves one partition: spread it over the cores (integer counts add up in any order).
-    spread = picked.repartition(rows.sparkSession.sparkContext.defaultParallelism)
+    spread = picked.repartition(default_parallelism(rows.sparkSession))
 
-    def count(partition):
-        yield count_windows((row[0] for row in partition), terms)
+    def count(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        counts = count_windows((tokens for batch in batches for tokens in batch[TERMS_COL]), terms)
+        yield pd.DataFrame({_TOGETHER: [counts.together.ravel()], _WINDOWS: [counts.n_windows], _DOCUMENTS: [counts.n_documents]})
 
-    return spread.rdd.mapPartitions(count).fold(WindowCounts.empty(terms), operator.add)
+    partials = spread.mapInPandas(count, f"{_TOGETHER} array<long>, {_WINDOWS} long, {_DOCUMENTS} long").collect()
+    shape = (len(terms), len(terms))
+    return sum(
+        (WindowCounts(list(terms), np.asarray(p[_TOGETHER], dtype=np.int64).reshape(shape), p[_WINDOWS], p[_DOCUMENTS]) for p in partials),
+        WindowCounts.empty(terms),
+    )
 
 
 def vocabulary(text_model: PipelineModel) -> list[str]:
