@@ -1,7 +1,11 @@
 """N2D and N2DModel (n2d_spark/estimator.py): the example of docs/estimator.md run as written, then what it promises."""
 
+import importlib.util
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -14,7 +18,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from n2d_spark import N2D, N2DModel
 from n2d_spark.core.errors import BundleError, ConfigError, InputError
-from n2d_spark.core.fs import FileSystem
+from n2d_spark.core.fs import FileSystem, is_connect
 from n2d_spark.model.bundle import load_bundle
 from n2d_spark.synthetic import generate_reviews
 
@@ -122,6 +126,99 @@ def test_a_pipeline_fits_transforms_saves_and_loads(example):
     )
     assert len(both) == 500 and (both["cluster"] == both["again"]).all()
     assert _ari(both) >= MIN_ARI
+
+
+# The documented example in a process of its own, on a Spark Connect session: no classic session,
+# no JVM in that process (an in-process remote("local") would host one and hide a SparkContext use).
+CONNECT_CLIENT = """
+import os, sys
+url, folder, code = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+variables = {"__name__": "docs_example"}
+exec(compile(code, "docs/estimator.md", "exec"), variables)
+from pyspark import SparkContext
+assert SparkContext._gateway is None and SparkContext._active_spark_context is None, "the Connect client started a JVM"
+from pyspark.ml import PipelineModel
+fresh = variables["fresh"]
+def save(frame, name):
+    rows = frame.toPandas()
+    rows.attrs.clear()  # a Connect client's toPandas leaves its plan's metrics there, which Parquet cannot store
+    rows.to_parquet(f"{folder}/{name}.parquet")
+save(variables["labelled"], "labelled")
+save(variables["nearest"], "nearest")
+save(PipelineModel.load(f"{folder}/n2d-pipeline").transform(fresh).select("review", "cluster"), "pipeline")
+sys.stdout.flush()
+# Without spark.stop(), pyspark 4.3's finalizers of remote ML objects waited on the channel at exit here: leave at once.
+os._exit(0)
+"""
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory):
+    """A Spark Connect server started with PySpark's sbin/start-connect-server.sh (scripts/connect_bench.py); its URL."""
+    spec = importlib.util.spec_from_file_location("connect_bench", REPO / "scripts" / "connect_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    confs = {
+        "spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false",
+        # A model saved from the client to this machine's file system (docs/estimator.md, "Spark Connect").
+        "spark.sql.artifact.copyFromLocalToFs.allowDestLocal": "true",
+    }
+    server, url = bench.start_server("local[2]", tmp_path_factory.mktemp("connect-logs"), confs)
+    yield url
+    os.killpg(server.pid, 15)
+    server.wait(timeout=60)
+
+
+def test_the_example_on_spark_connect_labels_as_on_a_classic_session(spark, example, connect_server, tmp_path):
+    """Fit, transform, similar, save, load and a Pipeline, from a client process with no JVM: the labels
+    and the saved model are the classic session's."""
+    local = 'SparkSession.builder.master("local[2]").getOrCreate()'
+    code = _documented_example()
+    assert local in code
+    code = code.replace(local, f'SparkSession.builder.remote("{connect_server}").getOrCreate()').replace('"/tmp/n2d-', f'"{tmp_path}/n2d-')
+    (tmp_path / "example.py").write_text(code)
+    client = subprocess.run(
+        [sys.executable, "-c", CONNECT_CLIENT, connect_server, str(tmp_path), str(tmp_path / "example.py")],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )
+    assert client.returncode == 0, client.stderr[-3000:]
+    assert not is_connect(spark)
+
+    def by_review(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values("review", ignore_index=True)
+
+    classic = by_review(example["labelled"].toPandas())
+    remote = by_review(pd.read_parquet(tmp_path / "labelled.parquet"))
+    assert list(remote.columns) == list(classic.columns)
+    assert len(remote) == 500 and (remote["cluster"] == classic["cluster"]).all()
+    assert np.allclose(np.stack(remote["umap"]), np.stack(classic["umap"]), atol=1e-4)
+    # The same fit gives the same bundle, whose id is a hash of its parts.
+    assert N2DModel.load(str(tmp_path / "n2d-model")).modelId == example["model"].modelId
+    nearest = pd.read_parquet(tmp_path / "nearest.parquet")
+    assert nearest["review"].tolist() == example["nearest"].toPandas()["review"].tolist()
+    piped = by_review(pd.read_parquet(tmp_path / "pipeline.parquet"))
+    assert (piped["cluster"] == by_review(example["fitted"].transform(example["fresh"]).select("review", "cluster").toPandas())["cluster"]).all()
+
+
+def test_what_needs_a_jvm_is_refused_in_one_line_on_connect(connect_server, tmp_path):
+    """The job publishes with Hadoop's FileSystem through the JVM, and a Connect client saves only to
+    the server's default file system: on Spark Connect, one line says each."""
+    script = tmp_path / "refusals.py"
+    script.write_text(
+        "import sys\n"
+        "from pyspark.sql import SparkSession\n"
+        "from n2d_spark.core.errors import InputError\n"
+        "from n2d_spark.core.fs import FileSystem, file_system\n"
+        "spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()\n"
+        "for attempt in (lambda: FileSystem(spark, '/tmp/out'), lambda: file_system(spark, 's3a://b/m').write_bytes('s3a://b/m/x', b'')):\n"
+        "    try:\n        attempt()\n    except InputError as error:\n        print(error)\n"
+        "spark.stop()\n"
+    )
+    client = subprocess.run([sys.executable, str(script), connect_server], capture_output=True, text=True, timeout=300)
+    lines = client.stdout.splitlines()
+    assert len(lines) == 2, client.stderr[-2000:]
+    assert lines[0].startswith("/tmp/out: the job's file operations (publishing an output, renaming, deleting) need Hadoop's FileSystem")
+    assert lines[1].startswith("s3a://b/m/x: on Spark Connect a model is written to the server's default file system, by a path without a scheme")
 
 
 def test_rows_it_cannot_use_get_a_null_cluster_and_a_reason(spark, example):
@@ -242,19 +339,6 @@ def test_the_reject_share_counts_rows_not_distinct_values(spark):
     frame = spark.createDataFrame(pd.concat([reviews, nulls], ignore_index=True), "review string")
     with pytest.raises(InputError, match=r"^90\.0% of the rows are rejected \(9000 of 10000: null_text 9000\)"):
         N2D(inputCol="review").fit(frame)
-
-
-def test_release_destroys_the_broadcasts_and_a_later_transform_broadcasts_again(example):
-    model, fresh = example["model"], example["fresh"]
-    assert model.transform(fresh).filter(F.col("cluster").isNotNull()).count() == fresh.count()
-    held = model._broadcasts(fresh.sparkSession)
-    assert all(part._jbroadcast.isValid() for part in held)
-    model.release()
-    assert not any(part._jbroadcast.isValid() for part in held)
-    with model:
-        assert model.transform(fresh).filter(F.col("cluster").isNotNull()).count() == fresh.count()
-        again = model._broadcasts(fresh.sparkSession)
-    assert not any(part._jbroadcast.isValid() for part in again)
 
 
 def test_update_adds_the_topics_of_a_genre_the_model_never_saw(spark, tmp_path):
