@@ -24,7 +24,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CONFS = {"spark.driver.memory": "6g", "spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false"}
+CONFS = {
+    "spark.driver.memory": "6g", "spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
 
 
 def one_mode(url: str | None, master: str, input_path: str, config_path: str, labels_path: str) -> dict:
@@ -115,9 +118,11 @@ def main() -> None:
 
     import pandas as pd
 
-    both = pd.read_parquet(work / "classic.parquet").merge(pd.read_parquet(work / "connect.parquet"), on="key", suffixes=("_classic", "_connect"))
+    # Equal reviews share a key and a label (rows/estimator_stages.py): one row per key on each side.
+    classic, connect = (pd.read_parquet(work / f"{mode}.parquet").drop_duplicates("key") for mode in ("classic", "connect"))
+    both = classic.merge(connect, on="key", suffixes=("_classic", "_connect"))
     same = (both["cluster_classic"].fillna(-2) == both["cluster_connect"].fillna(-2)).mean()
-    print(f"rows compared {len(both)}; same label on both: {same:.4f}")
+    print(f"distinct reviews compared {len(both)}; same label on both: {same:.4f}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """What a job run or an estimator fit holds on the cluster while it lasts, released together when it ends.
 
-Models reach the executors inside the pandas UDFs' closures, not as ``sc.broadcast``: Spark
-Connect has no SparkContext, and classic PySpark broadcasts a large pickled closure by itself
-(docs/estimator.md, "Spark Connect"). What is left to release is cached rows."""
+Models reach the executors as file artifacts (core/shipped.py), not as ``sc.broadcast``, which
+Spark Connect lacks: what is left to release is cached rows."""
 
 from __future__ import annotations
 

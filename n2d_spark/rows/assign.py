@@ -15,9 +15,7 @@ near a cluster's edge (docs/how-it-works.md, "Batches and determinism").
 
 from __future__ import annotations
 
-import hashlib
 import math
-import pickle
 
 import numpy as np
 import pandas as pd
@@ -27,14 +25,12 @@ from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
 
 from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, UMAP_COL
+from n2d_spark.core.shipped import ship
 from n2d_spark.model.assigner import Assignment, ClusterAssigner
 from n2d_spark.model.manifold import import_umap_without_tensorflow
 from n2d_spark.rows.embed import dense_rows
 
 _BATCH_COL = "_assign_batch"
-# A Python worker's unpickled assigners, by the hash of their pickle: a reused worker's later
-# tasks skip the unpickling (the UMAP of 50,000 fit rows pickles to tens of MB).
-_UNPICKLED: dict[str, ClusterAssigner] = {}
 
 
 def assignment_schema(id_type: T.DataType) -> T.StructType:
@@ -81,29 +77,24 @@ def batch_count(n_rows, batch_rows: int):
 def assign_batches(rows: DataFrame, assigner: ClusterAssigner, n_batches: Column, seed: int, width: int) -> DataFrame:
     """``rows`` (id, embedding) as ``assignment_schema``'s rows: batch ``pmod(xxhash64(id, seed), n_batches)``, sorted by id.
 
-    ``assigner`` travels to the executors in the function's closure (core/resources.py), pickled
-    here: unpickled as part of the closure, its UMAP would import umap-learn, and with it
-    TensorFlow, before ``import_umap_without_tensorflow`` could block it. A Python worker unpickles
-    it once, for all its tasks.
+    ``assigner`` travels to the executors as a file artifact (core/shipped.py), loaded after
+    ``import_umap_without_tensorflow``: its UMAP would otherwise import umap-learn, and with it
+    TensorFlow. A Python worker loads it once, for all its tasks.
     ``width`` is the embeddings' width; ``n_batches`` a Column (``batch_count``). A row without an
     embedding is in no result: the estimator passes its rows unfiltered, since a Spark filter on a
     UDF's result runs the UDF twice (rows/estimator_stages.py).
     """
 
-    pickled = pickle.dumps(assigner, protocol=pickle.HIGHEST_PROTOCOL)
-    key = hashlib.sha256(pickled).hexdigest()
+    shipped = ship(rows.sparkSession, assigner)
 
     def assign_batch(batch: pd.DataFrame) -> pd.DataFrame:
         import_umap_without_tensorflow()
-        if key not in _UNPICKLED:
-            _UNPICKLED.clear()  # one model at a time: a worker holds no stale ones
-            _UNPICKLED[key] = pickle.loads(pickled)
         batch = batch[batch[EMBEDDING_COL].notna()].sort_values(ID_COL, kind="stable")
         if batch.empty:
             return assignment_frame(batch[ID_COL], Assignment.of_no_rows())
         # Spark runs a task per core: the neighbour search's BLAS threads would oversubscribe them.
         with threadpool_limits(1):
-            assignment = _UNPICKLED[key].assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
+            assignment = shipped.load().assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
         return assignment_frame(batch[ID_COL].to_numpy(), assignment)
 
     return (

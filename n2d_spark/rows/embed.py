@@ -16,23 +16,26 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from n2d_spark.core.columns import EMBEDDING_COL
+from n2d_spark.core.shipped import ship
 from n2d_spark.model.encoder import EmbeddingModel, spark_vectors_to_csr
 
 
 def embed(rows: DataFrame, column: str, model: EmbeddingModel, batch_rows: int) -> DataFrame:
     """``rows`` plus an ``embedding`` column (array<float>, the bottleneck's width).
 
-    ``model`` travels to the executors in the UDF's closure (core/resources.py). The encoder runs on at most ``batch_rows`` rows at a time, whatever the
+    ``model`` travels to the executors as a file artifact (core/shipped.py). The encoder runs on at most ``batch_rows`` rows at a time, whatever the
     size of the Arrow batches the session hands the UDF (each row's embedding is bitwise the
     same at any batch size), so no session setting is changed here.
     A row of count vectors without any vocabulary term has nothing to embed: its embedding is null.
     """
     input_dim = model.encoder.input_dim
+    shipped = ship(rows.sparkSession, model)
     sparse = isinstance(rows.schema[column].dataType, VectorUDT)
 
     def embed_matrix(matrix: sp.csr_matrix | np.ndarray) -> pd.Series:
         # The encoder's layers are single-threaded Numba loops (no BLAS), so a task uses one core.
-        pieces = [model.embed(matrix[start : start + batch_rows]) for start in range(0, matrix.shape[0], batch_rows)]
+        loaded = shipped.load()
+        pieces = [loaded.embed(matrix[start : start + batch_rows]) for start in range(0, matrix.shape[0], batch_rows)]
         embeddings = pd.Series(list(np.vstack(pieces)) if pieces else [], dtype=object)
         if sparse:
             embeddings[np.diff(matrix.indptr) == 0] = None

@@ -10,10 +10,11 @@ plan, and either way each task unpickles it. The other Connect-safe way is a fil
 from ``SparkFiles`` in the task. This script builds an encoder of the IMDB config's shape (a
 5,000-term tf-idf scaler, encoder 5000-1024-512-256-10, float32) and runs the same tasks three
 ways: with no model (the baseline), with the model in the closure, and with the model as an
-artifact loaded in the task. Each task embeds one 64-row batch. Per way: the wall time of a job
-of ``--tasks-per-core`` tasks per core (the second of two runs: the first warms the Python
-workers), and the extra seconds per task over the baseline. It also reports whether any
-executor's Python imported TensorFlow.
+artifact loaded in the task. Each task with a model embeds one 64-row batch. Per way: the median
+wall time of ``--repeats`` jobs of ``--tasks-per-core`` tasks per core (after one that warms the
+Python workers), the extra seconds per task over the baseline (getting the model and embedding),
+and the median seconds a task spends loading an artifact and embedding. It also reports whether
+any executor's Python imported TensorFlow.
 """
 
 from __future__ import annotations
@@ -68,12 +69,15 @@ def task(get_model, vocabulary: int):
     return run
 
 
-def timed_job(spark, tasks: int, body) -> tuple[float, pd.DataFrame]:
+def timed_job(spark, tasks: int, body, repeats: int) -> tuple[float, pd.DataFrame]:
     frame = spark.range(0, tasks, 1, tasks).mapInPandas(body, _SCHEMA)
     frame.toPandas()  # warms the Python workers
-    started = time.perf_counter()
-    rows = frame.toPandas()
-    return time.perf_counter() - started, rows
+    walls, runs = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        runs.append(frame.toPandas())
+        walls.append(time.perf_counter() - started)
+    return float(np.median(walls)), pd.concat(runs)
 
 
 def main() -> None:
@@ -83,7 +87,8 @@ def main() -> None:
     where.add_argument("--remote", help="a Spark Connect server's URL")
     parser.add_argument("--vocabulary", type=int, default=5000)
     parser.add_argument("--widths", default="1024,512,256,10")
-    parser.add_argument("--tasks-per-core", type=int, default=8)
+    parser.add_argument("--tasks-per-core", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     vocabulary = args.vocabulary
     model = default_shaped_model(vocabulary, [int(w) for w in args.widths.split(",")])
@@ -97,7 +102,9 @@ def main() -> None:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("n2d-encoder-load")
-    spark = (builder.remote(args.remote) if args.remote else builder.master(args.master)).getOrCreate()
+    if not args.remote:
+        builder = builder.master(args.master).config("spark.ui.showConsoleProgress", "false")
+    spark = (builder.remote(args.remote) if args.remote else builder).getOrCreate()
     spark.addArtifacts(artifact, file=True)
     cores = default_parallelism(spark)
     tasks = cores * args.tasks_per_core
@@ -113,10 +120,10 @@ def main() -> None:
           f"model {len(payload) / 2**20:.1f} MiB pickled")
     walls = {}
     for name, get_model in ways.items():
-        walls[name], rows = timed_job(spark, tasks, task(get_model, vocabulary))
+        walls[name], rows = timed_job(spark, tasks, task(get_model, vocabulary), args.repeats)
         extra = (walls[name] - walls["baseline (no model)"]) * cores / tasks
         print(
-            f"{name:20s} job {walls[name]:6.2f} s, {extra:+.3f} s per task over the baseline; in the task: "
+            f"{name:20s} job {walls[name]:6.2f} s (median), {extra:+.3f} s per task over the baseline; in the task: "
             f"load {rows['load_s'].median():.3f} s (median), embed 64 rows {rows['embed_s'].median():.3f} s; "
             f"TensorFlow imported: {bool(rows['tensorflow'].any())}"
         )
