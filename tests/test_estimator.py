@@ -1,6 +1,7 @@
 """N2D and N2DModel (n2d_spark/estimator.py): the example of docs/estimator.md run as written, then what it promises."""
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -146,6 +147,10 @@ def save(frame, name):
 save(variables["labelled"], "labelled")
 save(variables["nearest"], "nearest")
 save(PipelineModel.load(f"{folder}/n2d-pipeline").transform(fresh).select("review", "cluster"), "pipeline")
+import json
+updated = variables["model"].update(fresh)._fitted
+with open(f"{folder}/update.json", "w") as f:
+    json.dump({"parent": updated.parent_model_id, "topics": [[t.cluster, t.first_model] for t in updated.topics.topics]}, f)
 sys.stdout.flush()
 # Without spark.stop(), pyspark 4.3's finalizers of remote ML objects waited on the channel at exit here: leave at once.
 os._exit(0)
@@ -170,8 +175,8 @@ def connect_server(tmp_path_factory):
 
 
 def test_the_example_on_spark_connect_labels_as_on_a_classic_session(spark, example, connect_server, tmp_path):
-    """Fit, transform, similar, save, load and a Pipeline, from a client process with no JVM: the labels
-    and the saved model are the classic session's."""
+    """Fit, transform, similar, save, load, update and a Pipeline, from a client process with no JVM: the
+    labels, the saved model and the update's topics are the classic session's."""
     local = 'SparkSession.builder.master("local[2]").getOrCreate()'
     code = _documented_example()
     assert local in code
@@ -196,6 +201,10 @@ def test_the_example_on_spark_connect_labels_as_on_a_classic_session(spark, exam
     assert N2DModel.load(str(tmp_path / "n2d-model")).modelId == example["model"].modelId
     nearest = pd.read_parquet(tmp_path / "nearest.parquet")
     assert nearest["review"].tolist() == example["nearest"].toPandas()["review"].tolist()
+    updated = example["model"].update(example["fresh"])._fitted
+    assert json.loads((tmp_path / "update.json").read_text()) == {
+        "parent": updated.parent_model_id, "topics": [[t.cluster, t.first_model] for t in updated.topics.topics],
+    }
     piped = by_review(pd.read_parquet(tmp_path / "pipeline.parquet"))
     assert (piped["cluster"] == by_review(example["fitted"].transform(example["fresh"]).select("review", "cluster").toPandas())["cluster"]).all()
 
