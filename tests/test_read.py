@@ -89,16 +89,17 @@ def test_the_read_stage_splits_a_one_record_per_line_csv_as_finely_as_the_spread
     config, key = InputConfig(multiline=False), "spark.sql.files.minPartitionNum"
     # Spark never cuts blocks smaller than the cost of opening a file (4 MiB): this file is 70 KB.
     spark.conf.set("spark.sql.files.openCostInBytes", "1024")
+    wanted = _partitions_wanted(spark)
     try:
-        with csv_blocks_for_every_partition(spark, path, config):
-            spread = _spread(read_rows(spark, path, config))
+        with csv_blocks_for_every_partition(spark, path, config, wanted):
+            spread = _spread(read_rows(spark, path, config), wanted)
             parts = spread.groupBy(F.spark_partition_id().alias("part")).agg(
                 F.count(F.lit(1)).alias("rows"), F.min(ID_COL).alias("first"), F.max(ID_COL).alias("last")
             ).toPandas()
             partitions = spread.rdd.getNumPartitions()
         assert spark.conf.get(key, None) is None
         spark.conf.set(key, "3")
-        with csv_blocks_for_every_partition(spark, path, config):
+        with csv_blocks_for_every_partition(spark, path, config, wanted):
             assert spark.conf.get(key) == "3"
             assert read_rows(spark, path, config).rdd.getNumPartitions() == 3
     finally:

@@ -125,7 +125,7 @@ class ConnectFileSystem:
     Reads go through Spark's ``binaryFile`` source, which skips hidden files (names starting with
     ``.`` or ``_``, such as Hadoop's ``.crc`` sidecars); writes through ``copyFromLocalToFs``, to
     the server's default file system: a path without a scheme. A local one needs the server conf
-    ``spark.connect.copyFromLocalToFs.allowDestLocal=true``.
+    ``spark.sql.artifact.copyFromLocalToFs.allowDestLocal=true``.
     """
 
     def __init__(self, spark: SparkSession, path: str):

@@ -18,6 +18,7 @@ def default_parallelism(spark) -> int:
     partition = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("partition"))
     return int(partition.agg(F.max("partition")).first()[0]) + 1
 
+
 # The confs that change what the job does or whether it fits: (key, Spark's default when unset).
 CONFS = (
     ("spark.submit.deployMode", "client"),

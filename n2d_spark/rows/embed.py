@@ -23,9 +23,10 @@ from n2d_spark.model.encoder import EmbeddingModel, spark_vectors_to_csr
 def embed(rows: DataFrame, column: str, model: EmbeddingModel, batch_rows: int) -> DataFrame:
     """``rows`` plus an ``embedding`` column (array<float>, the bottleneck's width).
 
-    ``model`` travels to the executors as a file artifact (core/shipped.py). The encoder runs on at most ``batch_rows`` rows at a time, whatever the
-    size of the Arrow batches the session hands the UDF (each row's embedding is bitwise the
-    same at any batch size), so no session setting is changed here.
+    ``model`` travels to the executors as a file artifact (core/shipped.py). The encoder runs on
+    at most ``batch_rows`` rows at a time, whatever the size of the Arrow batches the session
+    hands the UDF (each row's embedding is bitwise the same at any batch size), so no session
+    setting is changed here.
     A row of count vectors without any vocabulary term has nothing to embed: its embedding is null.
     """
     input_dim = model.encoder.input_dim

@@ -70,13 +70,15 @@ def read(run: Run, check_columns: Callable[[T.StructType, list[str]], None] | No
     ``check_columns`` gets the input's schema and columns before a row is read (the catalog
     tables' check: outputs/catalog.py).
     """
-    with run.timer.stage("read"), csv_blocks_for_every_partition(run.spark, run.input_path, run.config.input):
+    # Asked once: the core count is a small Spark job of its own (core/session.py).
+    wanted = _partitions_wanted(run.spark)
+    with run.timer.stage("read"), csv_blocks_for_every_partition(run.spark, run.input_path, run.config.input, wanted):
         rows = read_rows(run.spark, run.input_path, run.config.input)
         input_columns = [c for c in rows.columns if c != CORRUPT_COL]
         label_col = _checked_label_col(input_columns, run.config)
         if check_columns is not None:
             check_columns(rows.schema, input_columns)
-        rows = run.persist(_spread(with_input_reason(rows, run.config.input)))
+        rows = run.persist(_spread(with_input_reason(rows, run.config.input), wanted))
         rows_in = rows.count()
         if rows_in == 0:
             raise InputError(f"the input has no rows: {run.input_path}")
@@ -203,17 +205,16 @@ def _partitions_wanted(spark: SparkSession) -> int:
     return max(default_parallelism(spark), int(spark.conf.get("spark.sql.shuffle.partitions")))
 
 
-def _spread(rows: DataFrame) -> DataFrame:
-    """Hash-partition by id when the input has fewer partitions than wanted (a .gz file is read as one)."""
-    wanted = _partitions_wanted(rows.sparkSession)
+def _spread(rows: DataFrame, wanted: int) -> DataFrame:
+    """Hash-partition by id when the input has fewer partitions than ``wanted`` (``_partitions_wanted``; a .gz file is read as one)."""
     if rows.rdd.getNumPartitions() >= wanted:
         return rows
     return rows.repartition(wanted, ID_COL)
 
 
 @contextmanager
-def csv_blocks_for_every_partition(spark: SparkSession, path: str, config: InputConfig) -> Iterator[None]:
-    """While the read stage runs, a one-record-per-line CSV splits into as many blocks as _spread wants.
+def csv_blocks_for_every_partition(spark: SparkSession, path: str, config: InputConfig, wanted: int) -> Iterator[None]:
+    """While the read stage runs, a one-record-per-line CSV splits into ``wanted`` blocks, as many as _spread wants.
 
     Spark cuts a splittable file into blocks of at most ``spark.sql.files.maxPartitionBytes``,
     smaller when ``spark.sql.files.minPartitionNum`` asks for more; a CSV file's blocks are even,
@@ -226,7 +227,7 @@ def csv_blocks_for_every_partition(spark: SparkSession, path: str, config: Input
     if config.multiline or resolve_format(path, config.format) != "csv" or spark.conf.get(key, None) is not None:
         yield
         return
-    spark.conf.set(key, str(_partitions_wanted(spark)))
+    spark.conf.set(key, str(wanted))
     try:
         yield
     finally:

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from n2d_spark.cli import build_local_session
 from n2d_spark.core.config import load_config
-from n2d_spark.rows.job_stages import _spread, csv_blocks_for_every_partition
+from n2d_spark.rows.job_stages import _partitions_wanted, _spread, csv_blocks_for_every_partition
 from n2d_spark.rows.read import read_rows
 from n2d_spark.rows.rejects import with_input_reason
 
@@ -72,9 +72,10 @@ def main() -> None:
         best = None
         for _ in range(args.repeats):
             started = time.perf_counter()
-            with csv_blocks_for_every_partition(spark, str(path), input_config):
+            wanted = _partitions_wanted(spark)
+            with csv_blocks_for_every_partition(spark, str(path), input_config, wanted):
                 raw = read_rows(spark, str(path), input_config)
-                rows = _spread(with_input_reason(raw, input_config)).persist(StorageLevel.MEMORY_AND_DISK)
+                rows = _spread(with_input_reason(raw, input_config), wanted).persist(StorageLevel.MEMORY_AND_DISK)
                 n_rows = rows.count()
                 seconds = time.perf_counter() - started
                 tasks = raw.select(input_config.text_col).rdd.getNumPartitions()

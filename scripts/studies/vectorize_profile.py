@@ -21,7 +21,7 @@ from pyspark.ml.feature import CountVectorizer
 
 from n2d_spark.cli import build_local_session
 from n2d_spark.core.config import load_config
-from n2d_spark.rows.job_stages import _spread
+from n2d_spark.rows.job_stages import _partitions_wanted, _spread
 from n2d_spark.rows.read import read_rows
 from n2d_spark.rows.text import build_text_pipeline
 
@@ -51,7 +51,7 @@ def main() -> None:
     raw = read_rows(spark, args.input, config.input)
     if args.rows:
         raw = raw.limit(args.rows)
-    rows = _spread(raw.select("id", text_col)).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = _spread(raw.select("id", text_col), _partitions_wanted(spark)).persist(StorageLevel.MEMORY_AND_DISK)
     print("| step | seconds |\n|---|---|")
     n_rows = 0
 
