@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import silhouette_score
 from sklearn.metrics.cluster import contingency_matrix
@@ -137,23 +139,65 @@ class WindowCounts:
 
 def count_windows(documents: Iterable[list[str]], terms: list[str], window: int = NPMI_WINDOW) -> WindowCounts:
     """Count ``terms`` in gensim's boolean sliding windows of ``window`` tokens over ``documents``."""
-    index = {term: i for i, term in enumerate(terms)}
+    lengths, tokens = [], []
+    for document in documents:
+        lengths.append(len(document))
+        tokens.extend(document)
+    ids = pd.Index(terms).get_indexer(pd.Index(tokens, dtype=object)) if tokens else np.empty(0, dtype=np.int64)
+    return count_term_ids(ids, np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]), terms, window)
+
+
+def count_term_ids(ids: np.ndarray, offsets: np.ndarray, terms: list[str], window: int = NPMI_WINDOW) -> WindowCounts:
+    """``count_windows`` over documents given as term indices (-1: a token that is no term), document
+    d being ``ids[offsets[d]:offsets[d + 1]]``: what the executors count, with no string in Python."""
     together = np.zeros((len(terms), len(terms)), dtype=np.int64)
-    n_windows = n_documents = 0
-    for tokens in documents:
-        n_documents += 1
-        # Every document's windows count, an empty one as one window, as gensim counts them.
-        n_windows += max(1, len(tokens) - window + 1)
-        positions: dict[int, list[int]] = {}
-        for position, token in enumerate(tokens):
-            if token in index:
-                positions.setdefault(index[token], []).append(position)
-        if not positions:
-            continue
-        present_terms = np.fromiter(positions, dtype=np.int64)
-        present = _window_presence([positions[t] for t in present_terms], len(tokens), window)
-        together[np.ix_(present_terms, present_terms)] += present @ present.T
-    return WindowCounts(list(terms), together, n_windows, n_documents)
+    n_windows = _count_windows(np.asarray(ids, dtype=np.int64), np.asarray(offsets, dtype=np.int64), window, together)
+    return WindowCounts(list(terms), together, int(n_windows), len(offsets) - 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_windows(ids: np.ndarray, offsets: np.ndarray, window: int, together: np.ndarray) -> int:
+    """Add each window's co-occurring terms to ``together``; the number of windows.
+
+    Replays gensim's sliding window: each document starts with its first window's terms; at each
+    step the token that left the window is marked absent and the one that entered present (an
+    entry after a departure wins), so a term repeated within a window counts as absent from the
+    step its first occurrence leaves until it enters again. Every document's windows count, an
+    empty one as one window. A present term sits in the window, so each window's terms are found
+    among its own tokens.
+    """
+    n_terms = together.shape[0]
+    present = np.zeros(n_terms, dtype=np.bool_)
+    seen_at = np.full(n_terms, -1, dtype=np.int64)
+    found = np.empty(window, dtype=np.int64)
+    n_windows = 0
+    for document in range(len(offsets) - 1):
+        start, end = offsets[document], offsets[document + 1]
+        starts = max(1, end - start - window + 1)
+        for position in range(start, min(end, start + window)):
+            if ids[position] >= 0:
+                present[ids[position]] = True
+        for step in range(starts):
+            if step > 0:
+                if ids[start + step - 1] >= 0:
+                    present[ids[start + step - 1]] = False
+                if ids[start + step + window - 1] >= 0:
+                    present[ids[start + step + window - 1]] = True
+            n_found = 0
+            for position in range(start + step, min(end, start + step + window)):
+                term = ids[position]
+                if term >= 0 and present[term] and seen_at[term] != n_windows:
+                    seen_at[term] = n_windows
+                    found[n_found] = term
+                    n_found += 1
+            for i in range(n_found):
+                for j in range(n_found):
+                    together[found[i], found[j]] += 1
+            n_windows += 1
+        for position in range(start, end):
+            if ids[position] >= 0:
+                present[ids[position]] = False
+    return n_windows
 
 
 def topic_terms(topics: list[list[str]]) -> list[str]:
@@ -188,29 +232,6 @@ def npmi_coherence(documents: list[list[str]], topics: list[list[str]], window: 
     Equal to gensim's CoherenceModel(coherence="c_npmi") over the same topics (a test checks it).
     """
     return npmi_from_counts(count_windows(documents, topic_terms(topics), window), topics)
-
-
-def _window_presence(positions: list[list[int]], length: int, window: int) -> np.ndarray:
-    """presence[t, s] = 1 where gensim's sliding window starting at s counts term t (int64, terms x windows).
-
-    gensim starts each document with the first window's terms, then at each step marks the token
-    that left the window absent and the one that entered present; so a term repeated within a
-    window counts as absent from the step its first occurrence leaves until it enters again.
-    Replayed here per term: the last event at or before s decides (an entry after a departure at
-    the same step wins).
-    """
-    starts = max(1, length - window + 1)
-    # -1: no event at that step; 0: the term left the window; 1: it entered.
-    events = np.full((len(positions), starts), -1, dtype=np.int64)
-    for row, term_positions in enumerate(positions):
-        for position in term_positions:
-            if position + 1 < starts:
-                events[row, position + 1] = max(events[row, position + 1], 0)
-        for position in term_positions:
-            events[row, max(0, position - window + 1)] = 1
-    steps = np.where(events >= 0, np.arange(starts), 0)
-    last = np.maximum.accumulate(steps, axis=1)
-    return np.maximum(np.take_along_axis(events, last, axis=1), 0)
 
 
 def topic_diversity(topics: list[list[str]], n_terms: int = 10) -> float | None:

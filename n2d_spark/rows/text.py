@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import CountVectorizer, CountVectorizerModel, RegexTokenizer, SQLTransformer, StopWordsRemover
@@ -16,7 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from n2d_spark.core.config import TextConfig
-from n2d_spark.core.metrics import WindowCounts, count_windows
+from n2d_spark.core.metrics import WindowCounts, count_term_ids
 from n2d_spark.core.resources import persisted
 from n2d_spark.core.session import default_parallelism
 from n2d_spark.model.text_vocabulary import (
@@ -33,6 +34,7 @@ from n2d_spark.rows.sampling import hash_sample
 COUNTS_COL = "counts"
 # A partition's window counts (count_term_windows): the terms x terms matrix, flattened, and its totals.
 _TOGETHER, _WINDOWS, _DOCUMENTS = "together", "n_windows", "n_documents"
+_COUNTS_SCHEMA = pa.schema([(_TOGETHER, pa.list_(pa.int64())), (_WINDOWS, pa.int64()), (_DOCUMENTS, pa.int64())])
 # Words left after cleaning and stop-word removal: 0 means the text was empty after cleaning.
 WORD_COUNT_COL = "_n_words"
 
@@ -119,7 +121,7 @@ def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, 
     stop-word-filtered as the vocabulary saw it, in text order. The rows are the first by a hash of
     their id seeded with ``seed``, as the job's other samples are drawn (``hash_sample``).
 
-    Counted on the executors (``mapInPandas``, which Spark Connect has too), a partial count per
+    Counted on the executors (``mapInArrow``, which Spark Connect has too), a partial count per
     partition summed on the driver, so only a terms x terms matrix per partition travels, whatever
     ``n_rows`` is.
     """
@@ -127,12 +129,23 @@ def count_term_windows(text_model: PipelineModel, rows: DataFrame, n_rows: int, 
     picked = tokenize.transform(hash_sample(rows, n_rows, seed)).select(TERMS_COL)
     # The limit leaves one partition: spread it over the cores (integer counts add up in any order).
     spread = picked.repartition(default_parallelism(rows.sparkSession))
+    term_set = pa.array(terms, type=pa.string())
 
-    def count(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        counts = count_windows((tokens for batch in batches for tokens in batch[TERMS_COL]), terms)
-        yield pd.DataFrame({_TOGETHER: [counts.together.ravel()], _WINDOWS: [counts.n_windows], _DOCUMENTS: [counts.n_documents]})
+    def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        # Arrow all the way: tokens become term indices in one hashed lookup (pyarrow's index_in),
+        # never a Python string each (scripts/studies/npmi_count.py).
+        counts = WindowCounts.empty(terms)
+        for batch in batches:
+            documents = batch.column(TERMS_COL)
+            ids = pc.fill_null(pc.index_in(documents.flatten(), value_set=term_set), -1).to_numpy()
+            offsets = documents.offsets.to_numpy() - documents.offsets[0].as_py()
+            counts += count_term_ids(ids, offsets, terms)
+        yield pa.RecordBatch.from_pydict(
+            {_TOGETHER: [counts.together.ravel().tolist()], _WINDOWS: [counts.n_windows], _DOCUMENTS: [counts.n_documents]},
+            schema=_COUNTS_SCHEMA,
+        )
 
-    partials = spread.mapInPandas(count, f"{_TOGETHER} array<long>, {_WINDOWS} long, {_DOCUMENTS} long").collect()
+    partials = spread.mapInArrow(count, f"{_TOGETHER} array<long>, {_WINDOWS} long, {_DOCUMENTS} long").collect()
     shape = (len(terms), len(terms))
     return sum(
         (WindowCounts(list(terms), np.asarray(p[_TOGETHER], dtype=np.int64).reshape(shape), p[_WINDOWS], p[_DOCUMENTS]) for p in partials),
