@@ -6,7 +6,17 @@ from pyspark.sql import functions as F
 
 from n2d_spark.core.config import TextConfig
 from n2d_spark.core.metrics import count_windows
-from n2d_spark.rows.text import COUNTS_COL, WORD_COUNT_COL, count_term_windows, fit_and_vectorize, fit_text_model, vectorize, vocabulary
+from n2d_spark.rows.text import (
+    COUNTS_COL,
+    WORD_COUNT_COL,
+    count_term_windows,
+    fit_and_vectorize,
+    fit_text_model,
+    learned,
+    vectorize,
+    vocabulary,
+)
+from n2d_spark.rows.vectorize import Featurized, out_of_vocabulary_share
 
 
 def _terms(spark, texts, **config):
@@ -135,3 +145,11 @@ def test_the_vectorize_stage_keeps_no_token_cache_once_the_vectors_are_cached(sp
         # The vectors alone: the read rows and the tokens have been released.
         assert len(storage_levels()) == len(before) + 1
     assert storage_levels() == before
+
+
+def test_out_of_vocabulary_share_counts_every_word_the_vocabulary_lacks(spark):
+    # Vocabulary alpha, beta (min_df 2): of 7 words, gamma and delta are outside it.
+    frame = spark.createDataFrame([(t,) for t in ["alpha beta gamma", "alpha beta", "Alpha delta"]], "review string")
+    model = fit_text_model(frame, "review", TextConfig(min_df=2.0))
+    features = Featurized(vectorize(model, frame), COUNTS_COL, "review", 2, model, learned(model))
+    assert out_of_vocabulary_share(features.rows, features) == 2 / 7

@@ -10,11 +10,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from pyspark.ml import PipelineModel
+from pyspark.ml.stat import Summarizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from n2d_spark.core.columns import REASON_COL
 from n2d_spark.core.config import JobConfig
@@ -103,14 +102,13 @@ def out_of_vocabulary_share(usable: DataFrame, features: Featurized) -> float | 
     """Of the usable rows' words (cleaned, stop words removed), the share the vocabulary lacks; None in vector mode.
 
     A saved model's vocabulary is frozen: a rising share says the new data speaks of things the model cannot see.
+    ``usable`` holds at least one row (Spark's Summarizer refuses an empty input): every caller has
+    fitted or assigned rows by then.
     """
     if features.vocabulary is None:
         return None
-
-    # Arrow hands a vector column over as a frame of its fields.
-    @F.pandas_udf(T.DoubleType())
-    def known_words(vectors: pd.DataFrame) -> pd.Series:
-        return vectors["values"].map(lambda values: float(np.sum(values)))
-
-    words, known = usable.agg(F.sum(WORD_COUNT_COL), F.sum(known_words(F.col(features.column)))).first()
+    # Summed in the JVM, term by term: a pandas UDF summing each row's counts was 4 of the write
+    # stage's 26 s on 300,000 synthetic rows.
+    words, known = usable.agg(F.sum(WORD_COUNT_COL), Summarizer.sum(F.col(features.column))).first()
+    known = float(np.sum(known.toArray()))
     return 1.0 - known / words if words else None
