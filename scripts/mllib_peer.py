@@ -93,6 +93,12 @@ def job_settings(config: str | None, overrides: list[str]) -> dict:
             "vocab_size": job.text.vocab_size, "min_df": job.text.min_df}
 
 
+def marginal_us(seconds_by_rows: dict[int, float], cores: int) -> float:
+    """µs a row costs one core between the smallest and the largest size: the fixed costs cancel."""
+    low, high = min(seconds_by_rows), max(seconds_by_rows)
+    return (seconds_by_rows[high] - seconds_by_rows[low]) / (high - low) * cores * 1e6
+
+
 def scored(labels_path: Path, label_col: str) -> dict:
     """NMI against ``label_col``, and the largest cluster's share of the rows."""
     from sklearn.metrics import normalized_mutual_info_score
@@ -169,11 +175,10 @@ def main() -> None:
     print("\n| rows | pipeline | wall s | process tree peak GiB | load before |\n|---|---|---|---|---|")
     for r in results:
         print(f"| {r['rows']:,} | {r['pipeline']} | {r['wall_seconds']:.1f} | {r['peak_gib']:.2f} | {r['load_before']:.2f} |")
-    marginal = {}
-    for pipeline in ("job", "MLlib peer"):
-        seconds = {r["rows"]: r["wall_seconds"] for r in results if r["pipeline"] == pipeline}
-        low, high = sizes[0], sizes[-1]
-        marginal[pipeline] = (seconds[high] - seconds[low]) / (high - low) * settings["cores"] * 1e6
+    marginal = {
+        pipeline: marginal_us({r["rows"]: r["wall_seconds"] for r in results if r["pipeline"] == pipeline}, settings["cores"])
+        for pipeline in ("job", "MLlib peer")
+    }
     print(f"\nmarginal µs a row per core ({sizes[0]:,} to {sizes[-1]:,} rows, {settings['cores']} cores): "
           f"job {marginal['job']:.0f}, MLlib peer {marginal['MLlib peer']:.0f}, "
           f"job / peer {marginal['job'] / marginal['MLlib peer']:.2f}")

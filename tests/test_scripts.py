@@ -1,4 +1,4 @@
-"""The benchmark scripts' own logic: the CPU and precision every row names, the scale model's fit, the update bench's split."""
+"""The benchmark scripts' own logic: the CPU and precision every row names, the scale model's fit, the update bench's split, the MLlib peer's settings and marginal cost."""
 
 from __future__ import annotations
 
@@ -72,3 +72,12 @@ def test_update_bench_splits_rows_in_two_hashed_halves():
     assert (first == halves(7600)).all() and 0.45 < first.mean() < 0.55
     # Not the first half of the file and then the second: the halves interleave.
     assert 0.4 < first[:3800].mean() < 0.6
+
+
+def test_mllib_peer_runs_the_peer_as_the_job_and_cancels_fixed_costs():
+    peer = _script("mllib_peer")
+    settings = peer.job_settings(str(SCRIPTS.parent / "conf" / "synthetic.yaml"), ["spark.master=local[3]", "text.vocab_size=700"])
+    assert (settings["cores"], settings["vocab_size"]) == (3, 700)
+    # 100 s fixed, then 0.5 ms of wall time a row on 2 cores: 1,000 µs a row per core.
+    seconds = {rows: 100.0 + rows * 0.5e-3 for rows in (50_000, 300_000, 100_000)}
+    assert peer.marginal_us(seconds, cores=2) == pytest.approx(1000.0)
