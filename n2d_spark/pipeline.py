@@ -90,18 +90,19 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                 )
 
             with run.timer.stage("write"):
-                summary = tables.summarize(run, vectors, features, assigned)
+                labelled_rows = tables.labelled_rows(run, vectors, assigned)
+                summary = tables.summarize(run, labelled_rows, features)
                 learned_topics = topics_of(summary.table, out_of_vocabulary_share(usable, features))
                 model_id = save_bundle(
                     run.fs, f"{staging}/{MODEL_DIR}", config, fit.embedding_model, fit.assigner, features.learned_text,
                     learned_topics, fit.novelty,
                 )
-                out = tables.write_rows(run, staging, vectors, summary, assigned, fit.embedded, read.columns, model_id, read.tally)
+                out = tables.write_rows(run, staging, vectors, summary, labelled_rows, fit.embedded, read.columns, model_id, read.tally)
                 topics = topic_quality(config, vectors, features, out.summary)
                 tables.write_summary(run, staging, out, fit.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType)
                 if fit.tree is not None:
                     tables.write_tree(run, staging, fit.tree)
-                over_time = tables.write_topics_over_time(run, staging, vectors, features, assigned) if config.input.time_col else None
+                over_time = tables.write_topics_over_time(run, staging, labelled_rows, features) if config.input.time_col else None
             with run.timer.stage("neighbours"):
                 found = tables.write_neighbours(run, staging, fit.embedded, model_id)
             users = _users(run, staging, vectors, assigned, fit.embedded, out.summary, model_id)
@@ -179,8 +180,9 @@ def run_assign(
                 labelled.input, labelled.features, labelled.vectors, labelled.embedded, labelled.assigned
             )
             with run.timer.stage("write"):
-                summary = tables.summarize(run, vectors, features, assigned)
-                out = tables.write_rows(run, staging, vectors, summary, assigned, embedded, read.columns, bundle.model_id, read.tally)
+                labelled_rows = tables.labelled_rows(run, vectors, assigned)
+                summary = tables.summarize(run, labelled_rows, features)
+                out = tables.write_rows(run, staging, vectors, summary, labelled_rows, embedded, read.columns, bundle.model_id, read.tally)
                 out.summary["coherence"] = None
                 topic_of = bundle.assigner.clusters.topic_of
                 tables.write_summary(
@@ -225,7 +227,8 @@ def run_update(
                 assigned = run.persist(assigned.join(update.novelty.scores, ID_COL))
                 assigned.count()
             with run.timer.stage("write"):
-                summary = tables.named_as_the_model(tables.summarize(run, vectors, features, assigned), bundle.topics)
+                labelled_rows = tables.labelled_rows(run, vectors, assigned)
+                summary = tables.named_as_the_model(tables.summarize(run, labelled_rows, features), bundle.topics)
                 summary = tables.named_afresh(run, summary, vectors, features, assigned, update.topics.topic_ids)
                 oov = out_of_vocabulary_share(vectors.filter(F.col(REASON_COL).isNull()), features)
                 topics = updated_topics(bundle, summary.table, update.topics.topic_ids)
@@ -233,7 +236,7 @@ def run_update(
                     run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, updated, bundle.learned_text,
                     topics, bundle.novelty, parent_model_id=bundle.model_id,
                 )
-                out = tables.write_rows(run, staging, vectors, summary, assigned, embedded, read.columns, model_id, read.tally)
+                out = tables.write_rows(run, staging, vectors, summary, labelled_rows, embedded, read.columns, model_id, read.tally)
                 out.summary["coherence"] = None
                 tables.write_summary(
                     run, staging, out, bundle.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -32,6 +33,7 @@ from n2d_spark.core.columns import (
     quoted,
 )
 from n2d_spark.core.config import JobConfig
+from n2d_spark.core.resources import persisted
 from n2d_spark.core.run_context import Run
 from n2d_spark.model.topics import ModelTopics
 from n2d_spark.outputs.cluster_summary import cluster_summary
@@ -80,10 +82,19 @@ class Written:
     example_texts: dict[int, list[str]]
 
 
-def summarize(run: Run, vectors: DataFrame, features: Featurized, assigned: DataFrame) -> Summary:
-    """The clusters of ``assigned``: sizes, top terms and names over all labelled rows, and examples."""
+def labelled_rows(run: Run, vectors: DataFrame, assigned: DataFrame) -> DataFrame:
+    """``vectors`` with ``assigned``'s columns (id, cluster, umap, confidence, second_cluster, then the input's),
+    joined once and kept on disk for the write stage's passes.
+
+    The summary, its examples and labels/ each joined the two apart: three shuffles of every row,
+    33 of the write stage's 51 s at 1,000,000 synthetic rows (py-spy; BENCHMARKS.md, "A scale model").
+    """
+    return persisted(run.cached, _attach_labels(vectors, assigned), StorageLevel.DISK_ONLY)
+
+
+def summarize(run: Run, labelled: DataFrame, features: Featurized) -> Summary:
+    """The clusters of ``labelled`` (``labelled_rows``): sizes, top terms and names over all labelled rows, and examples."""
     config = run.config
-    labelled = _attach_labels(vectors, assigned)
     summary = cluster_summary(labelled, features.vocabulary, config.output.top_terms)
     text_col = features.source if features.vocabulary is not None else None
     examples = _examples(labelled, text_col, config)
@@ -138,14 +149,14 @@ def _at_most(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:
 
 
 def write_rows(
-    run: Run, staging: str, vectors: DataFrame, summary: Summary, assigned: DataFrame,
+    run: Run, staging: str, vectors: DataFrame, summary: Summary, labelled: DataFrame,
     embedded: Embedded, input_columns: list[str], model_id: str, tally: RejectTally,
 ) -> Written:
-    """labels/ and rejected/, checked against the rows read. ``assigned`` may carry each row's ``novelty`` (update runs)."""
+    """labels/ and rejected/, checked against the rows read. ``labelled`` (``labelled_rows``) may carry each row's
+    ``novelty`` (update runs)."""
     config = run.config
-    labelled = _attach_labels(vectors, assigned)
     passthrough = _passthrough(input_columns, config)
-    novelty = [NOVELTY_COL] if NOVELTY_COL in assigned.columns else []
+    novelty = [NOVELTY_COL] if NOVELTY_COL in labelled.columns else []
     labelled.select(
         ID_COL, CLUSTER_COL, UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL, *novelty,
         F.lit(run.run_id).alias(RUN_ID_COL), F.lit(model_id).alias(MODEL_ID_COL),
@@ -273,10 +284,9 @@ class TopicsOverTime:
     about: dict
 
 
-def write_topics_over_time(run: Run, staging: str, vectors: DataFrame, features: Featurized, assigned: DataFrame) -> TopicsOverTime:
+def write_topics_over_time(run: Run, staging: str, labelled: DataFrame, features: Featurized) -> TopicsOverTime:
     """topics_over_time/: rows per period and topic, their share and the period's top terms (input.time_col)."""
     time_col = run.config.input.time_col
-    labelled = _attach_labels(vectors, assigned)
     span = time_span(labelled, time_col)
     bucket = choose_bucket(span, run.config.evaluate.time_bucket)
     if span.rows_without_time:
