@@ -82,13 +82,13 @@ def run_peer(input_path: str, output: Path, work: Path, name: str, settings: dic
 
 
 def job_settings(config: str | None, overrides: list[str]) -> dict:
-    """The Spark and vocabulary settings the job runs with, for the peer to run with the same."""
+    """The text column and the Spark and vocabulary settings the job runs with, for the peer to run with the same."""
     from n2d_spark.core.config import load_config
 
     job = load_config(config, overrides)
     inside = job.spark.master.removeprefix("local[").removesuffix("]")
     cores = int(inside) if inside.isdigit() else os.cpu_count()
-    return {"cores": cores, "driver_memory": job.spark.driver_memory,
+    return {"cores": cores, "text_col": job.input.text_col, "driver_memory": job.spark.driver_memory,
             "shuffle_partitions": job.spark.shuffle_partitions,
             "vocab_size": job.text.vocab_size, "min_df": job.text.min_df}
 
@@ -151,9 +151,6 @@ def main() -> None:
         return
     if not args.input:
         parser.error("--input is required")
-    from n2d_spark.core.config import load_config
-
-    text_col = load_config(args.config, args.overrides).input.text_col
     settings = job_settings(args.config, args.overrides)
     work = Path(tempfile.mkdtemp(prefix="n2d-peer-"))
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
@@ -164,7 +161,7 @@ def main() -> None:
         slice_path = work / f"rows-{size}.csv"
         write_slice(args.input, size, slice_path)
         job = run_job(str(slice_path), args.config, args.overrides, work, f"job-{size}")
-        peer = run_peer(str(slice_path), work / f"peer-{size}", work, f"peer-{size}", settings, 20, text_col,
+        peer = run_peer(str(slice_path), work / f"peer-{size}", work, f"peer-{size}", settings, 20, settings["text_col"],
                         None, multiline=False)
         for pipeline, run in (("job", job), ("MLlib peer", peer)):
             results.append({"rows": size, "pipeline": pipeline, "wall_seconds": run["wall_seconds"],

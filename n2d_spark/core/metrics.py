@@ -143,7 +143,7 @@ def count_windows(documents: Iterable[list[str]], terms: list[str], window: int 
     for document in documents:
         lengths.append(len(document))
         tokens.extend(document)
-    ids = pd.Index(terms).get_indexer(pd.Index(tokens, dtype=object)) if tokens else np.empty(0, dtype=np.int64)
+    ids = pd.Index(terms).get_indexer(pd.Index(tokens, dtype=object))
     return count_term_ids(ids, np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]), terms, window)
 
 
