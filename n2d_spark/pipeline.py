@@ -146,6 +146,7 @@ def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path
                     examples=out.example_texts,
                     tree=fit.tree,
                     texts=texts_for_ids(vectors, fit.fit_ids[on_map], features),
+                    confidence=fit.assigner.clusters.confidence(fit.fit_coordinates[on_map], fit.fit_labels[on_map])[0],
                     topics_over_time=over_time.table if over_time is not None else None,
                     nearest=(
                         nearest_for_ids(spark.read.parquet(f"{staging}/{NEIGHBOURS_DIR}"), vectors, fit.fit_ids[on_map], features, MAP_NEIGHBOURS)

@@ -183,6 +183,32 @@ def test_document_map_has_a_point_per_row_one_trace_per_topic_and_escaped_hover_
     assert "<script" not in shown
 
 
+def test_the_map_draws_less_sure_rows_paler_and_the_search_gives_their_shade_back():
+    import dataclasses
+
+    from n2d_spark.evaluation.report_views import document_map
+
+    inputs = _inputs()
+    n = len(inputs.labels)
+    confidence = np.linspace(0, 1, n)
+    fig = document_map(np.zeros((n, 2)), inputs.labels, {}, None, None, confidence)
+    for trace in fig.data:
+        shades = np.asarray(trace.marker.opacity)
+        sure = np.array([float(text.split()[1]) for text in trace.text])
+        # Paler with less confidence: from 0.15 on a border to 0.9 at a topic's centre.
+        assert len(shades) == len(trace.x) and np.all(np.diff(shades[np.argsort(sure, kind="stable")]) >= 0)
+        assert shades.min() >= 0.15 and shades.max() <= 0.9 and "%{text}" in trace.hovertemplate
+    assert fig.data[0].marker.opacity[0] == 0.15 and fig.data[-1].marker.opacity[-1] == 0.9
+    # Without confidences, one opacity and no confidence on hover.
+    plain = document_map(np.zeros((n, 2)), inputs.labels, {}, None)
+    assert all(trace.marker.opacity == 0.8 and "%{text}" not in trace.hovertemplate for trace in plain.data)
+    _, files = _write(dataclasses.replace(inputs, confidence=confidence))
+    page = files["report.html"].decode()
+    assert "paler: less sure of its topic" in page and "shading[r][i]" in page
+    with pytest.raises(ValueError, match="confidence"):
+        _write(dataclasses.replace(inputs, confidence=confidence[:10]))
+
+
 def test_a_click_on_the_map_lists_the_points_nearest_rows_escaped():
     import dataclasses
 

@@ -101,6 +101,8 @@ class ReportInputs:
     topics_over_time: pd.DataFrame | None = None
     # Optional: (n,) each sample row's most similar rows, (id, similarity, text or None), listed when its point is clicked.
     nearest: list[list[tuple]] | None = None
+    # Optional: (n,) each sample row's confidence (0-1, labels/'s), which shades its point on the map.
+    confidence: np.ndarray | None = None
 
 
 def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None], seed: int = 0) -> list[str]:
@@ -112,7 +114,8 @@ def write_report(inputs: ReportInputs, write_bytes: Callable[[str, bytes], None]
     if len(inputs.embeddings) != n:
         raise ValueError(f"embeddings has {len(inputs.embeddings)} rows, labels {n}")
     for name, values in (
-        ("truth", inputs.truth), ("baseline_labels", inputs.baseline_labels), ("texts", inputs.texts), ("nearest", inputs.nearest)
+        ("truth", inputs.truth), ("baseline_labels", inputs.baseline_labels), ("texts", inputs.texts), ("nearest", inputs.nearest),
+        ("confidence", inputs.confidence),
     ):
         if values is not None and len(values) != n:
             raise ValueError(f"{name} has {len(values)} rows, labels {n}")
@@ -477,7 +480,7 @@ def render_html(inputs: ReportInputs, images: dict[str, bytes], xy: np.ndarray) 
         "and clusterer on every row. Drag to zoom, double-click to zoom out, click a topic in the "
         "legend to hide or show it.</p>",
         search_box(sample_rows),
-        figure_html(document_map(xy, labels, names, inputs.texts, inputs.nearest), MAP_DIV) + search_script(),
+        figure_html(document_map(xy, labels, names, inputs.texts, inputs.nearest, inputs.confidence), MAP_DIV) + search_script(),
         nearest_panel() + nearest_script() if inputs.nearest is not None else "",
         figure_html(topic_map(xy, labels, inputs.summary, inputs.examples), TOPICS_DIV)
         if inputs.summary is not None and len(inputs.summary) else "",

@@ -62,11 +62,14 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
 
 def document_map(
     xy: np.ndarray, labels: np.ndarray, names: dict[int, str], texts: list[str] | None, nearest: list[list[tuple]] | None = None,
+    confidence: np.ndarray | None = None,
 ) -> go.Figure:
     """The sampled rows on the 2-D map, one legend entry (and colour) per topic; hover shows the topic and text.
 
     ``nearest``: for each row, its most similar rows as (id, similarity, text or None), which a
-    click on the point lists below the map (``nearest_script``).
+    click on the point lists below the map (``nearest_script``). ``confidence``: each row's
+    (0-1), shown on hover; a less sure row is drawn paler, so a topic's borders show where it
+    shades into another.
     """
     fig = go.Figure()
     for cluster in sorted(set(int(c) for c in labels), key=lambda c: (c != NOISE, c)):
@@ -74,20 +77,32 @@ def document_map(
         name = _topic_label(cluster, names)
         shown = [hover_text(texts[i]) if texts is not None else "" for i in rows]
         listed = [_nearest_html(nearest[i]) if nearest is not None else "" for i in rows]
+        sure = {}
+        if confidence is not None:
+            sure = {"text": [f"confidence {c:.2f}" for c in confidence[rows]]}
         fig.add_trace(
             go.Scatter(
                 x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{name} ({len(rows)})",
-                marker={"size": 5, "opacity": 0.8, "color": topic_colour(cluster)},
+                marker={"size": 5, "opacity": _opacity(confidence, rows), "color": topic_colour(cluster)},
                 customdata=[[name, text, found] for text, found in zip(shown, listed)],
-                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
+                hovertemplate="<b>%{customdata[0]}</b>" + (" (%{text})" if sure else "") + "<br>%{customdata[1]}<extra></extra>",
+                **sure,
             )
         )
+    shading = "; paler: less sure of its topic" if confidence is not None else ""
     fig.update_layout(
         height=650, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"itemsizing": "constant", "font": {"size": 11}},
         xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white",
-        title={"text": f"{len(xy):,} sampled rows; hover a point to read it", "font": {"size": 13}},
+        title={"text": f"{len(xy):,} sampled rows; hover a point to read it{shading}", "font": {"size": 13}},
     )
     return fig
+
+
+def _opacity(confidence: np.ndarray | None, rows: np.ndarray) -> float | list[float]:
+    """One opacity for every row without confidences; else from 0.15 (confidence 0, a border) to 0.9 (a topic's centre)."""
+    if confidence is None:
+        return 0.8
+    return [round(0.15 + 0.75 * float(c), 3) for c in np.clip(confidence[rows], 0, 1)]
 
 
 def _nearest_html(found: list[tuple]) -> str:
@@ -137,16 +152,23 @@ def search_script() -> str:
   if (!box || !plot) return;
   var escapes = {{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}};
   function escape(s) {{ return s.replace(/[&<>"']/g, function (c) {{ return escapes[c]; }}); }}
-  var texts = null, total = 0;
+  var texts = null, shading = null, total = 0;
   box.addEventListener("input", function () {{
     if (texts === null) {{
       texts = plot.data.map(function (trace) {{
         return trace.customdata.map(function (d) {{ total += 1; return d[1].replace(/<br>/g, " ").toLowerCase(); }});
       }});
+      // Each point's own opacity (its confidence's shade), given back when the box is cleared.
+      shading = plot.data.map(function (trace) {{
+        var o = trace.marker.opacity;
+        return trace.customdata.map(function (d, i) {{ return Array.isArray(o) ? o[i] : o; }});
+      }});
     }}
     var query = escape(box.value.trim().toLowerCase()), hits = 0;
-    var opacity = texts.map(function (rows) {{
-      return rows.map(function (t) {{ var hit = query && t.indexOf(query) >= 0; if (hit) hits += 1; return !query || hit ? 0.8 : 0.07; }});
+    var opacity = texts.map(function (rows, r) {{
+      return rows.map(function (t, i) {{
+        var hit = query && t.indexOf(query) >= 0; if (hit) hits += 1; return !query ? shading[r][i] : hit ? 0.9 : 0.07;
+      }});
     }});
     var size = opacity.map(function (rows) {{ return rows.map(function (o) {{ return query && o > 0.5 ? 9 : 5; }}); }});
     Plotly.restyle(plot, {{"marker.opacity": opacity, "marker.size": size}});
