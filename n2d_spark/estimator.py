@@ -23,6 +23,7 @@ import dataclasses
 from contextlib import ExitStack
 from typing import Any
 
+import pandas as pd
 from pyspark.ml import Estimator, Model
 from pyspark.ml.linalg import VectorUDT
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -48,9 +49,10 @@ from n2d_spark.core.fs import file_system
 from n2d_spark.core.resources import persisted
 from n2d_spark.model.bundle import load_bundle, save_bundle
 from n2d_spark.model.topics import ModelTopics, Topic
+from n2d_spark.outputs.cluster_summary import fresh_names
 from n2d_spark.outputs.publish import MODEL_DIR
-from n2d_spark.rows.estimator_stages import REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key
-from n2d_spark.rows.update import find_new
+from n2d_spark.rows.estimator_stages import REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key, text_rows
+from n2d_spark.rows.update import find_new, with_new_topics
 from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, most_similar
 from n2d_spark.rows.vector_mode import check_features_type
 
@@ -201,8 +203,9 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         rows it does not describe (model/novelty.py) and the groups they form are found as the job
         finds them, with this model's config and ``settings`` for the ``update`` keys
         (``novelty_quantile=0.99``, ``min_topic_rows=100``). The returned model's topics are this
-        one's, under the same ids, and the new ones after them, unnamed: only the job's write stage
-        names topics. This model must be saved or loaded: the update names it as its parent by its id.
+        one's, under the same ids, and the new ones after them, named as the job names them: by
+        c-TF-IDF over a vocabulary fitted on ``dataset``'s rows (in vector mode, unnamed). This model
+        must be saved or loaded: the update names it as its parent by its id.
         """
         fitted = self._fitted
         if fitted.model_id is None:
@@ -219,16 +222,27 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         labelled = self.transform(dataset, {self.withEmbedding: True})
         with ExitStack() as held:
             rows = persisted(held, labelled.filter(F.col(EMBEDDING_COL).isNotNull()).select(
-                row_key(labelled, input_col, id_col).alias(ID_COL), EMBEDDING_COL
+                row_key(labelled, input_col, id_col).alias(ID_COL), F.col(quoted(self.getOutputCol())).alias(CLUSTER_COL),
+                CONFIDENCE_COL, SECOND_CLUSTER_COL, EMBEDDING_COL,
             ).dropDuplicates([ID_COL]))
             n_rows = rows.count()
             if n_rows == 0:
                 raise InputError("no row of the DataFrame has anything to embed with this model")
             update = find_new(rows, fitted.assigner, fitted.novelty, config, held)
-        found = update.topics
-        new = tuple(Topic(cluster, None, (), size / n_rows) for cluster, size in zip(found.topic_ids, found.sizes))
+            found, updated = update.topics, update.assigner(fitted.assigner)
+            names = pd.DataFrame()
+            if found.topic_ids and fitted.learned_text is not None:
+                assigned = with_new_topics(rows.drop(EMBEDDING_COL), rows.select(ID_COL, EMBEDDING_COL), update, updated)
+                texts = text_rows(dataset, fitted, input_col=input_col, id_col=id_col)
+                names = fresh_names(texts, assigned.select(ID_COL, CLUSTER_COL), found.topic_ids, config)
+        def topic(cluster: int, size: int) -> Topic:
+            if cluster not in names.index:
+                return Topic(cluster, None, (), size / n_rows)
+            return Topic(cluster, names.loc[cluster, "name"], tuple(names.loc[cluster, "top_terms"]), size / n_rows)
+
+        new = tuple(topic(cluster, size) for cluster, size in zip(found.topic_ids, found.sizes))
         child = dataclasses.replace(
-            fitted, config=config, assigner=update.assigner(fitted.assigner), topics=fitted.topics.updated(fitted.model_id, new),
+            fitted, config=config, assigner=updated, topics=fitted.topics.updated(fitted.model_id, new),
             model_id=None, parent_model_id=fitted.model_id,
         )
         return self._copyValues(N2DModel(child))

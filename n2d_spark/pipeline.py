@@ -220,11 +220,7 @@ def run_update(
             with run.timer.stage("new rows and topics"):
                 update = update_rows.find_new(embedded.rows, bundle.assigner, bundle.novelty, config, run.cached)
                 updated = update.assigner(bundle.assigner)
-                if update.topics.topic_ids:
-                    # Only new rows may join a new topic: the others keep the old model's labels.
-                    new_rows = assigned.join(update.new_ids, ID_COL).join(embedded.rows.select(ID_COL, EMBEDDING_COL), ID_COL)
-                    moved = update_rows.relabelled(new_rows, updated).drop(EMBEDDING_COL)
-                    assigned = assigned.join(update.new_ids, ID_COL, "left_anti").unionByName(moved)
+                assigned = update_rows.with_new_topics(assigned, embedded.rows.select(ID_COL, EMBEDDING_COL), update, updated)
                 assigned = run.persist(assigned.join(update.novelty.scores, ID_COL))
                 assigned.count()
             with run.timer.stage("write"):

@@ -21,7 +21,7 @@ from n2d_spark import N2D, N2DModel
 from n2d_spark.core.errors import BundleError, ConfigError, InputError
 from n2d_spark.core.fs import FileSystem, is_connect
 from n2d_spark.model.bundle import load_bundle
-from n2d_spark.synthetic import generate_reviews
+from n2d_spark.synthetic import GENRES, generate_reviews
 
 pytestmark = pytest.mark.slow
 
@@ -352,7 +352,8 @@ def test_the_reject_share_counts_rows_not_distinct_values(spark):
 
 def test_update_adds_the_topics_of_a_genre_the_model_never_saw(spark, tmp_path):
     """N2DModel.update, as ``n2d-spark update``: the withheld genre's rows form topics numbered after the
-    old ones, the other rows keep their labels, and the saved update names its parent."""
+    old ones and named by the genre's own words, the other rows keep their labels, and the saved update
+    names its parent."""
     reviews = generate_reviews(2000, seed=0)
     small = {"autoencoder": {"hidden": [256, 128], "epochs": 10, "min_steps": 0}, "manifold": {"n_neighbors": 15}}
     model = N2D(inputCol="review", cluster={"k": 7}, **small).fit(spark.createDataFrame(reviews[reviews["topic"] != "scifi"]))
@@ -373,3 +374,8 @@ def test_update_adds_the_topics_of_a_genre_the_model_never_saw(spark, tmp_path):
     assert bundle.parent_model_id == old.modelId != bundle.model_id
     assert [t.cluster for t in bundle.topics.topics] == list(range(7)) + added
     assert all(t.first_model == old.modelId for t in bundle.topics.topics[:7])
+    # Named as the job names them: from the new rows' words, which the model's vocabulary lacks.
+    scifi_words = set(GENRES["scifi"].split())
+    for topic in bundle.topics.topics[7:]:
+        assert topic.name.startswith(f"{topic.cluster}_") and set(topic.top_terms[:3]) <= scifi_words, topic
+    assert all(t.name is None for t in bundle.topics.topics[:7])

@@ -10,14 +10,19 @@ square root, words common everywhere ("movie", "film") top every cluster's list.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import numpy as np
 import pandas as pd
 from pyspark.ml.stat import Summarizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import CLUSTER_COL
+from n2d_spark.core.columns import CLUSTER_COL, ID_COL
+from n2d_spark.core.config import JobConfig
+from n2d_spark.rows.sampling import hash_sample
 from n2d_spark.rows.text import COUNTS_COL
+from n2d_spark.rows.vectorize import featurize
 
 
 def class_tfidf(term_counts: np.ndarray) -> np.ndarray:
@@ -72,3 +77,33 @@ def cluster_summary(labelled: DataFrame, vocabulary: list[str] | None, n_terms: 
             "top_terms": terms,
         }
     )
+
+
+def fresh_names(rows: DataFrame, labels: DataFrame, clusters: list[int], config: JobConfig) -> pd.DataFrame:
+    """``cluster_summary`` of ``clusters`` (indexed by cluster) over a vocabulary fitted on the rows' own words, not a
+    model's frozen one, which lacks the words of a subject its training data did not have: how an update names the
+    topics it adds.
+
+    ``rows``: id, the text column (``config.input.text_col``) and the reject reason; ``labels``: id and cluster.
+    The names contrast the rows of ``clusters`` with the other rows, one seeded sample of at most
+    ``evaluate.coherence_rows`` of each: vectorizing every row again made the write stage of a
+    1,000,000-row update 111 s longer than assign's (BENCHMARKS.md, "Keeping a model current").
+    """
+    limit, seed = config.evaluate.coherence_rows, config.cluster.seed
+    in_clusters = F.col(CLUSTER_COL).isin(clusters)
+    picked = _at_most(labels.filter(in_clusters), limit, seed).unionByName(
+        _at_most(labels.filter(~in_clusters).withColumn(CLUSTER_COL, F.lit(_OTHER_ROWS)), limit, seed)
+    )
+    with ExitStack() as held:
+        fresh = featurize(rows.join(picked.select(ID_COL), ID_COL), config, held=held)
+        labelled = fresh.rows.join(picked, ID_COL)
+        return cluster_summary(labelled, fresh.vocabulary, config.output.top_terms).set_index(CLUSTER_COL)
+
+
+# fresh_names' one class for every row outside the clusters it names.
+_OTHER_ROWS = -2
+
+
+def _at_most(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:
+    """``rows``, or a seeded sample of ``n_rows`` of them where they are more (sampling.hash_sample)."""
+    return rows if rows.count() <= n_rows else hash_sample(rows, n_rows, seed)

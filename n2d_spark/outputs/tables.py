@@ -7,7 +7,6 @@ Over 300 lines: every table a run writes, each beside the schema it is checked a
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +35,7 @@ from n2d_spark.core.config import JobConfig
 from n2d_spark.core.resources import persisted
 from n2d_spark.core.run_context import Run
 from n2d_spark.model.topics import ModelTopics
-from n2d_spark.outputs.cluster_summary import cluster_summary
+from n2d_spark.outputs.cluster_summary import cluster_summary, fresh_names
 from n2d_spark.outputs.publish import (
     CLUSTERS_DIR,
     EMBEDDINGS_DIR,
@@ -57,9 +56,9 @@ from n2d_spark.outputs.topics_over_time import (
 from n2d_spark.rows.job_stages import Embedded
 from n2d_spark.rows.neighbours import CELL_SAMPLE_ROWS, NEIGHBOUR_COL, RANK_COL, SIMILARITY_COL, neighbours
 from n2d_spark.rows.rejects import NO_VOCABULARY_TERMS, RejectTally, as_rejects
-from n2d_spark.rows.sampling import collect_sample, hash_sample
+from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.rows.users import ROWS_COL, USER_COL, user_profiles, user_topics, with_user
-from n2d_spark.rows.vectorize import Featurized, featurize
+from n2d_spark.rows.vectorize import Featurized
 
 log = logging.getLogger(__name__)
 
@@ -113,39 +112,16 @@ def named_as_the_model(summary: Summary, topics: ModelTopics) -> Summary:
 
 
 def named_afresh(run: Run, summary: Summary, vectors: DataFrame, features: Featurized, assigned: DataFrame, clusters: list[int]) -> Summary:
-    """``summary`` with ``clusters`` named from the new data's own words: a vocabulary fitted on its rows, not
-    the model's frozen one, which lacks the words of a subject its training data did not have.
-
-    The names contrast the rows of ``clusters`` with the other rows, one seeded sample of at most
-    ``evaluate.coherence_rows`` of each: vectorizing every row again made the write stage of a
-    1,000,000-row update 111 s longer than assign's (BENCHMARKS.md, "Keeping a model current").
-    """
+    """``summary`` with ``clusters`` named from the new data's own words (cluster_summary.fresh_names)."""
     if features.vocabulary is None or not clusters:
         return summary
-    limit, seed = run.config.evaluate.coherence_rows, run.config.cluster.seed
-    labels = assigned.select(ID_COL, CLUSTER_COL)
-    in_clusters = F.col(CLUSTER_COL).isin(clusters)
-    picked = _at_most(labels.filter(in_clusters), limit, seed).unionByName(
-        _at_most(labels.filter(~in_clusters).withColumn(CLUSTER_COL, F.lit(_OTHER_ROWS)), limit, seed)
-    )
-    with ExitStack() as held:
-        rows = vectors.select(ID_COL, F.col(quoted(features.source)), REASON_COL).join(picked.select(ID_COL), ID_COL)
-        fresh = featurize(rows, run.config, held=held)
-        named = cluster_summary(_attach_labels(fresh.rows, picked), fresh.vocabulary, run.config.output.top_terms).set_index(CLUSTER_COL)
+    rows = vectors.select(ID_COL, F.col(quoted(features.source)), REASON_COL)
+    named = fresh_names(rows, assigned.select(ID_COL, CLUSTER_COL), clusters, run.config)
     table = summary.table.copy()
     renamed = table[CLUSTER_COL].isin(clusters)
     table.loc[renamed, "name"] = [named.loc[c, "name"] for c in table.loc[renamed, CLUSTER_COL]]
     table.loc[renamed, "top_terms"] = pd.Series([named.loc[c, "top_terms"] for c in table.loc[renamed, CLUSTER_COL]], index=table.index[renamed])
     return Summary(table, summary.example_texts)
-
-
-# named_afresh's one class for every row outside the clusters it names.
-_OTHER_ROWS = -2
-
-
-def _at_most(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:
-    """``rows``, or a seeded sample of ``n_rows`` of them where they are more (sampling.hash_sample)."""
-    return rows if rows.count() <= n_rows else hash_sample(rows, n_rows, seed)
 
 
 def write_rows(

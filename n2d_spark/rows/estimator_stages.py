@@ -67,7 +67,8 @@ class FittedN2D:
     learned_text: TextVocabulary | None
     # The bundle's id once saved or loaded; None for a model fitted in this session and not saved.
     model_id: str | None = None
-    # Its topics (unnamed: only the job names topics) and novelty calibration (model/topics.py, model/novelty.py);
+    # Its topics (a fit's unnamed: only the job names a training run's; an update names those it adds) and
+    # novelty calibration (model/topics.py, model/novelty.py);
     # None for a model loaded from a bundle older than format 4.
     topics: ModelTopics | None = None
     novelty: NoveltyCalibration | None = None
@@ -131,10 +132,8 @@ def label_frame(
     """
     added = [output_col, *_PLACED, *([EMBEDDING_COL] if with_embedding else []), REJECT_REASON_COL]
     check_input(df, input_col, id_col, added)
-    config = dataclasses.replace(fitted.config, input=dataclasses.replace(fitted.config.input, id_col=id_col))
+    keyed, config, rows = _keyed(df, fitted, input_col, id_col)
     encoder = fitted.embedding_model.encoder
-    keyed = df.withColumn(_KEY, row_key(df, input_col, id_col))
-    rows = _working_rows(keyed.select(_KEY, _column(input_col).alias(fitted.source_col)), fitted.source_col, config)
     features = featurize(rows, config, fitted.learned_text, vector_length=encoder.input_dim)
     vectors = features.rows
     # No Spark filter on the embedding: Spark would run the embedding UDF once for the filter and
@@ -170,6 +169,18 @@ def label_frame(
         *([F.col(_LABELS[EMBEDDING_COL]).alias(EMBEDDING_COL)] if with_embedding else []),
         reason.alias(REJECT_REASON_COL),
     )
+
+
+def text_rows(df: DataFrame, fitted: FittedN2D, *, input_col: str, id_col: str | None) -> DataFrame:
+    """``df``'s rows as ``label_frame`` reads them: id, the input column under the model's name for it, reject reason; lazy."""
+    return _keyed(df, fitted, input_col, id_col)[2]
+
+
+def _keyed(df: DataFrame, fitted: FittedN2D, input_col: str, id_col: str | None) -> tuple[DataFrame, JobConfig, DataFrame]:
+    """``df`` with its row key, the config its rows are read with, and its working rows (``_working_rows``)."""
+    config = dataclasses.replace(fitted.config, input=dataclasses.replace(fitted.config.input, id_col=id_col))
+    keyed = df.withColumn(_KEY, row_key(df, input_col, id_col))
+    return keyed, config, _working_rows(keyed.select(_KEY, _column(input_col).alias(fitted.source_col)), fitted.source_col, config)
 
 
 def row_key(df: DataFrame, input_col: str, id_col: str | None) -> Column:

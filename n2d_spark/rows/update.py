@@ -175,6 +175,16 @@ def _new_neighbour_share(points: np.ndarray, known: np.ndarray, neighbours: int,
     return (nearest[:, 1:] >= len(known)).mean(axis=1)
 
 
+def with_new_topics(assigned: DataFrame, embeddings: DataFrame, update: Update, updated: ClusterAssigner) -> DataFrame:
+    """``assigned`` (id, cluster, confidence, second_cluster, ...) as the updated model labels it: only new rows
+    may join a new topic; every other row keeps the old model's label. ``embeddings``: id, embedding."""
+    if not update.topics.topic_ids:
+        return assigned
+    new_rows = assigned.join(update.new_ids, ID_COL).join(embeddings, ID_COL)
+    moved = relabelled(new_rows, updated).drop(EMBEDDING_COL)
+    return assigned.join(update.new_ids, ID_COL, "left_anti").unionByName(moved)
+
+
 def relabelled(rows: DataFrame, assigner: ClusterAssigner) -> DataFrame:
     """``rows`` (id, embedding, cluster, confidence, second_cluster) with those that join a topic of ``assigner.added`` relabelled."""
     # Built once here, not in every batch.
