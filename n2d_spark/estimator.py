@@ -232,7 +232,8 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
             found, updated = update.topics, update.assigner(fitted.assigner)
             names = pd.DataFrame()
             if found.topic_ids and fitted.learned_text is not None:
-                assigned = with_new_topics(rows.drop(EMBEDDING_COL), rows.select(ID_COL, EMBEDDING_COL), update, updated)
+                # Persisted: the naming counts and samples it, and each pass would search the new rows' neighbours again.
+                assigned = persisted(held, with_new_topics(rows.drop(EMBEDDING_COL), rows.select(ID_COL, EMBEDDING_COL), update, updated))
                 texts = text_rows(dataset, fitted, input_col=input_col, id_col=id_col)
                 names = fresh_names(texts, assigned.select(ID_COL, CLUSTER_COL), found.topic_ids, config)
         def topic(cluster: int, size: int) -> Topic:

@@ -190,15 +190,18 @@ def test_the_map_draws_less_sure_rows_paler_and_the_search_gives_their_shade_bac
 
     inputs = _inputs()
     n = len(inputs.labels)
-    confidence = np.linspace(0, 1, n)
+    # As the clusterer gives it: 0 for noise, which is in no topic.
+    confidence = np.where(inputs.labels == -1, 0.0, np.linspace(0, 1, n))
+    confidence[7] = np.nan
     fig = document_map(np.zeros((n, 2)), inputs.labels, {}, None, None, confidence)
-    for trace in fig.data:
-        shades = np.asarray(trace.marker.opacity)
-        sure = np.array([float(text.split()[1]) for text in trace.text])
-        # Paler with less confidence: from 0.15 on a border to 0.9 at a topic's centre.
-        assert len(shades) == len(trace.x) and np.all(np.diff(shades[np.argsort(sure, kind="stable")]) >= 0)
-        assert shades.min() >= 0.15 and shades.max() <= 0.9 and "%{text}" in trace.hovertemplate
-    assert fig.data[0].marker.opacity[0] == 0.15 and fig.data[-1].marker.opacity[-1] == 0.9
+    noise, *topics = fig.data
+    assert noise.name.startswith("noise") and noise.marker.opacity == 0.8 and "%{text}" not in noise.hovertemplate
+    for cluster, trace in enumerate(topics):
+        sure = confidence[inputs.labels == cluster]
+        # Paler with less confidence: from 0.15 on a border to 0.9 at a topic's centre; no confidence (NaN) as a border.
+        np.testing.assert_allclose(trace.marker.opacity, 0.15 + 0.75 * np.nan_to_num(sure), atol=1e-3)
+        assert list(trace.text) == [f"confidence {c:.2f}" for c in sure] and "%{text}" in trace.hovertemplate
+    assert min(topics[0].marker.opacity) == 0.15 and topics[-1].marker.opacity[-1] == 0.9
     # Without confidences, one opacity and no confidence on hover.
     plain = document_map(np.zeros((n, 2)), inputs.labels, {}, None)
     assert all(trace.marker.opacity == 0.8 and "%{text}" not in trace.hovertemplate for trace in plain.data)

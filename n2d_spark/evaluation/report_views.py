@@ -69,7 +69,7 @@ def document_map(
     ``nearest``: for each row, its most similar rows as (id, similarity, text or None), which a
     click on the point lists below the map (``nearest_script``). ``confidence``: each row's
     (0-1), shown on hover; a less sure row is drawn paler, so a topic's borders show where it
-    shades into another.
+    shades into another (noise, in no topic, keeps one shade).
     """
     fig = go.Figure()
     for cluster in sorted(set(int(c) for c in labels), key=lambda c: (c != NOISE, c)):
@@ -77,13 +77,13 @@ def document_map(
         name = _topic_label(cluster, names)
         shown = [hover_text(texts[i]) if texts is not None else "" for i in rows]
         listed = [_nearest_html(nearest[i]) if nearest is not None else "" for i in rows]
-        sure = {}
-        if confidence is not None:
-            sure = {"text": [f"confidence {c:.2f}" for c in confidence[rows]]}
+        # Noise belongs to no topic: it has no confidence to show.
+        shaded = confidence is not None and cluster != NOISE
+        sure = {"text": [f"confidence {c:.2f}" for c in confidence[rows]]} if shaded else {}
         fig.add_trace(
             go.Scatter(
                 x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{name} ({len(rows)})",
-                marker={"size": 5, "opacity": _opacity(confidence, rows), "color": topic_colour(cluster)},
+                marker={"size": 5, "opacity": _opacity(confidence, rows) if shaded else 0.8, "color": topic_colour(cluster)},
                 customdata=[[name, text, found] for text, found in zip(shown, listed)],
                 hovertemplate="<b>%{customdata[0]}</b>" + (" (%{text})" if sure else "") + "<br>%{customdata[1]}<extra></extra>",
                 **sure,
@@ -98,11 +98,9 @@ def document_map(
     return fig
 
 
-def _opacity(confidence: np.ndarray | None, rows: np.ndarray) -> float | list[float]:
-    """One opacity for every row without confidences; else from 0.15 (confidence 0, a border) to 0.9 (a topic's centre)."""
-    if confidence is None:
-        return 0.8
-    return [round(0.15 + 0.75 * float(c), 3) for c in np.clip(confidence[rows], 0, 1)]
+def _opacity(confidence: np.ndarray, rows: np.ndarray) -> list[float]:
+    """From 0.15 (confidence 0, a border) to 0.9 (a topic's centre); an unknown confidence as 0."""
+    return [round(0.15 + 0.75 * float(c), 3) for c in np.clip(np.nan_to_num(confidence[rows], nan=0.0), 0, 1)]
 
 
 def _nearest_html(found: list[tuple]) -> str:

@@ -15,7 +15,8 @@ from n2d_spark.core.columns import CLUSTER_COL, NOISE
 @dataclass(frozen=True)
 class Topic:
     cluster: int
-    # None for a model the estimator fitted: it names no topics (only the job's write stage does).
+    # None for a model the estimator fitted: only the job's write stage names a training run's topics
+    # (the estimator's update names those it adds).
     name: str | None
     top_terms: tuple[str, ...]
     # The topic's share of the labelled rows of the data it was found in (the training data, or an update's new data).

@@ -8,7 +8,8 @@ On ``--rows`` of a job's embeddings (seeded sample; the folders' rows together: 
 second fit runs without numba's compilation. umap-learn's phases are timed by wrapping its
 functions: the fuzzy simplicial set (after the job's exact neighbour search), the spectral
 initialisation, and the layout's epochs (``optimize_layout_euclidean``, single-threaded because
-seeded).
+seeded); the whole fit also holds the exact neighbour search. The settings are ``ManifoldConfig``'s
+defaults, as the shipped configs leave them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from n2d_spark.core.columns import EMBEDDING_COL
 from n2d_spark.core.config import ManifoldConfig
 from n2d_spark.model.manifold import fit_manifold, import_umap_without_tensorflow
 
@@ -31,7 +33,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     args = parser.parse_args()
     frame = pd.concat([pd.read_parquet(folder) for folder in args.embeddings])
-    points = np.vstack(frame["embedding"].to_numpy()).astype(np.float32)
+    points = np.vstack(frame[EMBEDDING_COL].to_numpy()).astype(np.float32)
     points = points[np.random.default_rng(0).permutation(len(points))[: args.rows]]
 
     import_umap_without_tensorflow()
