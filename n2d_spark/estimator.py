@@ -47,9 +47,10 @@ from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import file_system
 from n2d_spark.core.resources import persisted
 from n2d_spark.model.bundle import load_bundle, save_bundle
+from n2d_spark.model.novelty import TERMS
 from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.outputs.publish import MODEL_DIR
-from n2d_spark.rows.estimator_stages import REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key
+from n2d_spark.rows.estimator_stages import REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key, term_rows
 from n2d_spark.rows.update import find_new
 from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, most_similar
 from n2d_spark.rows.vector_mode import check_features_type
@@ -218,17 +219,23 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         input_col, id_col = self.getInputCol(), self.getIdCol()
         labelled = self.transform(dataset, {self.withEmbedding: True})
         with ExitStack() as held:
-            rows = persisted(held, labelled.filter(F.col(EMBEDDING_COL).isNotNull()).select(
+            rows = labelled.filter(F.col(EMBEDDING_COL).isNotNull()).select(
                 row_key(labelled, input_col, id_col).alias(ID_COL), EMBEDDING_COL
-            ).dropDuplicates([ID_COL]))
+            ).dropDuplicates([ID_COL])
+            terms_col = None
+            if fitted.novelty.space == TERMS:
+                terms, terms_col = term_rows(dataset, fitted, input_col=input_col, id_col=id_col)
+                rows = rows.join(terms, ID_COL)
+            rows = persisted(held, rows)
             n_rows = rows.count()
             if n_rows == 0:
                 raise InputError("no row of the DataFrame has anything to embed with this model")
-            update = find_new(rows, fitted.assigner, fitted.novelty, config, held)
+            update = find_new(rows, fitted.assigner, fitted.novelty, config, held, terms_col)
         found = update.topics
         new = tuple(Topic(cluster, None, (), size / n_rows) for cluster, size in zip(found.topic_ids, found.sizes))
         child = dataclasses.replace(
             fitted, config=config, assigner=update.assigner(fitted.assigner), topics=fitted.topics.updated(fitted.model_id, new),
+            novelty=update.calibration(fitted.novelty),
             model_id=None, parent_model_id=fitted.model_id,
         )
         return self._copyValues(N2DModel(child))

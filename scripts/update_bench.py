@@ -11,12 +11,13 @@ already trained in ``--work``):
   the same split on every run); trained on
   half A's World, Sports and Business rows, updated with all of half B. Printed: the share of
   B's Sci/Tech rows that are new (novelty > 1), the share of B's other rows that are new, the
-  Sci/Tech share of the rows in new topics, and the NMI of B's updated labels against its four
-  classes beside that of a full retrain on A and B (all four classes), scored on B's rows.
+  AUC of ``novelty`` for "is Sci/Tech", the Sci/Tech share of the rows in new topics, and the
+  NMI of B's updated labels against its four classes beside that of a full retrain on A and B
+  (all four classes), scored on B's rows.
 - **synthetic**: trained on 6,000 generated reviews (seed 0) less one genre (``WITHHELD_GENRE``),
-  updated with 6,000 more of every genre (seed 1). Printed: the withheld genre's share in new
-  topics, the other rows' share that is new, and their share whose label the update changed (a
-  row's label changes only when it joins a new topic).
+  updated with 6,000 more of every genre (seed 1). Printed: novelty's AUC for the withheld
+  genre, the withheld genre's share in new topics, the other rows' share that is new, and their
+  share whose label the update changed (a row's label changes only when it joins a new topic).
 - **imdb**: no planted change: trained on the first 25,000 reviews, updated with the other 25,000.
   Printed: the new-row share and the new topics found, with their names.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import normalized_mutual_info_score
+from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import cpu_model  # noqa: E402
@@ -128,6 +129,7 @@ def measure(key: str, work: Path, overrides: list[str], keep_models: bool) -> di
             withheld_in_new_topics=float(in_new_topic[withheld].mean()),
             others_changed=float(in_new_topic[~withheld].mean()),
             withheld_share_of_new_topics=float(withheld[in_new_topic].mean()) if in_new_topic.any() else None,
+            novelty_auc=float(roc_auc_score(withheld, labels["novelty"])),
         )
     if key == "ag":
         result["nmi_updated"] = float(normalized_mutual_info_score(labels[label_col], labels["cluster"]))
@@ -155,12 +157,13 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     results = [measure(key, work, args.overrides, args.keep_models) for key in args.inputs.split(",")]
     print(f"CPU: {cpu_model()}; update overrides: {' '.join(args.overrides) or 'none'}")
-    print("| input | rows | new-row share | withheld rows new | other rows new | withheld in new topics | withheld share of new topics "
-          "| other rows relabelled | NMI updated / full retrain | new topics | words outside vocabulary (training / new) | retrain advised |")
-    print("|" + "---|" * 12)
+    print("| input | rows | new-row share | novelty's AUC for the withheld rows | withheld rows new | other rows new | withheld in new topics "
+          "| withheld share of new topics | other rows relabelled | NMI updated / full retrain | new topics "
+          "| words outside vocabulary (training / new) | retrain advised |")
+    print("|" + "---|" * 13)
     for r in results:
         nmi = f"{_f(r.get('nmi_updated'))} / {_f(r.get('nmi_full_retrain'))}" if "nmi_updated" in r else "-"
-        print(f"| {r['input']} ({r['precision']}) | {r['rows']} | {_f(r['new_row_share'])} | {_f(r.get('withheld_new'))} | {_f(r.get('others_new'))} "
+        print(f"| {r['input']} ({r['precision']}) | {r['rows']} | {_f(r['new_row_share'])} | {_f(r.get('novelty_auc'))} | {_f(r.get('withheld_new'))} | {_f(r.get('others_new'))} "
               f"| {_f(r.get('withheld_in_new_topics'))} | {_f(r.get('withheld_share_of_new_topics'))} | {_f(r.get('others_changed'))} | {nmi} "
               f"| {len(r['new_topics'])}: {', '.join(r['new_topics'][:6])}{', ...' if len(r['new_topics']) > 6 else ''} "
               f"| {_f(r['oov']['training'])} / {_f(r['oov']['new'])} | {'yes: ' + '; '.join(r['why']) if r['retrain_advised'] else 'no'} |")

@@ -25,9 +25,9 @@ from n2d_spark.model.bundle import FORMAT_VERSION, load_bundle, save_bundle
 from n2d_spark.model.assigner import AddedTopics, ClusterAssigner
 from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
-from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
+from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler, smoothed_idf
 from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
-from n2d_spark.model.novelty import calibrate
+from n2d_spark.model.novelty import calibrate, term_points
 from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.rows.text import COUNTS_COL, fit_text_model, learned, text_model_reading, vectorize, vocabulary
 
@@ -98,7 +98,7 @@ def test_layout_and_manifest(saved):
     assert not any(name.endswith(".pkl") for name in files)
     assert "text.json" in files and not any(name.startswith("text_pipeline/") for name in files)
     manifest = json.loads((folder / "bundle.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 4
+    assert manifest["format_version"] == FORMAT_VERSION == 5
     assert manifest["parent_model_id"] is None and "topics.json" in files
     assert manifest["model_id"] == model_id and len(model_id) == 16
     assert manifest["config"] == config.to_dict()
@@ -181,8 +181,8 @@ CORRUPTIONS = {
     "missing_text_part": (lambda f: (f / "text.json").unlink(), r"part text\.json is missing"),
     "unlisted_file": (lambda f: (f / "stage.py").write_text("import os"), r"holds files bundle\.json does not list \(stage\.py\)$"),
     "format_version": (
-        lambda f: _edit_manifest(f, lambda m: m.update(format_version=5)),
-        r"format version 5, but this n2d-spark reads format versions 1, 2, 3, 4",
+        lambda f: _edit_manifest(f, lambda m: m.update(format_version=FORMAT_VERSION + 1)),
+        r"format version 6, but this n2d-spark reads format versions 1, 2, 3, 4, 5",
     ),
     "scikit_learn_version": (
         lambda f: _edit_manifest(f, lambda m: m["versions"].update({"scikit-learn": "0.24.2"})),
@@ -531,8 +531,8 @@ def test_topics_novelty_added_topics_and_parent_round_trip(spark, saved, tmp_pat
     save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, child, learned(text_model),
                 TOPICS, calibration, parent_model_id=parent_id)
     loaded = _load(spark, folder)
-    assert loaded.parent_model_id == parent_id and loaded.topics == TOPICS and loaded.format_version == 4
-    assert loaded.novelty.threshold(0.98) == calibration.threshold(0.98) > 1
+    assert loaded.parent_model_id == parent_id and loaded.topics == TOPICS and loaded.format_version == 5
+    assert loaded.novelty.threshold(0.98) == calibration.threshold(0.98) > 1 and loaded.novelty.space == "embedding"
     np.testing.assert_array_equal(loaded.assigner.added.rows, added.rows)
     np.testing.assert_array_equal(loaded.assigner.added.topics, added.topics)
     # A row among the added rows joins their topic; a fit row keeps the original model's label.
@@ -542,3 +542,29 @@ def test_topics_novelty_added_topics_and_parent_round_trip(spark, saved, tmp_pat
     rewrite_parts(folder, ["topics.json", "novelty.npz", "added.npz"], {}, format_version=3)
     older = _load(spark, folder)
     assert older.topics is None and older.novelty is None and older.assigner.added is None and older.format_version == 3
+
+
+def test_a_terms_calibration_round_trips_and_format_4_reads_as_the_embeddings(spark, saved, tmp_path):
+    """A text model's calibration keeps its IDF and known rows in the terms space; format 4's novelty.npz, which
+    had no space, loads as the embedding's, as it was measured."""
+    _, _, config, embedding_model, assigner, text_model = saved
+    rng = np.random.default_rng(0)
+    counts = sp.random(200, 30, density=0.2, format="csr", random_state=1, data_rvs=lambda n: rng.integers(1, 4, n)).astype(np.float32)
+    idf = smoothed_idf(counts)
+    calibration = calibrate(term_points(counts, np.asarray(counts.sum(axis=1)).ravel() + 2, idf), "cosine", seed=0, idf=idf)
+    folder = tmp_path / "terms"
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, learned(text_model),
+                TOPICS, calibration)
+    loaded = _load(spark, folder).novelty
+    assert loaded.space == "terms" and loaded.threshold(0.98) == calibration.threshold(0.98)
+    np.testing.assert_array_equal(loaded.idf, idf)
+    assert loaded.known.shape == (100, 31) and (loaded.known != calibration.known).nnz == 0
+    # Each known row's last column: its 2 words outside the vocabulary.
+    np.testing.assert_array_equal(loaded.known[:, -1].toarray().ravel(), np.full(100, 2.0))
+
+    embedding = calibrate(assigner.fit_rows, "euclidean", seed=0)
+    arrays, scalars = embedding.to_arrays()
+    del scalars["space"]
+    rewrite_parts(folder, ["novelty.npz"], {"novelty.npz": bundle_module._npz_bytes(arrays, scalars)}, format_version=4)
+    older = _load(spark, folder)
+    assert older.format_version == 4 and older.novelty.space == "embedding" and older.novelty.known is None

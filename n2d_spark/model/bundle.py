@@ -3,7 +3,7 @@
 Over 300 lines: one file format, so each part's writer and reader, and the checks between them, sit
 side by side.
 
-Layout of a bundle folder (``OUTPUT/model/``), format version 4::
+Layout of a bundle folder (``OUTPUT/model/``), format version 5::
 
     bundle.json      format version, model id, the parent model's id (an update's; else null),
                      creation time, the resolved config, library versions, and every part's
@@ -15,10 +15,13 @@ Layout of a bundle folder (``OUTPUT/model/``), format version 4::
                      as JSON the scalars (cluster_arrays.clusters_to_arrays)
     text.json        what the text model learned: its vocabulary and stop words (text mode only)
     topics.json      each topic's name, top terms, share and first model (model/topics.py)
-    novelty.npz      what tells a new row (model/novelty.py); absent when the fit rows were too few
+    novelty.npz      what tells a new row (model/novelty.py): the calibration, and a text model's
+                     known rows in its terms; absent when the fit rows were too few
     added.npz        the topics updates added: their rows, topics and generation (absent until an update adds one)
 
 Format 3 had no topics.json, novelty.npz or added.npz: ``assign`` reads it, ``update`` refuses it.
+Format 4's novelty.npz measured every model's rows in the embedding space: ``update`` still does so
+for it.
 
 The .npz parts are read with ``allow_pickle=False``, and text.json as data: the text pipeline
 is rebuilt from this project's code (model/text_vocabulary.py), so loading runs no code, SQL or

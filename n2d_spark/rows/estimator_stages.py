@@ -32,7 +32,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, REASON_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
+from n2d_spark.core.columns import (
+    CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, REASON_COL, SECOND_CLUSTER_COL, UMAP_COL, WORD_COUNT_COL, quoted,
+)
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
@@ -45,7 +47,7 @@ from n2d_spark.rows.assign import assign_batches, batch_count
 from n2d_spark.rows.embed import embed
 from n2d_spark.rows.fit import fit_model
 from n2d_spark.rows.rejects import COPIES_COL, NO_VOCABULARY_TERMS, NULL_ID, RejectTally, with_input_reason
-from n2d_spark.rows.vectorize import check_usable, featurize, out_of_vocabulary_share
+from n2d_spark.rows.vectorize import Featurized, check_usable, featurize, out_of_vocabulary_share
 
 # Added by transform beside the output column (named by outputCol).
 REJECT_REASON_COL = "reject_reason"
@@ -131,11 +133,8 @@ def label_frame(
     """
     added = [output_col, *_PLACED, *([EMBEDDING_COL] if with_embedding else []), REJECT_REASON_COL]
     check_input(df, input_col, id_col, added)
-    config = dataclasses.replace(fitted.config, input=dataclasses.replace(fitted.config.input, id_col=id_col))
+    keyed, config, features = _featurized(df, fitted, input_col, id_col)
     encoder = fitted.embedding_model.encoder
-    keyed = df.withColumn(_KEY, row_key(df, input_col, id_col))
-    rows = _working_rows(keyed.select(_KEY, _column(input_col).alias(fitted.source_col)), fitted.source_col, config)
-    features = featurize(rows, config, fitted.learned_text, vector_length=encoder.input_dim)
     vectors = features.rows
     # No Spark filter on the embedding: Spark would run the embedding UDF once for the filter and
     # again for the value. The count counts embeddings, and assign_batches passes over rows without
@@ -170,6 +169,24 @@ def label_frame(
         *([F.col(_LABELS[EMBEDDING_COL]).alias(EMBEDDING_COL)] if with_embedding else []),
         reason.alias(REJECT_REASON_COL),
     )
+
+
+def term_rows(df: DataFrame, fitted: FittedN2D, *, input_col: str, id_col: str | None) -> tuple[DataFrame, str]:
+    """The usable rows of ``df`` (a text model's input) as (id, their count vectors, word count), and the vectors' column; lazy.
+
+    Ids as ``label_frame`` gives them: an update scores rows in their terms (model/novelty.py).
+    """
+    _, _, features = _featurized(df, fitted, input_col, id_col)
+    usable = features.rows.filter(F.col(REASON_COL).isNull())
+    return usable.select(ID_COL, features.column, WORD_COUNT_COL), features.column
+
+
+def _featurized(df: DataFrame, fitted: FittedN2D, input_col: str, id_col: str | None) -> tuple[DataFrame, JobConfig, Featurized]:
+    """``df`` with its row key, the config the rows are read with, and its rows vectorized by the model."""
+    config = dataclasses.replace(fitted.config, input=dataclasses.replace(fitted.config.input, id_col=id_col))
+    keyed = df.withColumn(_KEY, row_key(df, input_col, id_col))
+    rows = _working_rows(keyed.select(_KEY, _column(input_col).alias(fitted.source_col)), fitted.source_col, config)
+    return keyed, config, featurize(rows, config, fitted.learned_text, vector_length=fitted.embedding_model.encoder.input_dim)
 
 
 def row_key(df: DataFrame, input_col: str, id_col: str | None) -> Column:
