@@ -13,6 +13,8 @@ one thread, as an executor's task places them, in one batch of ``--rows`` rows (
    run wrote (labels/ ``cluster``): transform with fewer layout epochs; the starting position
    alone (the weighted mean of the nearest fit rows' coordinates); a vote of the nearest fit
    rows' labels. Beside them, the floor: transform itself on batches of other rows.
+3. Transform with an approximate neighbour search (exact_search.py's ``CellSearch``) against
+   transform with the exact one, on the same batch.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from threadpoolctl import threadpool_limits
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 from bench import cpu_model  # noqa: E402
+
+sys.path.insert(0, str(REPO / "scripts" / "studies"))
+from exact_search import CellSearch  # noqa: E402
 
 
 def timed(what, *args):
@@ -65,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", required=True)
     parser.add_argument("--rows", type=int, default=20_000, help="rows in the timed batch (manifold.batch_rows)")
+    parser.add_argument("--cells", default="32:12,32:16,64:12", help="cell searches to compare, cells:probes (exact_search.py)")
     args = parser.parse_args()
 
     from pyspark.sql import SparkSession
@@ -120,6 +126,14 @@ def main() -> None:
         votes = np.zeros((len(batch), fit_labels.max() + 2))
         np.add.at(votes, (np.repeat(np.arange(len(batch)), np.diff(graph.indptr)), fit_labels[graph.indices] + 1), graph.data)
         print(f"| a vote of the nearest fit rows' labels | {np.mean(votes.argmax(axis=1) - 1 == written[: args.rows]):.4f} |")
+
+        # An approximate neighbour search instead of the exact one, against the exact transform of the same batch.
+        exact_search, exact_labels = reducer._knn_search_index, clusters.predict(transform(reducer, batch))
+        print(f"\n| neighbour search (exact_search.py) | agreement with exact search's transform, the same {len(batch):,} rows |\n|---|---|")
+        for setting in args.cells.split(","):
+            reducer._knn_search_index = CellSearch(np.asarray(reducer._raw_data, np.float32), *map(int, setting.split(":")))
+            print(f"| cells {setting} | {np.mean(clusters.predict(transform(reducer, batch)) == exact_labels):.4f} |")
+        reducer._knn_search_index = exact_search
 
 
 if __name__ == "__main__":
