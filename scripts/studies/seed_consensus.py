@@ -1,0 +1,95 @@
+"""Do several autoencoders agree where one does not? Seeds, ensembles and k on a labelled corpus (issue 31).
+
+    .venv/bin/python scripts/studies/seed_consensus.py --corpus ag [--seeds 0,1,2] [--members 1,3] [--fixed-k 4]
+
+Vectorizes the corpus (the quality bench's input) as the job does (the shipped defaults), takes the job's autoencoder sample
+(all rows of the small corpora), and for each run seed s and ensemble size m trains m
+autoencoders with seeds m*s .. m*s+m-1 (disjoint between runs), embeds every row with each,
+standardizes each member's embedding and joins them side by side (m x 10 columns), then fits
+the job's UMAP and clusterer (``k: auto``, and KMeans with ``--fixed-k``). Printed per ensemble
+size: the chosen k per seed, the mean pairwise ARI between seeds, and the mean NMI against the
+label, for ``k: auto`` and for the fixed k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for bench.py
+from bench import cpu_model  # noqa: E402
+from quality_bench import prepare  # noqa: E402
+
+from n2d_spark.cli import build_local_session  # noqa: E402
+from n2d_spark.core.config import load_config  # noqa: E402
+from n2d_spark.model.autoencoder import resolve_precision, train_autoencoder  # noqa: E402
+from n2d_spark.model.cluster import fit_clusters, kmeans  # noqa: E402
+from n2d_spark.model.encoder import InputScaler  # noqa: E402
+from n2d_spark.model.manifold import fit_manifold  # noqa: E402
+from n2d_spark.rows.read import read_rows  # noqa: E402
+from n2d_spark.rows.sampling import collect_sample  # noqa: E402
+from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mean_pairwise_ari(labelings: list[np.ndarray]) -> float:
+    return float(np.mean([adjusted_rand_score(a, b) for a, b in itertools.combinations(labelings, 2)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", choices=("ag", "bbc", "reuters"), default="ag")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--members", default="1,3")
+    parser.add_argument("--fixed-k", type=int, default=4)
+    parser.add_argument("--set", action="append", default=[], help="job config key=value")
+    args = parser.parse_args()
+    config = load_config(None, ["input.text_col=text", *args.set])
+    spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
+    spark.sparkContext.setLogLevel("ERROR")
+    with tempfile.TemporaryDirectory() as work:
+        rows = read_rows(spark, str(prepare(args.corpus, Path(work))), config.input).cache()
+        rows.count()
+    vectors = vectorize(fit_text_model(rows, config.input.text_col, config.text), rows).cache()
+    n_rows = vectors.count()
+    ids, counts = collect_sample(vectors, COUNTS_COL, n_rows, config.autoencoder.seed)
+    labels = vectors.select("id", "label").toPandas().set_index("id").loc[ids, "label"].astype(str).to_numpy()
+    scaler = InputScaler.fit(counts, config.text.scaling, config.text.l2_normalize)
+    x = scaler.transform(counts)
+    precision = resolve_precision(config.autoencoder.precision, x.shape[1])
+    print(f"# {args.corpus}: {x.shape[0]} rows x {x.shape[1]} terms; CPU {cpu_model()}; precision {precision}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print("| members | seeds' k (auto) | ARI between seeds, auto | NMI, auto | ARI between seeds, k "
+          f"{args.fixed_k} | NMI, k {args.fixed_k} | s per run |\n|---|---|---|---|---|---|---|")
+    for members in (int(m) for m in args.members.split(",")):
+        auto, fixed, ks, seconds = [], [], [], []
+        for seed in seeds:
+            start = time.perf_counter()
+            parts = []
+            for member in range(members):
+                trained = train_autoencoder(x, dataclasses.replace(config.autoencoder, seed=members * seed + member))
+                z = trained.encoder(x)
+                parts.append((z - z.mean(axis=0)) / (z.std(axis=0) + 1e-12))
+            embedding = np.hstack(parts).astype(np.float32)
+            _, points = fit_manifold(embedding, config.manifold)
+            fitted, cluster_labels = fit_clusters(points, config.cluster)
+            auto.append(cluster_labels)
+            ks.append(len(np.unique(cluster_labels)))
+            fixed.append(kmeans(args.fixed_k, 0).fit_predict(points))
+            seconds.append(time.perf_counter() - start)
+        print(f"| {members} | {', '.join(map(str, ks))} | {mean_pairwise_ari(auto):.3f} | "
+              f"{np.mean([normalized_mutual_info_score(labels, a) for a in auto]):.3f} | {mean_pairwise_ari(fixed):.3f} | "
+              f"{np.mean([normalized_mutual_info_score(labels, f) for f in fixed]):.3f} | {np.mean(seconds):.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
