@@ -51,7 +51,9 @@ from n2d_spark.model.bundle import load_bundle, save_bundle
 from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.outputs.cluster_summary import fresh_names
 from n2d_spark.outputs.publish import MODEL_DIR
-from n2d_spark.rows.estimator_stages import REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key, text_rows
+from n2d_spark.rows.estimator_stages import (
+    REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key, term_rows, text_rows,
+)
 from n2d_spark.rows.update import find_new, with_new_topics
 from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, most_similar
 from n2d_spark.rows.vector_mode import check_features_type
@@ -221,19 +223,26 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         input_col, id_col = self.getInputCol(), self.getIdCol()
         labelled = self.transform(dataset, {self.withEmbedding: True})
         with ExitStack() as held:
-            rows = persisted(held, labelled.filter(F.col(EMBEDDING_COL).isNotNull()).select(
+            rows = labelled.filter(F.col(EMBEDDING_COL).isNotNull()).select(
                 row_key(labelled, input_col, id_col).alias(ID_COL), F.col(quoted(self.getOutputCol())).alias(CLUSTER_COL),
                 CONFIDENCE_COL, SECOND_CLUSTER_COL, EMBEDDING_COL,
-            ).dropDuplicates([ID_COL]))
+            ).dropDuplicates([ID_COL])
+            terms_col = None
+            if fitted.novelty.terms is not None:
+                terms, terms_col = term_rows(dataset, fitted, input_col=input_col, id_col=id_col)
+                rows = rows.join(terms, ID_COL)
+            rows = persisted(held, rows)
             n_rows = rows.count()
             if n_rows == 0:
                 raise InputError("no row of the DataFrame has anything to embed with this model")
-            update = find_new(rows, fitted.assigner, fitted.novelty, config, held)
+            update = find_new(rows, fitted.assigner, fitted.novelty, config, held, terms_col)
             found, updated = update.topics, update.assigner(fitted.assigner)
             names = pd.DataFrame()
             if found.topic_ids and fitted.learned_text is not None:
                 # Persisted: the naming counts and samples it, and each pass would search the new rows' neighbours again.
-                assigned = persisted(held, with_new_topics(rows.drop(EMBEDDING_COL), rows.select(ID_COL, EMBEDDING_COL), update, updated))
+                assigned = persisted(held, with_new_topics(
+                    rows.select(ID_COL, CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL), rows.select(ID_COL, EMBEDDING_COL), update, updated,
+                ))
                 texts = text_rows(dataset, fitted, input_col=input_col, id_col=id_col)
                 names = fresh_names(texts, assigned.select(ID_COL, CLUSTER_COL), found.topic_ids, config)
         def topic(cluster: int, size: int) -> Topic:
@@ -244,6 +253,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         new = tuple(topic(cluster, size) for cluster, size in zip(found.topic_ids, found.sizes))
         child = dataclasses.replace(
             fitted, config=config, assigner=updated, topics=fitted.topics.updated(fitted.model_id, new),
+            novelty=update.calibration(fitted.novelty),
             model_id=None, parent_model_id=fitted.model_id,
         )
         return self._copyValues(N2DModel(child))

@@ -25,9 +25,9 @@ from n2d_spark.model.bundle import FORMAT_VERSION, load_bundle, save_bundle
 from n2d_spark.model.assigner import AddedTopics, ClusterAssigner
 from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
-from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
+from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler, smoothed_idf
 from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
-from n2d_spark.model.novelty import calibrate
+from n2d_spark.model.novelty import NoveltySignals, calibrate, term_points
 from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.rows.text import COUNTS_COL, fit_text_model, learned, text_model_reading, vectorize, vocabulary
 
@@ -98,7 +98,7 @@ def test_layout_and_manifest(saved):
     assert not any(name.endswith(".pkl") for name in files)
     assert "text.json" in files and not any(name.startswith("text_pipeline/") for name in files)
     manifest = json.loads((folder / "bundle.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 4
+    assert manifest["format_version"] == FORMAT_VERSION == 5
     assert manifest["parent_model_id"] is None and "topics.json" in files
     assert manifest["model_id"] == model_id and len(model_id) == 16
     assert manifest["config"] == config.to_dict()
@@ -181,8 +181,8 @@ CORRUPTIONS = {
     "missing_text_part": (lambda f: (f / "text.json").unlink(), r"part text\.json is missing"),
     "unlisted_file": (lambda f: (f / "stage.py").write_text("import os"), r"holds files bundle\.json does not list \(stage\.py\)$"),
     "format_version": (
-        lambda f: _edit_manifest(f, lambda m: m.update(format_version=5)),
-        r"format version 5, but this n2d-spark reads format versions 1, 2, 3, 4",
+        lambda f: _edit_manifest(f, lambda m: m.update(format_version=FORMAT_VERSION + 1)),
+        r"format version 6, but this n2d-spark reads format versions 1, 2, 3, 4, 5",
     ),
     "scikit_learn_version": (
         lambda f: _edit_manifest(f, lambda m: m["versions"].update({"scikit-learn": "0.24.2"})),
@@ -525,14 +525,15 @@ def test_topics_novelty_added_topics_and_parent_round_trip(spark, saved, tmp_pat
     _, parent_id, config, embedding_model, assigner, text_model = saved
     fit_rows = assigner.fit_rows
     calibration = calibrate(fit_rows, "euclidean", seed=0)
+    signals = NoveltySignals(calibration)
     added = AddedTopics(fit_rows[:20] + 50, np.full(20, 7, np.int32), np.ones(20, np.int32), neighbours=15, metric="euclidean")
     child = ClusterAssigner(assigner.reducer, assigner.clusters, added)
     folder = tmp_path / "child"
     save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, child, learned(text_model),
-                TOPICS, calibration, parent_model_id=parent_id)
+                TOPICS, signals, parent_model_id=parent_id)
     loaded = _load(spark, folder)
-    assert loaded.parent_model_id == parent_id and loaded.topics == TOPICS and loaded.format_version == 4
-    assert loaded.novelty.threshold(0.98) == calibration.threshold(0.98) > 1
+    assert loaded.parent_model_id == parent_id and loaded.topics == TOPICS and loaded.format_version == 5
+    assert loaded.novelty.embedding.threshold(0.98) == calibration.threshold(0.98) > 1 and loaded.novelty.terms is None
     np.testing.assert_array_equal(loaded.assigner.added.rows, added.rows)
     np.testing.assert_array_equal(loaded.assigner.added.topics, added.topics)
     # A row among the added rows joins their topic; a fit row keeps the original model's label.
@@ -542,3 +543,44 @@ def test_topics_novelty_added_topics_and_parent_round_trip(spark, saved, tmp_pat
     rewrite_parts(folder, ["topics.json", "novelty.npz", "added.npz"], {}, format_version=3)
     older = _load(spark, folder)
     assert older.topics is None and older.novelty is None and older.assigner.added is None and older.format_version == 3
+
+
+def test_a_terms_calibration_round_trips_and_format_4_reads_as_the_embeddings_alone(spark, saved, tmp_path):
+    """A text model's novelty is measured in its embedding and its terms: the terms' calibration keeps its IDF
+    and known rows (novelty_terms.npz); a format 4 bundle, without that part and whose novelty.npz named no
+    space, tells new rows by the embedding alone."""
+    _, _, config, embedding_model, assigner, text_model = saved
+    rng = np.random.default_rng(0)
+    counts = sp.random(200, 30, density=0.2, format="csr", random_state=1, data_rvs=lambda n: rng.integers(1, 4, n)).astype(np.float32)
+    idf = smoothed_idf(counts)
+    terms = calibrate(term_points(counts, np.asarray(counts.sum(axis=1)).ravel() + 2, idf), "cosine", seed=0, idf=idf)
+    embedding = calibrate(assigner.fit_rows, "euclidean", seed=0)
+    folder = tmp_path / "terms"
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, learned(text_model),
+                TOPICS, NoveltySignals(embedding, terms))
+    assert {"novelty.npz", "novelty_terms.npz"} <= {p.name for p in folder.iterdir()}
+    loaded = _load(spark, folder).novelty
+    assert loaded.embedding.space == "embedding" and loaded.embedding.threshold(0.98) == embedding.threshold(0.98)
+    assert loaded.terms.space == "terms" and loaded.terms.threshold(0.98) == terms.threshold(0.98)
+    np.testing.assert_array_equal(loaded.terms.idf, idf)
+    assert loaded.terms.known.shape == (100, 31) and (loaded.terms.known != terms.known).nnz == 0
+    # Each known row's last column: its 2 words outside the vocabulary.
+    np.testing.assert_array_equal(loaded.terms.known[:, -1].toarray().ravel(), np.full(100, 2.0))
+
+    arrays, scalars = embedding.to_arrays()
+    del scalars["space"]
+    rewrite_parts(folder, ["novelty.npz", "novelty_terms.npz"], {"novelty.npz": bundle_module._npz_bytes(arrays, scalars)}, format_version=4)
+    older = _load(spark, folder)
+    assert older.format_version == 4 and older.novelty.embedding.space == "embedding" and older.novelty.terms is None
+
+
+def test_novelty_parts_in_the_wrong_place_are_refused(spark, saved, tmp_path):
+    """A terms calibration where the embedding's belongs (or the reverse) is refused in one line naming the part."""
+    _, _, config, embedding_model, assigner, text_model = saved
+    embedding = calibrate(assigner.fit_rows, "euclidean", seed=0)
+    folder = tmp_path / "swapped"
+    save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, assigner, learned(text_model),
+                TOPICS, NoveltySignals(embedding))
+    rewrite_parts(folder, [], {"novelty_terms.npz": (folder / "novelty.npz").read_bytes()})
+    with pytest.raises(BundleError, match=r"part novelty_terms\.npz could not be loaded .*expected the embedding space's calibration"):
+        _load(spark, folder)

@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import EMBEDDING_COL, REASON_COL
+from n2d_spark.core.columns import EMBEDDING_COL, REASON_COL, WORD_COUNT_COL
 from n2d_spark.core.config import InputConfig, TextConfig, load_config
 from n2d_spark.core.errors import N2DError
 from n2d_spark.model.encoder import EmbeddingModel, Encoder, InputScaler
 from n2d_spark.pipeline import run_job
 from n2d_spark.rows.embed import embed
 from n2d_spark.rows.rejects import with_input_reason, with_text_reason
-from n2d_spark.rows.text import COUNTS_COL, WORD_COUNT_COL, fit_text_model, vectorize, vocabulary
+from n2d_spark.rows.text import COUNTS_COL, fit_text_model, vectorize, vocabulary
 from n2d_spark.synthetic import generate_reviews, write_corpus
 
 

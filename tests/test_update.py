@@ -4,13 +4,17 @@ and the other rows keep their labels, the updated model has its lineage, and an 
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from n2d_spark import cli
 from n2d_spark.core.config import load_config
 from n2d_spark.core.errors import BundleError, ConfigError
 from n2d_spark.model.assign_policy import check_assign_overrides
+from n2d_spark.model.encoder import smoothed_idf
+from n2d_spark.model.novelty import calibrate, density_ratios, term_points
 from n2d_spark.pipeline import run_assign, run_job, run_update
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
@@ -59,10 +63,13 @@ def test_a_withheld_genre_becomes_new_topics_and_other_rows_keep_their_labels(sp
     assert (labels.loc[kept, "cluster"] == before.loc[kept, "cluster"]).all()
     assert (labels.loc[~withheld, "cluster"] == before.loc[~withheld, "cluster"]).mean() >= 0.95
     assert update["new_row_share"] == pytest.approx((labels["novelty"] > 1).mean())
+    # A text model tells new rows in its embedding and its terms together (model/novelty.py).
+    assert [space["space"] for space in update["novelty"]["spaces"]] == ["embedding", "terms"]
     assert update["out_of_vocabulary_share"]["new"] > update["out_of_vocabulary_share"]["training"]
     page = (work / "updated" / "report" / "update.html").read_text()
     # The report names the new topics and loads nothing.
     assert all(topic["name"] in page for topic in update["new_topics"]) and "<script" not in page and "src=" not in page
+    assert "measured in the embedding and the rows&#x27; terms (the geometric mean of the two)" in page
     summary = cli.format_summary(manifest)
     assert f"{update['new_rows']} rows new" in summary and all(topic["name"] in summary for topic in update["new_topics"][:3])
 
@@ -87,7 +94,7 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
     work, manifest = updated
     bundle = json.loads((work / "updated" / "model" / "bundle.json").read_text())
     assert bundle["parent_model_id"] == manifest["update"]["parent_model"] != bundle["model_id"] == manifest["model_id"]
-    assert {"topics.json", "novelty.npz", "added.npz"} <= set(bundle["parts"])
+    assert {"topics.json", "novelty.npz", "novelty_terms.npz", "added.npz"} <= set(bundle["parts"])
 
     # assign with the updated model puts the withheld genre in the new topics.
     run_assign(spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "assigned-again"))
@@ -141,3 +148,34 @@ def test_update_refuses_settings_that_change_the_model(updated, tmp_path, capsys
     check_assign_overrides(["update.min_topic_rows=10"], "update")
     with pytest.raises(ConfigError, match="assign can set"):
         check_assign_overrides(["update.min_topic_rows=10"], "assign")
+
+
+def test_in_the_terms_space_words_outside_the_vocabulary_tell_a_new_row():
+    """A text model measures novelty in its rows' terms, with one more column for the words outside its
+    vocabulary: rows whose known words look like the training rows' but which bring many unknown words are new;
+    rows like the training rows are not."""
+    counts = sp.csr_matrix(np.array([[2, 0, 1], [0, 0, 0]], np.float32))
+    np.testing.assert_array_equal(
+        term_points(counts, np.array([5, 4]), np.array([1.0, 2.0, 0.5], np.float32)).toarray(),
+        [[2, 0, 0.5, 2], [0, 0, 0, 4]],
+    )
+
+    rng = np.random.default_rng(0)
+
+    def rows(n, unknown):
+        # Five topics of 20 terms each; a row draws 6 words from its topic, plus ``unknown`` words outside the vocabulary.
+        topics = rng.integers(0, 5, n)
+        terms = topics[:, None] * 20 + rng.integers(0, 20, (n, 6))
+        counts = sp.csr_matrix((np.ones(terms.size, np.float32), (np.repeat(np.arange(n), 6), terms.ravel())), shape=(n, 100))
+        return counts, counts.sum(axis=1).A1 + unknown(n)
+
+    train, train_words = rows(2000, lambda n: rng.integers(0, 3, n))
+    idf = smoothed_idf(train)
+    calibration = calibrate(term_points(train, train_words, idf), "cosine", seed=0, idf=idf)
+    known_like, words = rows(600, lambda n: rng.integers(0, 3, n))
+    bringing_new_words, new_words = rows(400, lambda n: rng.integers(8, 12, n))
+    points = term_points(sp.vstack([known_like, bringing_new_words], format="csr"), np.concatenate([words, new_words]), idf)
+    known = calibration.known_rows(np.zeros((0, 2)), points.shape[0])
+    ratios = density_ratios(points, known, points, np.ones(points.shape[0], bool), calibration.neighbours, "cosine")
+    is_new = ratios / np.median(ratios) / calibration.threshold(0.98) > 1
+    assert is_new[600:].mean() >= 0.9 and is_new[:600].mean() <= 0.1

@@ -24,6 +24,9 @@ FIRST_MODEL_COL = "first_model"
 # In every labels/ row, so that the outputs of several runs can be unioned and told apart.
 RUN_ID_COL = "run_id"
 MODEL_ID_COL = "model_id"
+# Text mode's vectors: words left after cleaning and stop-word removal, in the vocabulary or not
+# (0: the text was empty after cleaning).
+WORD_COUNT_COL = "_n_words"
 # The cluster of a row that no cluster takes (DBSCAN's and HDBSCAN's noise).
 NOISE = -1
 

@@ -13,6 +13,8 @@ from n2d_spark.evaluation.report_views import shortened
 UPDATE_HTML = "update.html"
 # Characters of an example text shown in the table of new topics.
 _EXAMPLE_CHARS = 300
+# How the report names each space novelty is measured in (model/novelty.py).
+SPACE_WORDS = {"embedding": "the embedding", "terms": "the rows' terms"}
 
 
 def render_update_html(manifest: dict) -> str:
@@ -41,7 +43,9 @@ def render_update_html(manifest: dict) -> str:
         advice,
         f"<p>{number(update['new_rows'])} of {number(manifest['rows']['labelled'])} labelled rows are new "
         f"({number(update['new_row_share'] * 100, 1)}%): farther from the model's rows than from the new data's own, by more "
-        f"than the {number(novelty['quantile'], 3)} quantile of that ratio on the training rows.</p>",
+        f"than the {number(novelty['quantile'], 3)} quantile of that ratio on the training rows, measured in "
+        f"{escaped(' and '.join(SPACE_WORDS[space['space']] for space in novelty['spaces']))}"
+        f"{' (the geometric mean of the two)' if len(novelty['spaces']) > 1 else ''}.</p>",
         "<p>Words outside the model's vocabulary: "
         + (f"{number(oov['new'] * 100, 1)}% of the new data's, {number(oov['training'] * 100, 1)}% of the training data's."
            if oov["new"] is not None and oov["training"] is not None else "not counted (vector mode).")

@@ -3,7 +3,7 @@
 Over 300 lines: one file format, so each part's writer and reader, and the checks between them, sit
 side by side.
 
-Layout of a bundle folder (``OUTPUT/model/``), format version 4::
+Layout of a bundle folder (``OUTPUT/model/``), format version 5::
 
     bundle.json      format version, model id, the parent model's id (an update's; else null),
                      creation time, the resolved config, library versions, and every part's
@@ -15,10 +15,13 @@ Layout of a bundle folder (``OUTPUT/model/``), format version 4::
                      as JSON the scalars (cluster_arrays.clusters_to_arrays)
     text.json        what the text model learned: its vocabulary and stop words (text mode only)
     topics.json      each topic's name, top terms, share and first model (model/topics.py)
-    novelty.npz      what tells a new row (model/novelty.py); absent when the fit rows were too few
+    novelty.npz      what tells a new row in the embedding space (model/novelty.py); absent when the
+                     fit rows were too few
+    novelty_terms.npz  a text model's: what tells a new row in its terms, with the known rows in them
     added.npz        the topics updates added: their rows, topics and generation (absent until an update adds one)
 
 Format 3 had no topics.json, novelty.npz or added.npz: ``assign`` reads it, ``update`` refuses it.
+Format 4 had no novelty_terms.npz: ``update`` tells its new rows by the embedding alone.
 
 The .npz parts are read with ``allow_pickle=False``, and text.json as data: the text pipeline
 is rebuilt from this project's code (model/text_vocabulary.py), so loading runs no code, SQL or
@@ -88,7 +91,7 @@ from n2d_spark.model.manifold import (
     umap_from_arrays,
     umap_to_arrays,
 )
-from n2d_spark.model.novelty import NoveltyCalibration
+from n2d_spark.model.novelty import NoveltyCalibration, NoveltySignals
 from n2d_spark.model.text_vocabulary import TEXT_PART, TextVocabulary, from_spark_ml_files
 from n2d_spark.model.topics import ModelTopics
 
@@ -97,6 +100,7 @@ UMAP_PART = "umap.npz"
 CLUSTERS_PART = "clusters.npz"
 TOPICS_PART = "topics.json"
 NOVELTY_PART = "novelty.npz"
+NOVELTY_TERMS_PART = "novelty_terms.npz"
 ADDED_PART = "added.npz"
 # A UMAP with pynndescent's index (in any format), and format 1's parts.
 UMAP_PICKLE_PART = "umap.pkl"
@@ -122,7 +126,7 @@ class ModelBundle:
     # Format 4 on; None in older bundles, which update refuses.
     topics: ModelTopics | None = None
     # None in older bundles, and where the fit rows were too few to calibrate (model/novelty.py).
-    novelty: NoveltyCalibration | None = None
+    novelty: NoveltySignals | None = None
     # The model an update started from; None for a trained model.
     parent_model_id: str | None = None
     format_version: int = FORMAT_VERSION
@@ -136,7 +140,7 @@ def save_bundle(
     assigner: ClusterAssigner,
     learned_text: TextVocabulary | None,
     topics: ModelTopics,
-    novelty: NoveltyCalibration | None,
+    novelty: NoveltySignals | None,
     parent_model_id: str | None = None,
 ) -> str:
     """Write the bundle into ``folder`` (bundle.json last, so a bundle without it is incomplete); returns the model id."""
@@ -156,14 +160,16 @@ def save_bundle(
         written[TEXT_PART] = learned_text.to_json()
     written[TOPICS_PART] = topics.to_json()
     if novelty is not None:
-        written[NOVELTY_PART] = _npz_bytes(*novelty.to_arrays())
+        written[NOVELTY_PART] = _npz_bytes(*novelty.embedding.to_arrays())
+        if novelty.terms is not None:
+            written[NOVELTY_TERMS_PART] = _npz_bytes(*novelty.terms.to_arrays())
     if assigner.added is not None:
         added = assigner.added
         written[ADDED_PART] = _npz_bytes(
             {"rows": added.rows, "topics": added.topics, "generation": added.generation},
             {"neighbours": added.neighbours, "metric": added.metric},
         )
-    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART, TEXT_PART, TOPICS_PART, NOVELTY_PART, ADDED_PART):
+    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART, TEXT_PART, TOPICS_PART, NOVELTY_PART, NOVELTY_TERMS_PART, ADDED_PART):
         if name in written:
             fs.write_bytes(f"{folder}/{name}", written[name])
     parts = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in written.items()}
@@ -248,7 +254,11 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
     if version >= LINEAGE_FORMAT_VERSION:
         topics = _loading(where, TOPICS_PART, lambda: ModelTopics.from_json(verified[TOPICS_PART]))
         if NOVELTY_PART in verified:
-            novelty = _loading(where, NOVELTY_PART, lambda: NoveltyCalibration.from_arrays(*_npz_contents(verified[NOVELTY_PART])))
+            calibrations = [
+                _loading(where, part, lambda part=part: NoveltyCalibration.from_arrays(*_npz_contents(verified[part])))
+                for part in (NOVELTY_PART, NOVELTY_TERMS_PART) if part in verified
+            ]
+            novelty = _loading(where, NOVELTY_TERMS_PART if len(calibrations) > 1 else NOVELTY_PART, lambda: NoveltySignals(*calibrations))
         if ADDED_PART in verified:
             added = _loading(where, ADDED_PART, lambda: _added_topics(*_npz_contents(verified[ADDED_PART])))
     learned_text = None

@@ -35,12 +35,7 @@ class InputScaler:
     def fit(cls, counts: sp.csr_matrix, scaling: str, l2_normalize: bool) -> "InputScaler":
         if scaling not in SCALINGS:
             raise ValueError(f"unknown scaling {scaling!r}; expected one of {', '.join(SCALINGS)}")
-        idf = None
-        if scaling == "tfidf":
-            # Smoothed IDF, as Spark ML and scikit-learn compute it: log((n + 1) / (df + 1)).
-            document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
-            idf = np.log((counts.shape[0] + 1.0) / (document_frequency + 1.0)).astype(np.float32)
-        return cls(scaling=scaling, l2_normalize=l2_normalize, idf=idf)
+        return cls(scaling=scaling, l2_normalize=l2_normalize, idf=smoothed_idf(counts) if scaling == "tfidf" else None)
 
     def transform(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         x = sp.csr_matrix(counts, dtype=np.float32, copy=True)
@@ -61,6 +56,12 @@ class InputScaler:
         if self.idf is not None:
             arrays["idf"] = self.idf
         return arrays
+
+
+def smoothed_idf(counts: sp.csr_matrix) -> np.ndarray:
+    """Each term's smoothed IDF over the rows of ``counts``, as Spark ML computes it: log((n + 1) / (df + 1))."""
+    document_frequency = np.bincount(sp.csr_matrix(counts).indices, minlength=counts.shape[1])
+    return np.log((counts.shape[0] + 1.0) / (document_frequency + 1.0)).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, REASON_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
+from n2d_spark.core.columns import (
+    CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, REASON_COL, SECOND_CLUSTER_COL, UMAP_COL, WORD_COUNT_COL, quoted,
+)
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
 from n2d_spark.model.assigner import ClusterAssigner
 from n2d_spark.model.encoder import EmbeddingModel
-from n2d_spark.model.novelty import NoveltyCalibration
+from n2d_spark.model.novelty import NoveltySignals
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.rows.assign import assign_batches, batch_count
@@ -71,7 +73,7 @@ class FittedN2D:
     # novelty calibration (model/topics.py, model/novelty.py);
     # None for a model loaded from a bundle older than format 4.
     topics: ModelTopics | None = None
-    novelty: NoveltyCalibration | None = None
+    novelty: NoveltySignals | None = None
     # The model an update started from.
     parent_model_id: str | None = None
 
@@ -181,6 +183,17 @@ def _keyed(df: DataFrame, fitted: FittedN2D, input_col: str, id_col: str | None)
     config = dataclasses.replace(fitted.config, input=dataclasses.replace(fitted.config.input, id_col=id_col))
     keyed = df.withColumn(_KEY, row_key(df, input_col, id_col))
     return keyed, config, _working_rows(keyed.select(_KEY, _column(input_col).alias(fitted.source_col)), fitted.source_col, config)
+
+
+def term_rows(df: DataFrame, fitted: FittedN2D, *, input_col: str, id_col: str | None) -> tuple[DataFrame, str]:
+    """The usable rows of ``df`` (a text model's input) as (id, their count vectors, word count), and the vectors' column; lazy.
+
+    Ids as ``label_frame`` gives them: an update scores rows in their terms (model/novelty.py).
+    """
+    _, config, rows = _keyed(df, fitted, input_col, id_col)
+    features = featurize(rows, config, fitted.learned_text, vector_length=fitted.embedding_model.encoder.input_dim)
+    usable = features.rows.filter(F.col(REASON_COL).isNull())
+    return usable.select(ID_COL, features.column, WORD_COUNT_COL), features.column
 
 
 def row_key(df: DataFrame, input_col: str, id_col: str | None) -> Column:

@@ -25,12 +25,12 @@ from n2d_spark.core.metrics import label_shape
 from n2d_spark.model.autoencoder import TrainedAutoencoder, fit_embedding_model
 from n2d_spark.model.assigner import ClusterAssigner
 from n2d_spark.model.cluster import check_enough_rows, fit_clusters, topic_tree
-from n2d_spark.model.encoder import EmbeddingModel
+from n2d_spark.model.encoder import EmbeddingModel, smoothed_idf
 from n2d_spark.model.manifold import fit_manifold
-from n2d_spark.model.novelty import NoveltyCalibration, calibrate
+from n2d_spark.model.novelty import NoveltySignals, calibrate, term_points
 from n2d_spark.rows.job_stages import Embedded, embed_rows
 from n2d_spark.rows.rejects import RejectTally
-from n2d_spark.rows.sampling import collect_sample
+from n2d_spark.rows.sampling import collect_sample, collect_term_sample
 from n2d_spark.rows.vectorize import Featurized
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,24 @@ class ModelFit:
     # The fitted UMAP and clusterer.
     assigner: ClusterAssigner
     # What tells a new row later (model/novelty.py); None when the fit rows were too few.
-    novelty: NoveltyCalibration | None
+    novelty: NoveltySignals | None
     # The clusters' hierarchy (cluster.topic_tree) where asked for and there are two clusters or more.
     tree: pd.DataFrame | None
+
+
+def calibrate_novelty(
+    fit_embeddings: np.ndarray, sample: sp.csr_matrix | np.ndarray, words: np.ndarray | None, config: JobConfig,
+) -> NoveltySignals | None:
+    """What tells a new row (model/novelty.py): the fit rows' embeddings, and where ``words`` are given (text
+    mode: the autoencoder's ``sample`` of count vectors, each row's word count) the same sample in its terms.
+    None when the fit rows are too few."""
+    embedding = calibrate(fit_embeddings, config.manifold.metric, config.manifold.seed)
+    if embedding is None:
+        return None
+    if words is None:
+        return NoveltySignals(embedding)
+    idf = smoothed_idf(sample)
+    return NoveltySignals(embedding, calibrate(term_points(sample, words, idf), "cosine", config.manifold.seed, idf))
 
 
 @contextmanager
@@ -76,7 +91,13 @@ def fit_model(
     added to ``tally``. ``progress``: log the embedding's progress (job_stages.embed_rows).
     """
     with stage("autoencoder"):
-        sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
+        # Each sampled row's word count, in text mode: the terms space of novelty (model/novelty.py) counts the
+        # words outside the vocabulary.
+        words = None
+        if features.vocabulary is None:
+            sample_ids, sample = collect_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
+        else:
+            sample_ids, sample, words = collect_term_sample(usable, features.column, config.autoencoder.sample_rows, config.autoencoder.seed)
         embedding_model, trained = fit_embedding_model(sample, config)
         log.info("autoencoder: trained on %d rows in %s", len(sample_ids), trained.precision)
 
@@ -87,7 +108,7 @@ def fit_model(
         check_enough_rows(embedded.n_rows, config.cluster)
         fit_ids, fit_embeddings = collect_sample(embedded.rows, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
         reducer, fit_coordinates = fit_manifold(fit_embeddings, config.manifold)
-        novelty = calibrate(fit_embeddings, config.manifold.metric, config.manifold.seed)
+        novelty = calibrate_novelty(fit_embeddings, sample, words, config)
 
     with stage("cluster"):
         clusters, fit_labels = fit_clusters(fit_coordinates, config.cluster)

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import ID_COL, REASON_COL, RECORD_COL, quoted
+from n2d_spark.core.columns import ID_COL, REASON_COL, RECORD_COL, WORD_COUNT_COL, quoted
 from n2d_spark.core.config import InputConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.rows.read import CORRUPT_COL
-from n2d_spark.rows.text import WORD_COUNT_COL
 from n2d_spark.rows.vector_mode import vector_reason
 
 

@@ -15,7 +15,7 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import ID_COL
+from n2d_spark.core.columns import ID_COL, WORD_COUNT_COL
 from n2d_spark.model.encoder import spark_vectors_to_csr
 from n2d_spark.rows.embed import dense_rows
 
@@ -27,17 +27,30 @@ def collect_sample(rows: DataFrame, column: str, n_rows: int, seed: int) -> tupl
     so it is the same whatever the partitioning. The matrix is CSR for count vectors, dense for
     vector mode's arrays.
     """
-    selected = rows.select(ID_COL, column)
+    picked = _picked(rows, [column], n_rows, seed)
+    ids = np.array([row[ID_COL] for row in picked])
+    if isinstance(rows.schema[column].dataType, VectorUDT):
+        return ids, rows_to_csr(picked, column)
+    return ids, dense_rows([row[column] for row in picked], None)
+
+
+def collect_term_sample(rows: DataFrame, column: str, n_rows: int, seed: int) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+    """``collect_sample`` of count vectors, with each row's words (``WORD_COUNT_COL``: in the vocabulary or not)."""
+    picked = _picked(rows, [column, WORD_COUNT_COL], n_rows, seed)
+    ids = np.array([row[ID_COL] for row in picked])
+    return ids, rows_to_csr(picked, column), np.array([row[WORD_COUNT_COL] for row in picked], np.int64)
+
+
+def _picked(rows: DataFrame, columns: list[str], n_rows: int, seed: int) -> list[Row]:
+    """The sample's rows (id and ``columns``) on the driver, sorted by id."""
+    selected = rows.select(ID_COL, *columns)
     below = _below_quantile(selected, n_rows, seed)
     # Collected at once: fewer than n_rows back means the filter kept too few (hash_sample).
     picked = _first_by_hash(below, n_rows, seed).collect() if below is not None else []
     if len(picked) < n_rows:
         picked = _first_by_hash(selected, n_rows, seed).collect()
     picked.sort(key=lambda row: row[ID_COL])
-    ids = np.array([row[ID_COL] for row in picked])
-    if isinstance(rows.schema[column].dataType, VectorUDT):
-        return ids, rows_to_csr(picked, column)
-    return ids, dense_rows([row[column] for row in picked], None)
+    return picked
 
 
 def hash_sample(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:

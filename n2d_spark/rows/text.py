@@ -16,6 +16,7 @@ from pyspark.ml.util import RemoteModelRef
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from n2d_spark.core.columns import WORD_COUNT_COL
 from n2d_spark.core.config import TextConfig
 from n2d_spark.core.metrics import WindowCounts, count_term_ids
 from n2d_spark.core.resources import persisted
@@ -35,8 +36,6 @@ COUNTS_COL = "counts"
 # A partition's window counts (count_term_windows): the terms x terms matrix, flattened, and its totals.
 _TOGETHER, _WINDOWS, _DOCUMENTS = "together", "n_windows", "n_documents"
 _COUNTS_SCHEMA = pa.schema([(_TOGETHER, pa.list_(pa.int64())), (_WINDOWS, pa.int64()), (_DOCUMENTS, pa.int64())])
-# Words left after cleaning and stop-word removal: 0 means the text was empty after cleaning.
-WORD_COUNT_COL = "_n_words"
 
 
 def _tokenizing_stages(text_col: str, stop_words: list[str] | None = None) -> list:

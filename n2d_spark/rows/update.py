@@ -15,21 +15,25 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
 
-from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, NOVELTY_COL, SECOND_CLUSTER_COL
+from n2d_spark.core.columns import (
+    CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, NOVELTY_COL, SECOND_CLUSTER_COL, WORD_COUNT_COL,
+)
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.resources import persisted
 from n2d_spark.model.assigner import AddedTopics, Assignment, ClusterAssigner
 from n2d_spark.model.cluster import check_enough_rows, fit_clusters
 from n2d_spark.model.manifold import fit_manifold
-from n2d_spark.model.novelty import NoveltyCalibration, density_ratios, split_halves
+from n2d_spark.model.encoder import spark_vectors_to_csr
+from n2d_spark.model.novelty import TERMS, NoveltyCalibration, NoveltySignals, density_ratios, term_points
 from n2d_spark.rows.embed import dense_rows
-from n2d_spark.rows.sampling import collect_sample
+from n2d_spark.rows.sampling import collect_sample, collect_term_sample
 
 log = logging.getLogger(__name__)
 
@@ -42,38 +46,81 @@ class Novelty:
     about: dict
 
 
-def novelty(rows: DataFrame, assigner: ClusterAssigner, calibration: NoveltyCalibration, quantile: float) -> Novelty:
-    """``rows`` (id, embedding) scored against the model's known rows (model/novelty.py)."""
+@dataclass(frozen=True)
+class _SpaceScorer:
+    """One space's part of a row's novelty: the new sample and the known rows it is compared with, and the scale
+    (the sample's median ratio times the calibrated threshold) that makes 1 the threshold."""
+
+    calibration: NoveltyCalibration
+    sample_ids: set
+    sample: sp.csr_matrix | np.ndarray
+    known: sp.csr_matrix | np.ndarray
+    scale: float
+    about: dict
+
+
+def _space_scorer(
+    rows: DataFrame, assigner: ClusterAssigner, calibration: NoveltyCalibration, quantile: float, terms_col: str | None,
+) -> _SpaceScorer:
     k, metric = calibration.neighbours, calibration.metric
-    sample_ids, sample = collect_sample(rows, EMBEDDING_COL, calibration.sample_rows, calibration.seed)
-    if len(sample) <= k:
-        raise InputError(f"update needs more than {k} usable rows to tell new rows from known ones; the input has {len(sample)}")
-    known = split_halves(assigner.known_rows, calibration.seed)[0][: len(sample)]
-    median = float(np.median(density_ratios(sample, known, sample, np.ones(len(sample), bool), k, metric)))
+    if calibration.space == TERMS:
+        sample_ids, counts, words = collect_term_sample(rows, terms_col, calibration.sample_rows, calibration.seed)
+        sample = term_points(counts, words, calibration.idf)
+    else:
+        sample_ids, sample = collect_sample(rows, EMBEDDING_COL, calibration.sample_rows, calibration.seed)
+    n_sample = sample.shape[0]
+    if n_sample <= k:
+        raise InputError(f"update needs more than {k} usable rows to tell new rows from known ones; the input has {n_sample}")
+    known = calibration.known_rows(assigner.known_rows, n_sample)
+    median = float(np.median(density_ratios(sample, known, sample, np.ones(n_sample, bool), k, metric)))
     threshold = calibration.threshold(quantile)
-    scale = median * threshold
-    sample_id_set = set(sample_ids.tolist())
-    width = sample.shape[1]
+    where = "the rows' terms (IDF-weighted counts, and the words outside the vocabulary)" if calibration.space == TERMS else "the embedding"
+    about = {
+        "space": calibration.space, "distance": f"{metric} in {where}", "neighbours": k, "threshold": threshold,
+        "median_ratio": median, "known_rows": known.shape[0], "new_sample_rows": n_sample,
+    }
+    return _SpaceScorer(calibration, set(sample_ids.tolist()), sample, known, median * threshold, about)
+
+
+def novelty(rows: DataFrame, assigner: ClusterAssigner, signals: NoveltySignals, quantile: float, terms_col: str | None) -> Novelty:
+    """``rows`` scored against the model's known rows (model/novelty.py): (id, embedding), and where the model
+    measures the terms too, ``terms_col`` (the count vectors) and the word count."""
+    if signals.terms is not None and terms_col is None:
+        raise ValueError("a novelty calibration of the terms space needs the rows' count vectors")
+    scorers = [_space_scorer(rows, assigner, calibration, quantile, terms_col) for calibration in signals.calibrations]
+    columns = [ID_COL, EMBEDDING_COL] + ([terms_col, WORD_COUNT_COL] if signals.terms is not None else [])
+    width = assigner.known_rows.shape[1]
+
+    def points_of(batch: pd.DataFrame, calibration: NoveltyCalibration):
+        if calibration.space == TERMS:
+            # mapInPandas hands a vector over as a dict of its fields.
+            fields = pd.DataFrame({name: [v[name] for v in batch[terms_col]] for name in ("indices", "values")})
+            counts = spark_vectors_to_csr(fields, len(calibration.idf))
+            return term_points(counts, batch[WORD_COUNT_COL].to_numpy(), calibration.idf)
+        return dense_rows(batch[EMBEDDING_COL].to_numpy(), width)
 
     def score(batches):
         for batch in batches:
-            points = dense_rows(batch[EMBEDDING_COL].to_numpy(), width)
-            in_sample = batch[ID_COL].isin(sample_id_set).to_numpy()
-            # Spark runs a task per core: the neighbour search's BLAS threads would oversubscribe them.
-            with threadpool_limits(1):
-                ratios = density_ratios(points, known, sample, in_sample, k, metric)
-            yield pd.DataFrame({ID_COL: batch[ID_COL], NOVELTY_COL: ratios / scale if scale > 0 else ratios})
+            log_novelty = np.zeros(len(batch))
+            for scorer in scorers:
+                calibration = scorer.calibration
+                in_sample = batch[ID_COL].isin(scorer.sample_ids).to_numpy()
+                # Spark runs a task per core: the neighbour search's BLAS threads would oversubscribe them.
+                with threadpool_limits(1):
+                    ratios = density_ratios(
+                        points_of(batch, calibration), scorer.known, scorer.sample, in_sample, calibration.neighbours, calibration.metric,
+                    )
+                # A ratio of 0 (a row repeated among the known rows) makes the mean's logarithm -inf: novelty 0, not new.
+                with np.errstate(divide="ignore"):
+                    log_novelty += np.log(ratios / scorer.scale if scorer.scale > 0 else ratios)
+            yield pd.DataFrame({ID_COL: batch[ID_COL], NOVELTY_COL: np.exp(log_novelty / len(scorers))})
 
     schema = T.StructType([T.StructField(ID_COL, rows.schema[ID_COL].dataType, False), T.StructField(NOVELTY_COL, T.DoubleType(), False)])
-    scores = rows.select(ID_COL, EMBEDDING_COL).mapInPandas(score, schema)
+    scores = rows.select(*columns).mapInPandas(score, schema)
     about = {
-        "signal": "density contrast in the embedding space (docs/reuse.md, 'Keeping a model current')",
-        "neighbours": k,
+        "signal": "density contrast, the geometric mean over the spaces (docs/reuse.md, 'Keeping a model current')",
         "quantile": quantile,
-        "threshold": threshold,
-        "median_ratio": median,
-        "known_rows": len(known),
-        "new_sample_rows": len(sample),
+        "spaces": [scorer.about for scorer in scorers],
     }
     return Novelty(scores, about)
 
@@ -91,18 +138,23 @@ class Update:
         """The updated model's assigner: ``old`` with the new topics added."""
         return replace(old, added=self.topics.added)
 
+    def calibration(self, old: NoveltySignals) -> NoveltySignals:
+        """The updated model's novelty signals: the rows of the new topics are known rows to the next update."""
+        return old.with_known(self.topics.known_terms)
 
-def find_new(rows: DataFrame, assigner: ClusterAssigner, calibration: NoveltyCalibration, config: JobConfig, held: ExitStack) -> Update:
-    """The update of a model (``assigner``, ``calibration``) with ``rows`` (id, embedding; persisted): the novelty
-    of each row, and the new topics the new rows form. The scores stay persisted until ``held`` closes."""
-    scored = novelty(rows, assigner, calibration, config.update.novelty_quantile)
+
+def find_new(
+    rows: DataFrame, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig, held: ExitStack,
+    terms_col: str | None = None,
+) -> Update:
+    """The update of a model (``assigner``, ``signals``) with ``rows`` (persisted; id, embedding, and where the model
+    measures the terms ``terms_col`` and the word count): the novelty of each row, and the new topics the new rows
+    form. The scores stay persisted until ``held`` closes."""
+    scored = novelty(rows, assigner, signals, config.update.novelty_quantile, terms_col)
     scores = persisted(held, scored.scores)
     new_ids = scores.filter(F.col(NOVELTY_COL) > 1).select(ID_COL)
     n_new = new_ids.count()
-    topics = new_topics(
-        rows.join(new_ids, ID_COL), n_new, assigner, config, assigner.known_rows, calibration.neighbours, calibration.metric,
-        next_topic_id(assigner),
-    )
+    topics = new_topics(rows.join(new_ids, ID_COL), n_new, assigner, signals, config, terms_col)
     return Update(Novelty(scores, scored.about), new_ids, n_new, topics)
 
 
@@ -115,22 +167,27 @@ class NewTopics:
     # About how many of the new rows each new topic holds (from the sample they were fitted on).
     sizes: list[int]
     about: dict
+    # The new topics' sampled rows in the terms space, where novelty is measured there (model/novelty.py).
+    known_terms: sp.csr_matrix | None = None
 
 
 def new_topics(
-    new_rows: DataFrame, n_new: int, assigner: ClusterAssigner, config: JobConfig, known: np.ndarray, neighbours: int, metric: str,
-    next_topic: int,
+    new_rows: DataFrame, n_new: int, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig,
+    terms_col: str | None,
 ) -> NewTopics:
     """Topics among ``new_rows`` (id, embedding; ``n_new`` of them), fitted as the model's were, on a sample of them.
 
     A seeded sample of at most ``manifold.fit_rows`` new rows gets its own UMAP and the model's
     clusterer settings (``k: auto`` chooses its k). A cluster becomes a topic only when it is
-    a group of its own: more than half of its rows' nearest rows, among the known rows and the
-    sampled new rows, are new rows; and it stands for at least ``update.min_topic_rows`` new rows.
-    Rows new by chance (about 1 - ``update.novelty_quantile`` of rows of known topics) lie among
-    known rows and form no such group. New topics are numbered from ``next_topic``.
+    a group of its own: more than half of its rows' nearest rows in the embedding, among the
+    model's known rows and the sampled new rows, are new rows; and it stands for at least
+    ``update.min_topic_rows`` new rows. Rows new by chance (about 1 - ``update.novelty_quantile`` of
+    rows of known topics) lie among known rows and form no such group. New topics are numbered
+    after the model's. Where the model measures novelty in the terms too (``terms_col``: the rows'
+    count vectors) the new topics' rows are also kept in their terms, as known rows for the next update.
     """
     previous = assigner.added
+    neighbours, metric = signals.embedding.neighbours, config.manifold.metric
     about: dict = {"new_rows": n_new, "min_topic_rows": config.update.min_topic_rows}
     if n_new < config.update.min_topic_rows:
         return NewTopics(previous, [], [], {**about, "found": 0, "why_none": "fewer new rows than update.min_topic_rows"})
@@ -141,7 +198,7 @@ def new_topics(
         return NewTopics(previous, [], [], {**about, "found": 0, "why_none": str(error)})
     _, coordinates = fit_manifold(points, config.manifold, stage="new topics")
     _, labels = fit_clusters(coordinates, config.cluster)
-    cohesion = _new_neighbour_share(points, known, neighbours, metric)
+    cohesion = _new_neighbour_share(points, assigner.known_rows, neighbours, metric)
     rows_per_sampled = n_new / len(points)
     candidates, kept, sizes = [], [], []
     for label in np.unique(labels[labels != NOISE]):
@@ -154,14 +211,21 @@ def new_topics(
     about = {**about, "sampled": len(points), "candidates": candidates, "found": len(kept)}
     if not kept:
         return NewTopics(previous, [], [], {**about, "why_none": "no cluster of new rows is a group of its own"})
+    next_topic = next_topic_id(assigner)
     topic_ids = [next_topic + i for i in range(len(kept))]
     in_topic = np.isin(labels, kept)
     topics = np.zeros(len(labels), np.int32)
     for label, topic in zip(kept, topic_ids):
         topics[labels == label] = topic
     added = AddedTopics.appended(previous, points[in_topic], topics[in_topic], neighbours, metric)
+    known_terms = None
+    if signals.terms is not None:
+        # The same seeded sample: the same rows, in the same order.
+        term_ids, counts, words = collect_term_sample(new_rows, terms_col, config.manifold.fit_rows, config.manifold.seed)
+        assert np.array_equal(term_ids, ids)
+        known_terms = term_points(counts[in_topic], words[in_topic], signals.terms.idf)
     log.info("update: %d new topics from %d new rows (%d sampled)", len(kept), n_new, len(points))
-    return NewTopics(added, topic_ids, sizes, about)
+    return NewTopics(added, topic_ids, sizes, about, known_terms)
 
 
 def _new_neighbour_share(points: np.ndarray, known: np.ndarray, neighbours: int, metric: str) -> np.ndarray:

@@ -15,13 +15,13 @@ from pyspark.ml.stat import Summarizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import REASON_COL
+from n2d_spark.core.columns import REASON_COL, WORD_COUNT_COL
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
 from n2d_spark.model.cluster import check_enough_rows
 from n2d_spark.model.text_vocabulary import TextVocabulary
 from n2d_spark.rows.rejects import with_text_reason, with_vector_reason
-from n2d_spark.rows.text import COUNTS_COL, WORD_COUNT_COL, fit_and_vectorize, learned, text_model_reading, vectorize
+from n2d_spark.rows.text import COUNTS_COL, fit_and_vectorize, learned, text_model_reading, vectorize
 from n2d_spark.rows.vector_mode import FEATURES_COL, as_feature_arrays, most_common_length
 
 

@@ -10,8 +10,9 @@ with its labels/ (the label column passed through) and its embeddings/. scripts/
 prepares such inputs (``prepare``: ag, synthetic). Signals, each high for a new row:
 
 - kNN distance: from a row's embedding to its k-th nearest row of the UMAP fit sample (k = 1, 15, 50);
-- density ratio (the job's: model/novelty.py): that distance for k = 15 over the distance to the
-  15th nearest row of a sample of the new rows, over its median on that sample;
+- density ratio (model/novelty.py in the embedding space: the job's alone in vector mode and before
+  bundle format 5; for text, format 5 takes its geometric mean with the terms'): that distance for k = 15 over
+  the distance to the 15th nearest row of a sample of the new rows, over its median on that sample;
 - low embedding norm: minus the embedding's length;
 - centroid distance: in UMAP coordinates, to the row's topic's centroid; and 1 - confidence;
 - words outside the vocabulary: the share of a row's words (lower-cased letters, two or more,
