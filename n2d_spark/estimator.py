@@ -253,7 +253,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         new = tuple(topic(cluster, size) for cluster, size in zip(found.topic_ids, found.sizes))
         child = dataclasses.replace(
             fitted, config=config, assigner=updated, topics=fitted.topics.updated(fitted.model_id, new),
-            novelty=update.calibration(fitted.novelty),
+            novelty=update.calibration(fitted.novelty, fitted.assigner),
             model_id=None, parent_model_id=fitted.model_id,
         )
         return self._copyValues(N2DModel(child))

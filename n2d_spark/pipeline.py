@@ -235,7 +235,7 @@ def run_update(
                 topics = updated_topics(bundle, summary.table, update.topics.topic_ids)
                 model_id = save_bundle(
                     run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, updated, bundle.learned_text,
-                    topics, update.calibration(bundle.novelty), parent_model_id=bundle.model_id,
+                    topics, update.calibration(bundle.novelty, bundle.assigner), parent_model_id=bundle.model_id,
                 )
                 out = tables.write_rows(run, staging, vectors, summary, labelled_rows, embedded, read.columns, model_id, read.tally)
                 out.summary["coherence"] = None

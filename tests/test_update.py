@@ -14,7 +14,11 @@ from n2d_spark.core.config import load_config
 from n2d_spark.core.errors import BundleError, ConfigError
 from n2d_spark.model.assign_policy import check_assign_overrides
 from n2d_spark.model.encoder import smoothed_idf
+from n2d_spark.core.fs import FileSystem
+from n2d_spark.model.bundle import load_bundle
 from n2d_spark.model.novelty import calibrate, density_ratios, term_points
+from n2d_spark.rows.fit import calibrate_novelty
+from n2d_spark.rows.update import log_novelty_in_space
 from n2d_spark.pipeline import run_assign, run_job, run_update
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
@@ -110,6 +114,14 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
     assert set(new_topics) <= set(twice.index)
     assert (twice.loc[new_topics, "first_model"] == manifest["model_id"]).all()
 
+    # The new topics' rows are known in the terms space too, as large a share of its known rows as in the embedding's.
+    trained_model, updated_model = (
+        load_bundle(spark, FileSystem(spark, str(work / name / "model")), str(work / name / "model")) for name in ("trained", "updated")
+    )
+    before, after = trained_model.novelty.terms.known.shape[0], updated_model.novelty.terms.known.shape[0]
+    embedding_before, added = len(trained_model.assigner.known_rows), len(updated_model.assigner.added.rows)
+    assert after - before == round(added * before / embedding_before) > 0
+
 
 def test_a_bundle_from_before_update_is_refused_in_one_line(spark, updated, tmp_path, capsys):
     work, _ = updated
@@ -179,3 +191,38 @@ def test_in_the_terms_space_words_outside_the_vocabulary_tell_a_new_row():
     ratios = density_ratios(points, known, points, np.ones(points.shape[0], bool), calibration.neighbours, "cosine")
     is_new = ratios / np.median(ratios) / calibration.threshold(0.98) > 1
     assert is_new[600:].mean() >= 0.9 and is_new[:600].mean() <= 0.1
+
+
+def test_the_terms_space_is_calibrated_on_rows_with_terms_and_left_out_when_too_few():
+    """Rows without a vocabulary term (never embedded, so never scored) stay out of the terms' calibration; a
+    sample too small to halve leaves a text model with the embedding's novelty alone; vector mode has only it."""
+    rng = np.random.default_rng(0)
+    fit_embeddings = rng.normal(size=(400, 4)).astype(np.float32)
+    config = load_config(None)
+
+    def sample(n_rows, n_empty):
+        counts = rng.integers(0, 3, (n_rows, 30)) * (rng.random((n_rows, 30)) < 0.2)
+        counts[np.arange(n_rows), rng.integers(0, 30, n_rows)] += 1  # every row has a vocabulary term
+        counts = sp.csr_matrix(np.vstack([counts, np.zeros((n_empty, 30))]).astype(np.float32))
+        return counts, np.asarray(counts.sum(axis=1)).ravel() + 3
+
+    counts, words = sample(200, 60)
+    signals = calibrate_novelty(fit_embeddings, counts, words, config)
+    assert signals.embedding.sample_rows == 200 and signals.terms.sample_rows == 100
+    # Every known row has a vocabulary term besides its column of words outside the vocabulary.
+    assert (np.diff(signals.terms.known[:, :-1].tocsr().indptr) > 0).all()
+    # 31 rows with terms halve into 15, too few for the 15th nearest row; with the 40 empty ones they would not.
+    small, small_words = sample(31, 40)
+    assert calibrate_novelty(fit_embeddings, small, small_words, config).terms is None
+    vector = calibrate_novelty(fit_embeddings, fit_embeddings, None, config)
+    assert vector.terms is None and np.array_equal(vector.embedding.quantiles, signals.embedding.quantiles)
+
+
+def test_a_rows_novelty_is_the_geometric_mean_of_its_novelty_in_each_space():
+    """Each space's novelty is the ratio over its scale; the row's is their geometric mean, so a row far out in
+    one space and ordinary in the other can be new, and a row repeated among the new rows (ratio 0) never is."""
+    in_embedding = log_novelty_in_space(np.array([2.0, 0.9, 1.2, 0.0]), scale=1.0)
+    in_terms = log_novelty_in_space(np.array([4.0, 3.0, 0.6, 5.0]), scale=2.0)
+    novelty = np.exp((in_embedding + in_terms) / 2)
+    np.testing.assert_allclose(novelty[:3], [np.sqrt(2 * 2), np.sqrt(0.9 * 1.5), np.sqrt(1.2 * 0.3)])
+    assert (novelty > 1).tolist() == [True, True, False, False] and novelty[3] == 0

@@ -93,12 +93,14 @@ class NoveltyCalibration:
             return self.known[np.random.default_rng(self.seed).permutation(self.known.shape[0])[:n_rows]]
         return split_halves(fit_embeddings, self.seed)[0][:n_rows]
 
-    def with_known(self, rows: sp.csr_matrix | None) -> NoveltyCalibration:
-        """This calibration with ``rows`` known too: the rows of the topics an update added, in the terms space
-        (the embedding space finds them in the model's added topics)."""
-        if self.space != TERMS or rows is None or not rows.shape[0]:
+    def with_known(self, rows: sp.csr_matrix | None, share: float) -> NoveltyCalibration:
+        """This calibration with a seeded ``share`` of ``rows`` known too: the rows of the topics an update added,
+        in the terms space (the embedding space finds them in the model's added topics)."""
+        n_rows = 0 if rows is None else int(round(rows.shape[0] * share))
+        if self.space != TERMS or n_rows == 0:
             return self
-        return replace(self, known=sp.vstack([self.known, rows], format="csr", dtype=np.float32))
+        picked = np.sort(np.random.default_rng(self.seed).permutation(rows.shape[0])[:n_rows])
+        return replace(self, known=sp.vstack([self.known, rows[picked]], format="csr", dtype=np.float32))
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {"quantiles": self.quantiles}
@@ -112,8 +114,8 @@ class NoveltyCalibration:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], scalars: dict) -> NoveltyCalibration:
         quantiles = np.asarray(arrays["quantiles"], np.float64)
-        if quantiles.shape != _QUANTILE_GRID.shape or np.any(np.diff(quantiles) < 0):
-            raise ValueError(f"novelty quantiles: expected {len(_QUANTILE_GRID)} ascending values, got shape {quantiles.shape}")
+        if quantiles.shape != _QUANTILE_GRID.shape or not np.all(np.isfinite(quantiles)) or np.any(np.diff(quantiles) < 0):
+            raise ValueError(f"novelty quantiles: expected {len(_QUANTILE_GRID)} finite ascending values, got shape {quantiles.shape}")
         # Format 4 measured in the embedding space only, and did not say so.
         space = str(scalars.get("space", EMBEDDING))
         if space not in (TERMS, EMBEDDING):
@@ -149,10 +151,17 @@ class NoveltySignals:
     def calibrations(self) -> tuple[NoveltyCalibration, ...]:
         return (self.embedding,) if self.terms is None else (self.embedding, self.terms)
 
-    def with_known(self, rows: sp.csr_matrix | None) -> NoveltySignals:
-        """These signals with ``rows`` (an update's new topics' rows in the terms space) known too; the embedding
-        space finds them in the model's added topics."""
-        return self if self.terms is None else replace(self, terms=self.terms.with_known(rows))
+    def with_known(self, rows: sp.csr_matrix | None, n_embedding_known: int) -> NoveltySignals:
+        """These signals with ``rows`` (an update's new topics' sampled rows, in the terms space) known too.
+
+        The embedding space finds them among the model's ``n_embedding_known`` known rows (its fit rows
+        and the rows of added topics, before these); the terms space keeps as many of them as keeps
+        their share of its known rows the same, so that neither space's known rows are mostly new
+        topics' after an update.
+        """
+        if self.terms is None:
+            return self
+        return replace(self, terms=self.terms.with_known(rows, self.terms.known.shape[0] / max(n_embedding_known, 1)))
 
 
 def calibrate(
@@ -168,7 +177,11 @@ def calibrate(
         return None
     known, held = (part[:half] for part in split_halves(rows, seed))
     ratios = density_ratios(held, known, held, np.ones(half, bool), neighbours, metric)
-    quantiles = np.quantile(ratios / np.median(ratios), _QUANTILE_GRID)
+    median = np.median(ratios)
+    if not median > 0:
+        # More than half of the rows repeat k times or more: no ratio to scale by.
+        return None
+    quantiles = np.quantile(ratios / median, _QUANTILE_GRID)
     if idf is None:
         return NoveltyCalibration(neighbours, half, seed, metric, quantiles)
     return NoveltyCalibration(neighbours, half, seed, metric, quantiles, TERMS, idf, sp.csr_matrix(known))

@@ -64,12 +64,15 @@ def calibrate_novelty(
 ) -> NoveltySignals | None:
     """What tells a new row (model/novelty.py): the fit rows' embeddings, and where ``words`` are given (text
     mode: the autoencoder's ``sample`` of count vectors, each row's word count) the same sample in its terms.
-    None when the fit rows are too few."""
+    None when the fit rows are too few; the terms part None when the sample is too small to halve."""
     embedding = calibrate(fit_embeddings, config.manifold.metric, config.manifold.seed)
     if embedding is None:
         return None
     if words is None:
         return NoveltySignals(embedding)
+    # Rows without a vocabulary term are embedded by no model (their reject reason): left out, as update leaves them.
+    with_terms = np.diff(sample.indptr) > 0
+    sample, words = sample[with_terms], words[with_terms]
     idf = smoothed_idf(sample)
     return NoveltySignals(embedding, calibrate(term_points(sample, words, idf), "cosine", config.manifold.seed, idf))
 

@@ -1,9 +1,9 @@
 """The update's stages over rows (pipeline.run_update, N2DModel.update): which rows are new, the
 topics they form, and the new rows relabelled by the updated model.
 
-Nothing the size of the input comes to the driver: the new sample (at most the calibration's
-half of the fit rows) and the sample of new rows the new topics are fitted on (at most
-``manifold.fit_rows``). The known rows and the new sample reach the executors inside the pandas
+Nothing the size of the input comes to the driver: a new sample per novelty space (at most the
+calibration's half of the fit rows in the embedding, 5,000 rows in the terms) and the sample of
+new rows the new topics are fitted on (at most ``manifold.fit_rows``). The known rows and the new sample reach the executors inside the pandas
 functions' closures, not as broadcasts.
 """
 
@@ -79,7 +79,22 @@ def _space_scorer(
         "space": calibration.space, "distance": f"{metric} in {where}", "neighbours": k, "threshold": threshold,
         "median_ratio": median, "known_rows": known.shape[0], "new_sample_rows": n_sample,
     }
-    return _SpaceScorer(calibration, set(sample_ids.tolist()), sample, known, median * threshold, about)
+    scale = median * threshold
+    if not scale > 0:
+        raise InputError(
+            f"update cannot tell new rows in the {calibration.space} space: more than half of the new rows repeat "
+            f"{k} times or more there; deduplicate the input, or train a new model on it"
+        )
+    # The scorer travels to the executors in a closure: the known rows it needs, not the calibration's whole pool.
+    return _SpaceScorer(replace(calibration, known=None), set(sample_ids.tolist()), sample, known, scale, about)
+
+
+def log_novelty_in_space(ratios: np.ndarray, scale: float) -> np.ndarray:
+    """The logarithm of each row's novelty in one space: its density ratio over ``scale``. A ratio of 0 (the row
+    has ``k`` copies or more among the new sample: model/novelty.py's density_ratios) gives -inf, so the row's
+    novelty, the geometric mean over the spaces, is 0: repeated rows are never new, whatever the other space says."""
+    with np.errstate(divide="ignore"):
+        return np.log(ratios / scale)
 
 
 def novelty(rows: DataFrame, assigner: ClusterAssigner, signals: NoveltySignals, quantile: float, terms_col: str | None) -> Novelty:
@@ -110,9 +125,7 @@ def novelty(rows: DataFrame, assigner: ClusterAssigner, signals: NoveltySignals,
                     ratios = density_ratios(
                         points_of(batch, calibration), scorer.known, scorer.sample, in_sample, calibration.neighbours, calibration.metric,
                     )
-                # A ratio of 0 (a row repeated among the known rows) makes the mean's logarithm -inf: novelty 0, not new.
-                with np.errstate(divide="ignore"):
-                    log_novelty += np.log(ratios / scorer.scale if scorer.scale > 0 else ratios)
+                log_novelty += log_novelty_in_space(ratios, scorer.scale)
             yield pd.DataFrame({ID_COL: batch[ID_COL], NOVELTY_COL: np.exp(log_novelty / len(scorers))})
 
     schema = T.StructType([T.StructField(ID_COL, rows.schema[ID_COL].dataType, False), T.StructField(NOVELTY_COL, T.DoubleType(), False)])
@@ -138,9 +151,9 @@ class Update:
         """The updated model's assigner: ``old`` with the new topics added."""
         return replace(old, added=self.topics.added)
 
-    def calibration(self, old: NoveltySignals) -> NoveltySignals:
+    def calibration(self, old: NoveltySignals, old_assigner: ClusterAssigner) -> NoveltySignals:
         """The updated model's novelty signals: the rows of the new topics are known rows to the next update."""
-        return old.with_known(self.topics.known_terms)
+        return old.with_known(self.topics.known_terms, len(old_assigner.known_rows))
 
 
 def find_new(
@@ -181,8 +194,8 @@ def new_topics(
     clusterer settings (``k: auto`` chooses its k). A cluster becomes a topic only when it is
     a group of its own: more than half of its rows' nearest rows in the embedding, among the
     model's known rows and the sampled new rows, are new rows; and it stands for at least
-    ``update.min_topic_rows`` new rows. Rows new by chance (about 1 - ``update.novelty_quantile`` of
-    rows of known topics) lie among known rows and form no such group. New topics are numbered
+    ``update.min_topic_rows`` new rows. Rows new by chance (at most about 1 - ``update.novelty_quantile``
+    of rows of known topics) lie among known rows and form no such group. New topics are numbered
     after the model's. Where the model measures novelty in the terms too (``terms_col``: the rows'
     count vectors) the new topics' rows are also kept in their terms, as known rows for the next update.
     """
