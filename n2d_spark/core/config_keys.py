@@ -69,7 +69,7 @@ MEANINGS: dict[str, str] = {
     'similar.cell_rows': 'the neighbour search is cut into cells of about this many rows: smaller is faster and misses more',
     'similar.probes': 'cells searched for each row (its nearest): more finds more and costs more',
     'similar.min_user_rows': 'similar_users/ lists the users with at least this many labelled rows',
-    'update.novelty_quantile': '`update`: a row is new when it is farther from the model\'s rows than from the new data\'s own by more than this quantile of that ratio on the training rows (see "Keeping a model current")',
+    'update.novelty_quantile': '`update`: a row is new when it is farther from the model\'s rows than from the new data\'s own by more than this quantile of that ratio on the training rows (in the embedding and, for text, in the terms: see "Keeping a model current")',
     'update.min_topic_rows': '`update`: new rows form new topics only when at least this many are new',
     'update.retrain_new_share': '`update`: a larger share of new rows makes the summary advise a full retrain',
     'update.retrain_oov_rise': "`update`: so does a rise of the share of tokens outside the model's vocabulary by more than this over the training data's",
