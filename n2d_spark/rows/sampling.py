@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from n2d_spark.core.columns import ID_COL, WORD_COUNT_COL
 from n2d_spark.model.encoder import spark_vectors_to_csr
@@ -27,18 +28,30 @@ def collect_sample(rows: DataFrame, column: str, n_rows: int, seed: int) -> tupl
     so it is the same whatever the partitioning. The matrix is CSR for count vectors, dense for
     vector mode's arrays.
     """
-    picked = _picked(rows, [column], n_rows, seed)
-    ids = np.array([row[ID_COL] for row in picked])
-    if isinstance(rows.schema[column].dataType, VectorUDT):
-        return ids, rows_to_csr(picked, column)
-    return ids, dense_rows([row[column] for row in picked], None)
+    ids, sampled = collect_columns(rows, [column], n_rows, seed)
+    return ids, sampled[column]
 
 
 def collect_term_sample(rows: DataFrame, column: str, n_rows: int, seed: int) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
     """``collect_sample`` of count vectors, with each row's words (``WORD_COUNT_COL``: in the vocabulary or not)."""
-    picked = _picked(rows, [column, WORD_COUNT_COL], n_rows, seed)
+    ids, sampled = collect_columns(rows, [column, WORD_COUNT_COL], n_rows, seed)
+    return ids, sampled[column], sampled[WORD_COUNT_COL]
+
+
+def collect_columns(rows: DataFrame, columns: list[str], n_rows: int, seed: int) -> tuple[np.ndarray, dict]:
+    """``collect_sample`` of several columns in one pass: (ids, each column's values by name), CSR for vectors,
+    dense for arrays, a NumPy array for anything else."""
+    picked = _picked(rows, columns, n_rows, seed)
     ids = np.array([row[ID_COL] for row in picked])
-    return ids, rows_to_csr(picked, column), np.array([row[WORD_COUNT_COL] for row in picked], np.int64)
+    return ids, {column: _values(picked, column, rows.schema[column].dataType) for column in columns}
+
+
+def _values(picked: list[Row], column: str, data_type: T.DataType) -> sp.csr_matrix | np.ndarray:
+    if isinstance(data_type, VectorUDT):
+        return rows_to_csr(picked, column)
+    if isinstance(data_type, T.ArrayType):
+        return dense_rows([row[column] for row in picked], None)
+    return np.array([row[column] for row in picked])
 
 
 def _picked(rows: DataFrame, columns: list[str], n_rows: int, seed: int) -> list[Row]:

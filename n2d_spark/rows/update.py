@@ -33,7 +33,7 @@ from n2d_spark.model.manifold import fit_manifold
 from n2d_spark.model.encoder import spark_vectors_to_csr
 from n2d_spark.model.novelty import TERMS, NoveltyCalibration, NoveltySignals, density_ratios, term_points
 from n2d_spark.rows.embed import dense_rows
-from n2d_spark.rows.sampling import collect_sample, collect_term_sample
+from n2d_spark.rows.sampling import collect_columns, collect_sample, collect_term_sample
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,10 @@ def new_topics(
     about: dict = {"new_rows": n_new, "min_topic_rows": config.update.min_topic_rows}
     if n_new < config.update.min_topic_rows:
         return NewTopics(previous, [], [], {**about, "found": 0, "why_none": "fewer new rows than update.min_topic_rows"})
-    ids, points = collect_sample(new_rows, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
+    # One pass for the sample's embeddings and, where novelty is measured in the terms, its terms (kept below).
+    columns = [EMBEDDING_COL] + ([terms_col, WORD_COUNT_COL] if signals.terms is not None else [])
+    _, sampled = collect_columns(new_rows, columns, config.manifold.fit_rows, config.manifold.seed)
+    points = sampled[EMBEDDING_COL]
     try:
         check_enough_rows(len(points), config.cluster)
     except InputError as error:
@@ -233,10 +236,7 @@ def new_topics(
     added = AddedTopics.appended(previous, points[in_topic], topics[in_topic], neighbours, metric)
     known_terms = None
     if signals.terms is not None:
-        # The same seeded sample: the same rows, in the same order.
-        term_ids, counts, words = collect_term_sample(new_rows, terms_col, config.manifold.fit_rows, config.manifold.seed)
-        assert np.array_equal(term_ids, ids)
-        known_terms = term_points(counts[in_topic], words[in_topic], signals.terms.idf)
+        known_terms = term_points(sampled[terms_col][in_topic], sampled[WORD_COUNT_COL][in_topic], signals.terms.idf)
     log.info("update: %d new topics from %d new rows (%d sampled)", len(kept), n_new, len(points))
     return NewTopics(added, topic_ids, sizes, about, known_terms)
 
