@@ -237,11 +237,12 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
                 raise InputError("no row of the DataFrame has anything to embed with this model")
             update = find_new(rows, fitted.assigner, fitted.novelty, config, held, terms_col)
             found, updated = update.topics, update.assigner(fitted.assigner)
+            signals = update.calibration(fitted.novelty, fitted.assigner)
             names = pd.DataFrame()
             if found.topic_ids and fitted.learned_text is not None:
                 # Persisted: the naming counts and samples it, and each pass would search the new rows' neighbours again.
                 assigned = persisted(held, with_new_topics(
-                    rows.select(ID_COL, CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL), rows.select(ID_COL, EMBEDDING_COL), update, updated,
+                    rows.select(ID_COL, CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL), rows, update, updated, signals.terms, terms_col,
                 ))
                 texts = text_rows(dataset, fitted, input_col=input_col, id_col=id_col)
                 names = fresh_names(texts, assigned.select(ID_COL, CLUSTER_COL), found.topic_ids, config)
@@ -253,7 +254,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
         new = tuple(topic(cluster, size) for cluster, size in zip(found.topic_ids, found.sizes))
         child = dataclasses.replace(
             fitted, config=config, assigner=updated, topics=fitted.topics.updated(fitted.model_id, new),
-            novelty=update.calibration(fitted.novelty, fitted.assigner),
+            novelty=signals,
             model_id=None, parent_model_id=fitted.model_id,
         )
         return self._copyValues(N2DModel(child))

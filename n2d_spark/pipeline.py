@@ -20,7 +20,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, WORD_COUNT_COL
+from n2d_spark.core.columns import CLUSTER_COL, ID_COL, REASON_COL, WORD_COUNT_COL
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
@@ -223,8 +223,8 @@ def run_update(
                     terms_col = features.column
                     rows = run.persist(rows.join(vectors.select(ID_COL, terms_col, WORD_COUNT_COL), ID_COL))
                 update = update_rows.find_new(rows, bundle.assigner, bundle.novelty, config, run.cached, terms_col)
-                updated = update.assigner(bundle.assigner)
-                assigned = update_rows.with_new_topics(assigned, embedded.rows.select(ID_COL, EMBEDDING_COL), update, updated)
+                updated, signals = update.assigner(bundle.assigner), update.calibration(bundle.novelty, bundle.assigner)
+                assigned = update_rows.with_new_topics(assigned, rows, update, updated, signals.terms, terms_col)
                 assigned = run.persist(assigned.join(update.novelty.scores, ID_COL))
                 assigned.count()
             with run.timer.stage("write"):
@@ -235,7 +235,7 @@ def run_update(
                 topics = updated_topics(bundle, summary.table, update.topics.topic_ids)
                 model_id = save_bundle(
                     run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, updated, bundle.learned_text,
-                    topics, update.calibration(bundle.novelty, bundle.assigner), parent_model_id=bundle.model_id,
+                    topics, signals, parent_model_id=bundle.model_id,
                 )
                 out = tables.write_rows(run, staging, vectors, summary, labelled_rows, embedded, read.columns, model_id, read.tally)
                 out.summary["coherence"] = None

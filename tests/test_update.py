@@ -121,6 +121,7 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
     before, after = trained_model.novelty.terms.known.shape[0], updated_model.novelty.terms.known.shape[0]
     embedding_before, added = len(trained_model.assigner.known_rows), len(updated_model.assigner.added.rows)
     assert after - before == round(added * before / embedding_before) > 0
+    assert updated_model.novelty.terms.training_known_rows == trained_model.novelty.terms.training_known_rows == before
 
 
 def test_a_bundle_from_before_update_is_refused_in_one_line(spark, updated, tmp_path, capsys):
@@ -226,3 +227,61 @@ def test_a_rows_novelty_is_the_geometric_mean_of_its_novelty_in_each_space():
     novelty = np.exp((in_embedding + in_terms) / 2)
     np.testing.assert_allclose(novelty[:3], [np.sqrt(2 * 2), np.sqrt(0.9 * 1.5), np.sqrt(1.2 * 0.3)])
     assert (novelty > 1).tolist() == [True, True, False, False] and novelty[3] == 0
+
+
+def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie_there_too(spark):
+    """At an update, a new row whose embedding lies among a new topic's rows joins it only when more than half
+    of its nearest known rows in its terms are rows of added topics too; otherwise it keeps the old model's label."""
+    from pyspark.ml.linalg import Vectors
+    from types import SimpleNamespace
+
+    from n2d_spark.model.assigner import AddedTopics
+    from n2d_spark.model.novelty import TERMS, NoveltyCalibration
+    from n2d_spark.rows.update import relabelled
+
+    rng = np.random.default_rng(0)
+    fit_rows = rng.normal(0, 0.1, (20, 2)).astype(np.float32)
+    added = AddedTopics.appended(None, rng.normal(10, 0.1, (20, 2)), np.full(20, 7), neighbours=5, metric="euclidean")
+    assigner = SimpleNamespace(added=added, known_rows=np.vstack([fit_rows, added.rows]))
+    # Terms 0-1 are the training rows' words, 2-3 the new topic's.
+    known = sp.csr_matrix(np.vstack([np.tile([1, 1, 0, 0, 0], (20, 1)), np.tile([0, 0, 1, 1, 0], (20, 1))]).astype(np.float32))
+    idf = np.ones(4, np.float32)
+    terms = NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, known, training_known_rows=20)
+    assert terms.added_neighbour_share(term_points(sp.csr_matrix([[0, 0, 2, 1], [2, 1, 0, 0]]), np.array([3, 3]), idf)).tolist() == [1, 0]
+
+    rows = spark.createDataFrame(
+        [
+            (1, [10.0, 10.0], 0, 0.9, 1, Vectors.sparse(4, [2, 3], [1.0, 1.0]), 2),  # the new topic's words: joins
+            (2, [10.0, 10.0], 0, 0.9, 1, Vectors.sparse(4, [0, 1], [1.0, 1.0]), 2),  # its old topic's words: stays
+            (3, [0.0, 0.0], 2, 0.8, 0, Vectors.sparse(4, [2, 3], [1.0, 1.0]), 2),  # among the fit rows: stays
+        ],
+        ["id", "embedding", "cluster", "confidence", "second_cluster", "terms", "_n_words"],
+    )
+    moved = relabelled(rows, assigner, terms, "terms")
+    assert "terms" not in moved.columns and "_n_words" not in moved.columns
+    moved = moved.toPandas().set_index("id")
+    assert moved["cluster"].to_dict() == {1: 7, 2: 0, 3: 2}
+    assert moved.loc[2, "second_cluster"] == 1 and moved.loc[1, "second_cluster"] == 0
+    # A bundle that cannot tell its added rows in the terms: the embedding alone decides.
+    untold = relabelled(rows, assigner, NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, known), "terms")
+    assert untold.toPandas().set_index("id")["cluster"].to_dict() == {1: 7, 2: 7, 3: 2}
+
+
+def test_the_terms_known_rows_count_the_training_runs_through_a_bundle():
+    """The terms space's calibration keeps how many of its known rows are the training run's through the bundle's arrays
+    and an update's added rows; a calibration saved before that count is read without it."""
+    from n2d_spark.model.novelty import NoveltyCalibration
+
+    rng = np.random.default_rng(1)
+    counts = sp.csr_matrix(rng.integers(0, 3, (200, 30)).astype(np.float32))
+    idf = smoothed_idf(counts)
+    calibration = calibrate(term_points(counts, counts.sum(axis=1).A1 + 2, idf), "cosine", seed=0, idf=idf)
+    assert calibration.training_known_rows == calibration.known.shape[0] == 100
+    grown = calibration.with_known(sp.csr_matrix(np.ones((40, 31), np.float32)), share=0.5)
+    assert grown.known.shape[0] == 120 and grown.training_known_rows == 100
+    arrays, scalars = grown.to_arrays()
+    assert NoveltyCalibration.from_arrays(arrays, scalars).training_known_rows == 100
+    del scalars["training_known_rows"]
+    assert NoveltyCalibration.from_arrays(arrays, scalars).training_known_rows is None
+    with pytest.raises(ValueError, match="training_known_rows"):
+        NoveltyCalibration.from_arrays(arrays, {**scalars, "training_known_rows": 121})

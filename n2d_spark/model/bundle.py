@@ -58,7 +58,7 @@ import hashlib
 import io
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -261,6 +261,9 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
             novelty = _loading(where, NOVELTY_TERMS_PART if len(calibrations) > 1 else NOVELTY_PART, lambda: NoveltySignals(*calibrations))
         if ADDED_PART in verified:
             added = _loading(where, ADDED_PART, lambda: _added_topics(*_npz_contents(verified[ADDED_PART])))
+        if novelty is not None and novelty.terms is not None and novelty.terms.training_known_rows is None and added is None:
+            # Saved before the terms' known rows were counted, and by a training run: every one of them is its own.
+            novelty = replace(novelty, terms=replace(novelty.terms, training_known_rows=novelty.terms.known.shape[0]))
     learned_text = None
     if text_mode and spark_ml_text:
         files = {name.removeprefix(f"{SPARK_ML_TEXT_DIR}/"): verified[name] for name in text_parts}

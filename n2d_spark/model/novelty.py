@@ -81,6 +81,9 @@ class NoveltyCalibration:
     # The terms space's: each term's weight, and the known rows (term_points of the first half).
     idf: np.ndarray | None = None
     known: sp.csr_matrix | None = None
+    # How many of the terms space's known rows are the training run's: updates append their new topics' rows
+    # after them. None in bundles saved before it was counted.
+    training_known_rows: int | None = None
 
     def threshold(self, quantile: float) -> float:
         return float(np.interp(quantile, _QUANTILE_GRID, self.quantiles))
@@ -102,14 +105,23 @@ class NoveltyCalibration:
         picked = np.sort(np.random.default_rng(self.seed).permutation(rows.shape[0])[:n_rows])
         return replace(self, known=sp.vstack([self.known, rows[picked]], format="csr", dtype=np.float32))
 
+    def added_neighbour_share(self, points: sp.csr_matrix) -> np.ndarray:
+        """In the terms space: for each of ``points``, the share of rows of topics updates added among its
+        ``neighbours`` nearest known rows."""
+        from sklearn.neighbors import NearestNeighbors
+
+        k = min(self.neighbours, self.known.shape[0])
+        _, nearest = NearestNeighbors(algorithm="brute", metric=self.metric).fit(self.known).kneighbors(points, n_neighbors=k)
+        return (nearest >= self.training_known_rows).mean(axis=1)
+
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {"quantiles": self.quantiles}
         if self.space == TERMS:
             arrays.update(idf=self.idf, known_data=self.known.data, known_indices=self.known.indices, known_indptr=self.known.indptr)
-        return arrays, {
-            "neighbours": self.neighbours, "sample_rows": self.sample_rows, "seed": self.seed, "metric": self.metric,
-            "space": self.space,
-        }
+        scalars = {"neighbours": self.neighbours, "sample_rows": self.sample_rows, "seed": self.seed, "metric": self.metric, "space": self.space}
+        if self.space == TERMS:
+            scalars["training_known_rows"] = self.training_known_rows
+        return arrays, scalars
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], scalars: dict) -> NoveltyCalibration:
@@ -120,7 +132,7 @@ class NoveltyCalibration:
         space = str(scalars.get("space", EMBEDDING))
         if space not in (TERMS, EMBEDDING):
             raise ValueError(f"novelty space: expected {TERMS!r} or {EMBEDDING!r}, got {space!r}")
-        idf = known = None
+        idf = known = training_known_rows = None
         if space == TERMS:
             idf = np.asarray(arrays["idf"], np.float32)
             indptr = np.asarray(arrays["known_indptr"])
@@ -128,9 +140,15 @@ class NoveltyCalibration:
                 (np.asarray(arrays["known_data"], np.float32), np.asarray(arrays["known_indices"]), indptr),
                 shape=(len(indptr) - 1, len(idf) + 1),
             )
+            # None in a bundle saved before updates counted them: its added rows, if any, cannot be told.
+            if scalars.get("training_known_rows") is not None:
+                training_known_rows = int(scalars["training_known_rows"])
+                if not 0 < training_known_rows <= known.shape[0]:
+                    raise ValueError(f"novelty training_known_rows: expected 1 to {known.shape[0]}, got {training_known_rows}")
         return cls(
             neighbours=int(scalars["neighbours"]), sample_rows=int(scalars["sample_rows"]), seed=int(scalars["seed"]),
             metric=str(scalars["metric"]), quantiles=quantiles, space=space, idf=idf, known=known,
+            training_known_rows=training_known_rows,
         )
 
 
@@ -184,7 +202,7 @@ def calibrate(
     quantiles = np.quantile(ratios / median, _QUANTILE_GRID)
     if idf is None:
         return NoveltyCalibration(neighbours, half, seed, metric, quantiles)
-    return NoveltyCalibration(neighbours, half, seed, metric, quantiles, TERMS, idf, sp.csr_matrix(known))
+    return NoveltyCalibration(neighbours, half, seed, metric, quantiles, TERMS, idf, sp.csr_matrix(known), half)
 
 
 def term_points(counts: sp.csr_matrix, words: np.ndarray, idf: np.ndarray) -> sp.csr_matrix:
