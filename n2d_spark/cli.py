@@ -317,8 +317,9 @@ def update_summary(update: dict) -> list[str]:
     """An update's lines of the summary: new rows, new topics, words outside the vocabulary, and the advice."""
     new_topics = update["new_topics"]
     named = ", ".join(topic["name"] for topic in new_topics[:3]) + (", ..." if len(new_topics) > 3 else "")
-    lines = [f"update:   {update['new_rows']} rows new ({update['new_row_share']:.1%}); "
-             f"{len(new_topics)} new topic{'' if len(new_topics) == 1 else 's'}{': ' + named if new_topics else ''}"]
+    lines = [f"update:   {update['new_rows']} rows new ({update['new_row_share']:.1%}) in "
+             f"{len(new_topics)} new topic{'' if len(new_topics) == 1 else 's'}{': ' + named if new_topics else ''}",
+             f"{'':<10}{update['novel_rows']} rows novel ({update['novel_row_share']:.1%}): the model describes them poorly"]
     oov = update["out_of_vocabulary_share"]
     if oov["new"] is not None and oov["training"] is not None:
         lines.append(f"{'':<10}{oov['new']:.1%} of the words outside the vocabulary ({oov['training']:.1%} in the training data)")

@@ -54,7 +54,7 @@ from n2d_spark.outputs.publish import MODEL_DIR
 from n2d_spark.rows.estimator_stages import (
     REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key, term_rows, text_rows,
 )
-from n2d_spark.rows.update import find_new, with_new_topics
+from n2d_spark.rows.update import find_new, labelled_by_update
 from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, most_similar
 from n2d_spark.rows.vector_mode import check_features_type
 
@@ -236,25 +236,24 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
             if n_rows == 0:
                 raise InputError("no row of the DataFrame has anything to embed with this model")
             update = find_new(rows, fitted.assigner, fitted.novelty, config, held, terms_col)
-            found, updated = update.topics, update.assigner(fitted.assigner)
-            signals = update.calibration(fitted.novelty, fitted.assigner)
+            done = labelled_by_update(
+                rows.select(ID_COL, CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL), rows, update, fitted.assigner, fitted.novelty,
+                config, terms_col, held,
+            )
+            found = done.update.topics
             names = pd.DataFrame()
             if found.topic_ids and fitted.learned_text is not None:
-                # Persisted: the naming counts and samples it, and each pass would search the new rows' neighbours again.
-                assigned = persisted(held, with_new_topics(
-                    rows.select(ID_COL, CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL), rows, update, updated, signals.terms, terms_col,
-                ))
                 texts = text_rows(dataset, fitted, input_col=input_col, id_col=id_col)
-                names = fresh_names(texts, assigned.select(ID_COL, CLUSTER_COL), found.topic_ids, config)
+                names = fresh_names(texts, done.assigned.select(ID_COL, CLUSTER_COL), found.topic_ids, config)
         def topic(cluster: int, size: int) -> Topic:
             if cluster not in names.index:
                 return Topic(cluster, None, (), size / n_rows)
             return Topic(cluster, names.loc[cluster, "name"], tuple(names.loc[cluster, "top_terms"]), size / n_rows)
 
-        new = tuple(topic(cluster, size) for cluster, size in zip(found.topic_ids, found.sizes))
+        new = tuple(topic(cluster, done.joined[cluster]) for cluster in found.topic_ids)
         child = dataclasses.replace(
-            fitted, config=config, assigner=updated, topics=fitted.topics.updated(fitted.model_id, new),
-            novelty=signals,
+            fitted, config=config, assigner=done.assigner, topics=fitted.topics.updated(fitted.model_id, new),
+            novelty=done.signals,
             model_id=None, parent_model_id=fitted.model_id,
         )
         return self._copyValues(N2DModel(child))

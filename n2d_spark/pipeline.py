@@ -201,9 +201,9 @@ def run_update(
     "Keeping a model current").
 
     Every row is embedded and assigned by the old model, as in ``run_assign``; each gets its novelty
-    (rows/update.py). New rows that form groups of their own become new topics, numbered after the
-    old ones; a new row in one takes it, and every other row keeps the old model's label. The
-    vocabulary, the encoder, the UMAP and the old topics stay as they were.
+    (rows/update.py). Novel rows that form groups of their own become new topics, numbered after the
+    old ones; a novel row that lies among one's rows joins it (a new row), and every other row keeps
+    the old model's label. The vocabulary, the encoder, the UMAP and the old topics stay as they were.
     """
     bundle = load_bundle(spark, FileSystem(spark, model_path), model_path, allow_pickle=allow_pickle)
     check_updatable(bundle, model_path)
@@ -223,19 +223,19 @@ def run_update(
                     terms_col = features.column
                     rows = run.persist(rows.join(vectors.select(ID_COL, terms_col, WORD_COUNT_COL), ID_COL))
                 update = update_rows.find_new(rows, bundle.assigner, bundle.novelty, config, run.cached, terms_col)
-                updated, signals = update.assigner(bundle.assigner), update.calibration(bundle.novelty, bundle.assigner)
-                assigned = update_rows.with_new_topics(assigned, rows, update, updated, signals.terms, terms_col)
-                assigned = run.persist(assigned.join(update.novelty.scores, ID_COL))
+                done = update_rows.labelled_by_update(assigned, rows, update, bundle.assigner, bundle.novelty, config, terms_col, run.cached)
+                new_topic_ids = done.update.topics.topic_ids
+                assigned = run.persist(done.assigned.join(update.novelty.scores, ID_COL))
                 assigned.count()
             with run.timer.stage("write"):
                 labelled_rows = tables.labelled_rows(run, vectors, assigned)
                 summary = tables.named_as_the_model(tables.summarize(run, labelled_rows, features), bundle.topics)
-                summary = tables.named_afresh(run, summary, vectors, features, assigned, update.topics.topic_ids)
+                summary = tables.named_afresh(run, summary, vectors, features, assigned, new_topic_ids)
                 oov = out_of_vocabulary_share(vectors.filter(F.col(REASON_COL).isNull()), features)
-                topics = updated_topics(bundle, summary.table, update.topics.topic_ids)
+                topics = updated_topics(bundle, summary.table, new_topic_ids)
                 model_id = save_bundle(
-                    run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, updated, bundle.learned_text,
-                    topics, signals, parent_model_id=bundle.model_id,
+                    run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, done.assigner, bundle.learned_text,
+                    topics, done.signals, parent_model_id=bundle.model_id,
                 )
                 out = tables.write_rows(run, staging, vectors, summary, labelled_rows, embedded, read.columns, model_id, read.tally)
                 out.summary["coherence"] = None
@@ -243,7 +243,7 @@ def run_update(
                     run, staging, out, bundle.assigner.clusters.topic_of, model_id, vectors.schema[ID_COL].dataType,
                     {t.cluster: t.first_model for t in topics.topics},
                 )
-            account = drift(bundle, config, out, update.n_new, embedded.n_rows, update.topics, update.novelty.about, oov)
+            account = drift(bundle, config, out, done, embedded.n_rows, oov)
             manifest = _finished_with_model(run, staging, labelled, assigned, out, model_id, model_path, account)
             run.fs.write_bytes(f"{staging}/{REPORT_DIR}/{UPDATE_HTML}", render_update_html(manifest).encode())
     return _published(spark, config, output_path, manifest)

@@ -1,25 +1,27 @@
 """How well ``n2d-spark update`` tells new rows and finds new topics (issue 30), in one invocation.
 
     .venv/bin/python scripts/update_bench.py [--inputs ag,synthetic,imdb] [--set update.key=value ...] [--work DIR] [--keep-models]
+        [--train-set key=value ...]
 
 For each input a model is trained on one part of the data with the console script and the
 shipped defaults (the synthetic corpus with conf/synthetic.yaml, IMDB with conf/imdb.yaml), then
-updated with the rest (``--set`` goes to the update only; ``--keep-models`` reuses models
-already trained in ``--work``):
+updated with the rest (``--set`` goes to the update only, ``--train-set`` to the training runs, such as
+``autoencoder.precision=float32``; ``--keep-models`` reuses models already trained in ``--work``):
 
 - **ag**: AG News's 7,600 rows cut in two halves by a hash of the row number (pandas' ``hash_array``,
   the same split on every run); trained on
   half A's World, Sports and Business rows, updated with all of half B. Printed: the share of
-  B's Sci/Tech rows that are new (novelty > 1), the share of B's other rows that are new, the
-  AUC of ``novelty`` for "is Sci/Tech", the Sci/Tech share of the rows in new topics, and the
-  NMI of B's updated labels against its four classes beside that of a full retrain on A and B
-  (all four classes), scored on B's rows.
+  B's Sci/Tech rows that are new (in a new topic) and novel (novelty > 1), the same shares of B's
+  other rows, the AUC of ``novelty`` for "is Sci/Tech", the Sci/Tech share of the rows in new
+  topics, and the NMI of B's updated labels against its four classes beside that of a full
+  retrain on A and B (all four classes), scored on B's rows.
 - **synthetic**: trained on 6,000 generated reviews (seed 0) less one genre (``WITHHELD_GENRE``),
   updated with 6,000 more of every genre (seed 1). Printed: novelty's AUC for the withheld
-  genre, the withheld genre's share in new topics, the other rows' share that is new, and their
-  share whose label the update changed (a row's label changes only when it joins a new topic).
+  genre, the withheld genre's share that is new (in new topics) and novel, and the same of the
+  other rows (a row's label changes only when it joins a new topic: the other rows that are new
+  are those the update relabelled).
 - **imdb**: no planted change: trained on the first 25,000 reviews, updated with the other 25,000.
-  Printed: the new-row share and the new topics found, with their names.
+  Printed: the new-row and novel-row shares and the new topics found, with their names.
 
 Also printed for each: the words outside the vocabulary, whether a retrain is advised, and the
 update's stage times. Inputs are read from ``../shared``; files are written only under ``--work``.
@@ -90,18 +92,18 @@ def cli(*args: str) -> None:
     subprocess.run([CLI, *args, "--set", "output.mode=overwrite"], check=True, stdout=subprocess.DEVNULL)
 
 
-def train(key: str, source: Path, output: Path, label_col: str) -> None:
+def train(key: str, source: Path, output: Path, label_col: str, overrides: list[str]) -> None:
     config, text_col, _ = SETTINGS[key]
     cli("run", *(["--config", config] if config else []), "--input", str(source), "--output", str(output),
-        "--set", f"input.text_col={text_col}", "--set", f"evaluate.label_col={label_col}")
+        "--set", f"input.text_col={text_col}", "--set", f"evaluate.label_col={label_col}", *sum((["--set", o] for o in overrides), []))
 
 
-def measure(key: str, work: Path, overrides: list[str], keep_models: bool) -> dict:
+def measure(key: str, work: Path, overrides: list[str], keep_models: bool, train_overrides: list[str]) -> dict:
     _, text_col, label_col = SETTINGS[key]
     train_path, new_path = prepare(key, work)
     model = work / f"{key}-model"
     if not (keep_models and (model / "model" / "bundle.json").exists()):
-        train(key, train_path, model, label_col)
+        train(key, train_path, model, label_col, train_overrides)
     updated = work / f"{key}-update"
     cli("update", "--model", str(model / "model"), "--input", str(new_path), "--output", str(updated),
         "--set", f"input.text_col={text_col}", "--set", f"evaluate.label_col={label_col}", *sum((["--set", o] for o in overrides), []))
@@ -109,11 +111,12 @@ def measure(key: str, work: Path, overrides: list[str], keep_models: bool) -> di
     update = manifest["update"]
     labels = pd.read_parquet(updated / "labels")
     new_topics = [topic["cluster"] for topic in update["new_topics"]]
-    is_new, in_new_topic = labels["novelty"] > 1, labels["cluster"].isin(new_topics)
+    is_novel, in_new_topic = labels["novelty"] > 1, labels["cluster"].isin(new_topics)
     result = {
         "input": key,
         "rows": len(labels),
-        "new_row_share": float(is_new.mean()),
+        "new_row_share": float(in_new_topic.mean()),
+        "novel_row_share": float(is_novel.mean()),
         "new_topics": [topic["name"] for topic in update["new_topics"]],
         "oov": update["out_of_vocabulary_share"],
         "retrain_advised": update["retrain_advised"],
@@ -124,10 +127,10 @@ def measure(key: str, work: Path, overrides: list[str], keep_models: bool) -> di
     if key in ("ag", "synthetic"):
         withheld = labels[label_col] == (AG_WITHHELD if key == "ag" else WITHHELD_GENRE)
         result.update(
-            withheld_new=float(is_new[withheld].mean()),
-            others_new=float(is_new[~withheld].mean()),
-            withheld_in_new_topics=float(in_new_topic[withheld].mean()),
-            others_changed=float(in_new_topic[~withheld].mean()),
+            withheld_new=float(in_new_topic[withheld].mean()),
+            others_new=float(in_new_topic[~withheld].mean()),
+            withheld_novel=float(is_novel[withheld].mean()),
+            others_novel=float(is_novel[~withheld].mean()),
             withheld_share_of_new_topics=float(withheld[in_new_topic].mean()) if in_new_topic.any() else None,
             novelty_auc=float(roc_auc_score(withheld, labels["novelty"])),
         )
@@ -135,7 +138,7 @@ def measure(key: str, work: Path, overrides: list[str], keep_models: bool) -> di
         result["nmi_updated"] = float(normalized_mutual_info_score(labels[label_col], labels["cluster"]))
         retrained = work / "ag-retrain"
         if not (keep_models and (retrained / "run.json").exists()):
-            train(key, work / "ag-all.csv", retrained, label_col)
+            train(key, work / "ag-all.csv", retrained, label_col, train_overrides)
         full = pd.read_parquet(retrained / "labels")
         on_b = full[full["half"] == "B"]
         result["nmi_full_retrain"] = float(normalized_mutual_info_score(on_b[label_col], on_b["cluster"]))
@@ -152,19 +155,23 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--keep-models", action="store_true")
+    parser.add_argument("--train-set", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="update-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    results = [measure(key, work, args.overrides, args.keep_models) for key in args.inputs.split(",")]
-    print(f"CPU: {cpu_model()}; update overrides: {' '.join(args.overrides) or 'none'}")
-    print("| input | rows | new-row share | novelty's AUC for the withheld rows | withheld rows new | other rows new | withheld in new topics "
-          "| withheld share of new topics | other rows relabelled | NMI updated / full retrain | new topics "
+    results = [measure(key, work, args.overrides, args.keep_models, args.train_overrides) for key in args.inputs.split(",")]
+    print(f"CPU: {cpu_model()}; update overrides: {' '.join(args.overrides) or 'none'}; "
+          f"training overrides: {' '.join(args.train_overrides) or 'none'}")
+    print("| input | rows | new-row share (in new topics) | novel-row share | novelty's AUC for the withheld rows "
+          "| withheld rows new | other rows new (relabelled) | withheld rows novel | other rows novel "
+          "| withheld share of new topics | NMI updated / full retrain | new topics "
           "| words outside vocabulary (training / new) | retrain advised |")
-    print("|" + "---|" * 13)
+    print("|" + "---|" * 14)
     for r in results:
         nmi = f"{_f(r.get('nmi_updated'))} / {_f(r.get('nmi_full_retrain'))}" if "nmi_updated" in r else "-"
-        print(f"| {r['input']} ({r['precision']}) | {r['rows']} | {_f(r['new_row_share'])} | {_f(r.get('novelty_auc'))} | {_f(r.get('withheld_new'))} | {_f(r.get('others_new'))} "
-              f"| {_f(r.get('withheld_in_new_topics'))} | {_f(r.get('withheld_share_of_new_topics'))} | {_f(r.get('others_changed'))} | {nmi} "
+        print(f"| {r['input']} ({r['precision']}) | {r['rows']} | {_f(r['new_row_share'])} | {_f(r['novel_row_share'])} "
+              f"| {_f(r.get('novelty_auc'))} | {_f(r.get('withheld_new'))} | {_f(r.get('others_new'))} "
+              f"| {_f(r.get('withheld_novel'))} | {_f(r.get('others_novel'))} | {_f(r.get('withheld_share_of_new_topics'))} | {nmi} "
               f"| {len(r['new_topics'])}: {', '.join(r['new_topics'][:6])}{', ...' if len(r['new_topics']) > 6 else ''} "
               f"| {_f(r['oov']['training'])} / {_f(r['oov']['new'])} | {'yes: ' + '; '.join(r['why']) if r['retrain_advised'] else 'no'} |")
     for r in results:

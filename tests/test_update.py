@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from pyspark.sql import types as T
 
 from n2d_spark import cli
 from n2d_spark.core.config import load_config
@@ -16,7 +17,7 @@ from n2d_spark.model.assign_policy import check_assign_overrides
 from n2d_spark.model.encoder import smoothed_idf
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model.bundle import load_bundle
-from n2d_spark.model.novelty import calibrate, density_ratios, term_points
+from n2d_spark.model.novelty import TERMS, calibrate, density_ratios, term_points
 from n2d_spark.rows.fit import calibrate_novelty
 from n2d_spark.rows.update import log_novelty_in_space
 from n2d_spark.pipeline import run_assign, run_job, run_update
@@ -66,7 +67,10 @@ def test_a_withheld_genre_becomes_new_topics_and_other_rows_keep_their_labels(sp
     kept = ~labels["cluster"].isin(new_topics)
     assert (labels.loc[kept, "cluster"] == before.loc[kept, "cluster"]).all()
     assert (labels.loc[~withheld, "cluster"] == before.loc[~withheld, "cluster"]).mean() >= 0.95
-    assert update["new_row_share"] == pytest.approx((labels["novelty"] > 1).mean())
+    # The new rows are the novel rows that joined a new topic.
+    in_new_topics = labels["cluster"].isin(new_topics)
+    assert update["novel_row_share"] == pytest.approx((labels["novelty"] > 1).mean())
+    assert update["new_row_share"] == pytest.approx(in_new_topics.mean()) and (labels.loc[in_new_topics, "novelty"] > 1).all()
     # A text model tells new rows in its embedding and its terms together (model/novelty.py).
     assert [space["space"] for space in update["novelty"]["spaces"]] == ["embedding", "terms"]
     assert update["out_of_vocabulary_share"]["new"] > update["out_of_vocabulary_share"]["training"]
@@ -105,6 +109,8 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
     again = _labels(work / "assigned-again")
     new_topics = [topic["cluster"] for topic in manifest["update"]["new_topics"]]
     assert again.loc[again["topic"] == WITHHELD, "cluster"].isin(new_topics).mean() >= 0.9
+    # assign labels the rows as the update did: it too checks an added topic's rows in their terms.
+    assert (again["cluster"] == _labels(work / "updated")["cluster"]).mean() >= 0.98
 
     # An update of the update, with the same rows: they are known now, and no topic is added or renumbered.
     second = run_update(spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "updated-twice")).manifest
@@ -229,26 +235,36 @@ def test_a_rows_novelty_is_the_geometric_mean_of_its_novelty_in_each_space():
     assert (novelty > 1).tolist() == [True, True, False, False] and novelty[3] == 0
 
 
-def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie_there_too(spark):
-    """At an update, a new row whose embedding lies among a new topic's rows joins it only when more than half
-    of its nearest known rows in its terms are rows of added topics too; otherwise it keeps the old model's label."""
-    from pyspark.ml.linalg import Vectors
+def _model_with_an_added_topic():
+    """A model with two topics of fit rows near (0, 0) and (0, 3) (their UMAP coordinates the same), an added topic 7
+    near (10, 10), and the terms: words 0-1 the training rows', 2-3 the added topic's."""
     from types import SimpleNamespace
 
     from n2d_spark.model.assigner import AddedTopics
+    from n2d_spark.model.cluster import fit_clusters
     from n2d_spark.model.novelty import TERMS, NoveltyCalibration
-    from n2d_spark.rows.update import relabelled
 
     rng = np.random.default_rng(0)
-    fit_rows = rng.normal(0, 0.1, (20, 2)).astype(np.float32)
+    fit_rows = np.vstack([rng.normal(0, 0.1, (10, 2)), rng.normal([0, 3], 0.1, (10, 2))]).astype(np.float32)
+    clusters, _ = fit_clusters(fit_rows, load_config(None, ["cluster.k=2"]).cluster)
     added = AddedTopics.appended(None, rng.normal(10, 0.1, (20, 2)), np.full(20, 7), neighbours=5, metric="euclidean")
-    assigner = SimpleNamespace(added=added, known_rows=np.vstack([fit_rows, added.rows]))
-    # Terms 0-1 are the training rows' words, 2-3 the new topic's.
+    assigner = SimpleNamespace(added=added, known_rows=np.vstack([fit_rows, added.rows]), clusters=clusters)
     known = sp.csr_matrix(np.vstack([np.tile([1, 1, 0, 0, 0], (20, 1)), np.tile([0, 0, 1, 1, 0], (20, 1))]).astype(np.float32))
-    idf = np.ones(4, np.float32)
-    terms = NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, known, training_known_rows=20)
-    assert terms.added_neighbour_share(term_points(sp.csr_matrix([[0, 0, 2, 1], [2, 1, 0, 0]]), np.array([3, 3]), idf)).tolist() == [1, 0]
+    terms = NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, np.ones(4, np.float32), known, training_known_rows=20)
+    return assigner, terms
 
+
+def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie_there_too(spark):
+    """At an update, a novel row whose embedding lies among a new topic's rows joins it only when more than half
+    of its nearest known rows in its terms are rows of added topics too; otherwise it keeps the old model's label."""
+    from pyspark.ml.linalg import Vectors
+
+    from n2d_spark.model.novelty import NoveltyCalibration
+    from n2d_spark.rows.update import relabelled
+
+    assigner, terms = _model_with_an_added_topic()
+    idf = terms.idf
+    assert terms.added_neighbour_share(term_points(sp.csr_matrix([[0, 0, 2, 1], [2, 1, 0, 0]]), np.array([3, 3]), idf)).tolist() == [1, 0]
     rows = spark.createDataFrame(
         [
             (1, [10.0, 10.0], 0, 0.9, 1, Vectors.sparse(4, [2, 3], [1.0, 1.0]), 2),  # the new topic's words: joins
@@ -263,8 +279,36 @@ def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie
     assert moved["cluster"].to_dict() == {1: 7, 2: 0, 3: 2}
     assert moved.loc[2, "second_cluster"] == 1 and moved.loc[1, "second_cluster"] == 0
     # A bundle that cannot tell its added rows in the terms: the embedding alone decides.
-    untold = relabelled(rows, assigner, NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, known), "terms")
+    untold = relabelled(rows, assigner, NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, terms.known), "terms")
     assert untold.toPandas().set_index("id")["cluster"].to_dict() == {1: 7, 2: 7, 3: 2}
+
+
+def test_an_updated_model_gives_an_added_topic_only_rows_whose_terms_lie_among_its_rows(spark):
+    """``assign`` and the estimator's transform with an updated model: a row the embedding put in an added topic
+    whose terms lie among the training rows gets the label the model had before its updates, from its UMAP
+    coordinates, with that label's confidence and second topic; the other rows are as they were."""
+    from pyspark.ml.linalg import Vectors
+
+    from n2d_spark.rows.assign import assignment_schema
+    from n2d_spark.rows.update import checked_in_terms
+
+    assigner, terms = _model_with_an_added_topic()
+    near_second = int(assigner.clusters.predict(np.array([[0.0, 3.0]], np.float32))[0])
+    assigned = spark.createDataFrame(
+        [(1, 7, [0.0, 3.0], 0.9, near_second), (2, 7, [0.0, 3.0], 0.9, near_second), (3, near_second, [0.0, 3.0], 0.5, 7)],
+        assignment_schema(T.LongType()),
+    )
+    vectors = spark.createDataFrame(
+        [(i, Vectors.sparse(4, words, [1.0, 1.0]), 2) for i, words in ((1, [2, 3]), (2, [0, 1]), (3, [2, 3]))],
+        ["id", "terms", "_n_words"],
+    )
+    checked = checked_in_terms(assigned, vectors, "terms", assigner, terms)
+    assert checked.schema == assigned.schema
+    rows = checked.toPandas().set_index("id")
+    assert rows["cluster"].to_dict() == {1: 7, 2: near_second, 3: near_second}
+    confidence, second = assigner.clusters.confidence(np.array([[0.0, 3.0]], np.float32), np.array([near_second]))
+    assert rows.loc[2, "confidence"] == pytest.approx(float(confidence[0])) and rows.loc[2, "second_cluster"] == second[0]
+    assert rows.loc[3, "confidence"] == pytest.approx(0.5) and rows.loc[1, "confidence"] == pytest.approx(0.9)
 
 
 def test_the_terms_known_rows_count_the_training_runs_through_a_bundle():
@@ -285,3 +329,21 @@ def test_the_terms_known_rows_count_the_training_runs_through_a_bundle():
     assert NoveltyCalibration.from_arrays(arrays, scalars).training_known_rows is None
     with pytest.raises(ValueError, match="training_known_rows"):
         NoveltyCalibration.from_arrays(arrays, {**scalars, "training_known_rows": 121})
+
+
+def test_a_new_topic_dropped_after_the_rows_are_checked_leaves_the_others_numbered_after_the_model():
+    """A new topic too few rows join is dropped from the update: its rows leave the added topics and the terms' known
+    rows, the topics after it take the ids from the first new one on, and an earlier update's topics stay as they were."""
+    from n2d_spark.model.assigner import AddedTopics
+    from n2d_spark.rows.update import NewTopics
+
+    earlier = AddedTopics.appended(None, np.zeros((2, 2)), np.array([7, 7]), neighbours=5, metric="euclidean")
+    added = AddedTopics.appended(earlier, np.ones((6, 2)), np.array([8, 8, 9, 9, 10, 10]), neighbours=5, metric="euclidean")
+    found = NewTopics(added, [8, 9, 10], {"found": 3}, sp.csr_matrix(np.eye(6, dtype=np.float32)), np.array([8, 8, 9, 9, 10, 10]))
+    kept = found.without([9])
+    assert kept.topic_ids == [8, 9] and kept.about["found"] == 2 and kept.about["too_few_rows_joined"] == 1
+    assert kept.added.topics.tolist() == [7, 7, 8, 8, 9, 9] and kept.added.generation.tolist() == [1, 1, 2, 2, 2, 2]
+    assert kept.known_terms_topics.tolist() == [8, 8, 9, 9] and kept.known_terms.toarray()[:, [0, 1, 4, 5]].sum() == 4
+    none_left = kept.without([8, 9])
+    assert none_left.topic_ids == [] and none_left.added.topics.tolist() == [7, 7] and "why_none" in none_left.about
+    assert NewTopics(AddedTopics.appended(None, np.ones((2, 2)), np.array([3, 3]), 5, "euclidean"), [3], {}).without([3]).added is None

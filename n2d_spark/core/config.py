@@ -186,14 +186,16 @@ class SimilarConfig:
 
 @dataclass(frozen=True)
 class UpdateConfig:
-    # n2d-spark update (docs/reuse.md, "Keeping a model current"). A new row is one farther from
+    # n2d-spark update (docs/reuse.md, "Keeping a model current"). A novel row is one farther from
     # the model's rows than from the new data's own rows, by more than this quantile of the same
-    # ratio between two halves of the training run's fit rows (model/novelty.py).
-    novelty_quantile: float = 0.98
-    # New rows form new topics only when at least this many are new.
+    # ratio between two halves of the training run's fit rows (model/novelty.py); only novel rows
+    # can join a new topic (the update's new rows).
+    novelty_quantile: float = 0.92
+    # Novel rows form new topics only when at least this many are novel; a new topic is kept only
+    # when at least this many rows join it.
     min_topic_rows: int = 50
-    # The summary advises a full retrain when a larger share of the rows is new, or when the
-    # share of tokens outside the vocabulary rose by more than this over the training data's.
+    # The summary advises a full retrain when a larger share of the rows is in new topics, or when
+    # the share of tokens outside the vocabulary rose by more than this over the training data's.
     retrain_new_share: float = 0.2
     retrain_oov_rise: float = 0.05
 

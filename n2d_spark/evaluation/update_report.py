@@ -42,10 +42,13 @@ def render_update_html(manifest: dict) -> str:
         f"<code>{escaped(update['parent_model'])}</code> updated to <code>{escaped(manifest['model_id'])}</code>.</p>",
         advice,
         f"<p>{number(update['new_rows'])} of {number(manifest['rows']['labelled'])} labelled rows are new "
-        f"({number(update['new_row_share'] * 100, 1)}%): farther from the model's rows than from the new data's own, by more "
+        f"({number(update['new_row_share'] * 100, 1)}%): they joined a new topic. "
+        f"{number(update['novel_rows'])} rows are novel ({number(update['novel_row_share'] * 100, 1)}%): "
+        f"farther from the model's rows than from the new data's own, by more "
         f"than the {number(novelty['quantile'], 3)} quantile of that ratio on the training rows, measured in "
         f"{escaped(' and '.join(SPACE_WORDS[space['space']] for space in novelty['spaces']))}"
-        f"{' (the geometric mean of the two)' if len(novelty['spaces']) > 1 else ''}.</p>",
+        f"{' (the geometric mean of the two)' if len(novelty['spaces']) > 1 else ''}; "
+        "only novel rows can join a new topic, and the others keep the model's topics.</p>",
         "<p>Words outside the model's vocabulary: "
         + (f"{number(oov['new'] * 100, 1)}% of the new data's, {number(oov['training'] * 100, 1)}% of the training data's."
            if oov["new"] is not None and oov["training"] is not None else "not counted (vector mode).")

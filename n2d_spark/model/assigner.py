@@ -54,6 +54,15 @@ class AddedTopics:
             generations = np.concatenate([previous.generation, generations])
         return cls(rows, topics, generations, neighbours, metric)
 
+    def renumbered(self, ids: dict[int, int | None]) -> AddedTopics | None:
+        """These topics with each topic of ``ids`` given its new id, or its rows left out where that is None; None if no row is left."""
+        mapped = [ids.get(int(topic), int(topic)) for topic in self.topics]
+        topics = np.array([-1 if topic is None else topic for topic in mapped])
+        kept = topics >= 0
+        if not kept.any():
+            return None
+        return replace(self, rows=self.rows[kept], topics=topics[kept].astype(np.int32), generation=self.generation[kept])
+
     def relabel(self, assignment: Assignment, embeddings: np.ndarray, known_rows: np.ndarray) -> Assignment:
         """``assignment`` of ``embeddings`` with the rows that join an added topic relabelled.
 

@@ -1,5 +1,5 @@
-"""What an update run says in run.json of how the new data differs from the model's: its new rows,
-its new topics, each old topic's share then and now, the words the frozen vocabulary lacks, and
+"""What an update run says in run.json of how the new data differs from the model's: its novel rows,
+its new topics and the rows that joined them, each old topic's share then and now, the words the frozen vocabulary lacks, and
 whether a full retrain is advised."""
 
 from __future__ import annotations
@@ -8,23 +8,22 @@ from n2d_spark.core.columns import CLUSTER_COL
 from n2d_spark.core.config import JobConfig
 from n2d_spark.model.bundle import ModelBundle
 from n2d_spark.outputs.tables import Written
-from n2d_spark.rows.update import NewTopics
+from n2d_spark.rows.update import UpdatedRows
 
 
 def drift(
-    bundle: ModelBundle, config: JobConfig, written: Written, n_new: int, n_rows: int, found: NewTopics, novelty: dict,
-    out_of_vocabulary_share: float | None,
+    bundle: ModelBundle, config: JobConfig, written: Written, done: UpdatedRows, n_rows: int, out_of_vocabulary_share: float | None,
 ) -> dict:
-    """run.json's ``update``: ``n_new`` of the ``n_rows`` embedded rows are new (``novelty``: how they were told)."""
-    summary = written.summary
+    """run.json's ``update``: of the ``n_rows`` embedded rows, the novel ones and the new ones (those that joined a new topic)."""
+    summary, found = written.summary, done.update.topics
     total = int(summary["size"].sum())
     size_of = dict(zip(summary[CLUSTER_COL].astype(int), summary["size"].astype(int)))
     name_of = dict(zip(summary[CLUSTER_COL].astype(int), summary["name"]))
-    new_share = n_new / n_rows if n_rows else 0.0
+    new_share = done.n_new / n_rows if n_rows else 0.0
     trained_oov = bundle.topics.out_of_vocabulary_share
     why = []
     if new_share > config.update.retrain_new_share:
-        why.append(f"{new_share:.1%} of the rows are new (update.retrain_new_share: {config.update.retrain_new_share:.0%})")
+        why.append(f"{new_share:.1%} of the rows are in new topics (update.retrain_new_share: {config.update.retrain_new_share:.0%})")
     if out_of_vocabulary_share is not None and trained_oov is not None:
         rise = out_of_vocabulary_share - trained_oov
         if rise > config.update.retrain_oov_rise:
@@ -34,9 +33,11 @@ def drift(
             )
     return {
         "parent_model": bundle.model_id,
-        "new_rows": n_new,
+        "new_rows": done.n_new,
         "new_row_share": new_share,
-        "novelty": novelty,
+        "novel_rows": done.update.n_novel,
+        "novel_row_share": done.update.n_novel / n_rows if n_rows else 0.0,
+        "novelty": done.update.novelty.about,
         "new_topics": [
             {"cluster": c, "name": name_of.get(c), "rows": size_of.get(c, 0), "share": size_of.get(c, 0) / total if total else 0.0,
              "examples": written.example_texts.get(c, [])}

@@ -37,6 +37,7 @@ from n2d_spark.rows.rejects import (
     RejectTally,
     with_input_reason,
 )
+from n2d_spark.rows.update import checked_in_terms, checks_terms
 from n2d_spark.rows.vectorize import Featurized, check_usable, featurize
 
 log = logging.getLogger(__name__)
@@ -153,12 +154,19 @@ def assign_fitted(
     return assigned, n_assigned
 
 
-def assign_all(run: Run, embedded: Embedded, assigner: ClusterAssigner) -> DataFrame:
-    """A saved model's run: every embedded row assigned on the executors, persisted."""
+def assign_all(run: Run, embedded: Embedded, bundle: ModelBundle, features: Featurized, vectors: DataFrame) -> DataFrame:
+    """A saved model's run: every embedded row assigned on the executors, persisted.
+
+    An updated model's added topics take only rows whose terms (``vectors``' ``features.column``) lie among
+    theirs too (rows/update.py's checked_in_terms)."""
     with run.timer.stage("assign"):
         if embedded.n_rows == 0:
             raise InputError("no row of the input has anything to embed with this model's vocabulary")
-        return _counted(run, _assign(run, embedded.rows, assigner, embedded.n_rows), embedded.n_rows)
+        assigned = _assign(run, embedded.rows, bundle.assigner, embedded.n_rows)
+        terms = bundle.novelty.terms if bundle.novelty is not None else None
+        if checks_terms(bundle.assigner, terms):
+            assigned = checked_in_terms(assigned, vectors, features.column, bundle.assigner, terms)
+        return _counted(run, assigned, embedded.n_rows)
 
 
 @dataclass
@@ -183,7 +191,7 @@ def label_with(run: Run, bundle: ModelBundle, check_columns: Callable[[T.StructT
             run.cached, vectors.filter(F.col(REASON_COL).isNull()), features, bundle.embedding_model, run.config,
             read_input.tally, read_input.label_col, progress=True,
         )
-    return Labelled(read_input, features, vectors, embedded, assign_all(run, embedded, bundle.assigner))
+    return Labelled(read_input, features, vectors, embedded, assign_all(run, embedded, bundle, features, vectors))
 
 
 def _assign(run: Run, rows: DataFrame, assigner: ClusterAssigner, n_rows: int) -> DataFrame:

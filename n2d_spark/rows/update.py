@@ -1,9 +1,10 @@
-"""The update's stages over rows (pipeline.run_update, N2DModel.update): which rows are new, the
-topics they form, and the new rows relabelled by the updated model.
+"""The update's stages over rows (pipeline.run_update, N2DModel.update): which rows are novel (the model
+describes them poorly), the topics they form, and the novel rows relabelled by the updated model: those
+that join a new topic are the update's new rows.
 
 Nothing the size of the input comes to the driver: a new sample per novelty space (at most the
 calibration's half of the fit rows in the embedding, 5,000 rows in the terms) and the sample of
-new rows the new topics are fitted on (at most ``manifold.fit_rows``). The known rows and the new sample reach the executors inside the pandas
+novel rows the new topics are fitted on (at most ``manifold.fit_rows``). The known rows and the new sample reach the executors inside the pandas
 functions' closures, not as broadcasts.
 """
 
@@ -22,7 +23,7 @@ from pyspark.sql import types as T
 from threadpoolctl import threadpool_limits
 
 from n2d_spark.core.columns import (
-    CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, NOVELTY_COL, SECOND_CLUSTER_COL, WORD_COUNT_COL,
+    CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, NOISE, NOVELTY_COL, SECOND_CLUSTER_COL, UMAP_COL, WORD_COUNT_COL,
 )
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import InputError
@@ -144,11 +145,12 @@ def novelty(rows: DataFrame, assigner: ClusterAssigner, signals: NoveltySignals,
 
 @dataclass(frozen=True)
 class Update:
-    """What an update found in new rows: each row's novelty, the new rows' ids and count, the new topics."""
+    """What an update found in new data: each row's novelty, the novel rows' ids (novelty above 1) and count, and
+    the new topics the novel rows form."""
 
     novelty: Novelty
-    new_ids: DataFrame
-    n_new: int
+    novel_ids: DataFrame
+    n_novel: int
     topics: NewTopics
 
     def assigner(self, old: ClusterAssigner) -> ClusterAssigner:
@@ -158,6 +160,10 @@ class Update:
     def calibration(self, old: NoveltySignals, old_assigner: ClusterAssigner) -> NoveltySignals:
         """The updated model's novelty signals: the rows of the new topics are known rows to the next update."""
         return old.with_known(self.topics.known_terms, len(old_assigner.known_rows))
+
+    def without(self, dropped: list[int]) -> Update:
+        """This update without the new topics ``dropped``."""
+        return replace(self, topics=self.topics.without(dropped))
 
 
 def find_new(
@@ -169,10 +175,54 @@ def find_new(
     form. The scores stay persisted until ``held`` closes."""
     scored = novelty(rows, assigner, signals, config.update.novelty_quantile, terms_col)
     scores = persisted(held, scored.scores)
-    new_ids = scores.filter(F.col(NOVELTY_COL) > 1).select(ID_COL)
-    n_new = new_ids.count()
-    topics = new_topics(rows.join(new_ids, ID_COL), n_new, assigner, signals, config, terms_col)
-    return Update(Novelty(scores, scored.about), new_ids, n_new, topics)
+    novel_ids = scores.filter(F.col(NOVELTY_COL) > 1).select(ID_COL)
+    n_novel = novel_ids.count()
+    topics = new_topics(rows.join(novel_ids, ID_COL), n_novel, assigner, signals, config, terms_col)
+    return Update(Novelty(scores, scored.about), novel_ids, n_novel, topics)
+
+
+@dataclass(frozen=True)
+class UpdatedRows:
+    """An update carried out: the rows as the updated model labels them, the update (less the topics no rows
+    joined), the updated model's assigner and novelty signals, and how many rows joined each new topic."""
+
+    assigned: DataFrame
+    update: Update
+    assigner: ClusterAssigner
+    signals: NoveltySignals
+    joined: dict[int, int]
+
+    @property
+    def n_new(self) -> int:
+        """The new rows: those that joined a new topic."""
+        return sum(self.joined.values())
+
+
+def labelled_by_update(
+    assigned: DataFrame, rows: DataFrame, update: Update, assigner: ClusterAssigner, signals: NoveltySignals,
+    config: JobConfig, terms_col: str | None, held: ExitStack,
+) -> UpdatedRows:
+    """``assigned`` (id, cluster, confidence, second_cluster, ...: the old model's labels) as the model ``assigner``
+    (``signals``) updated by ``update`` labels it (with_new_topics; ``rows`` as find_new takes them).
+
+    A new topic that fewer than ``update.min_topic_rows`` rows join is dropped and the rows are labelled again
+    without it: its sampled rows formed a group in the embedding, but the rows among them there lie elsewhere in
+    their terms. The topics left are numbered after the model's again. Labelled rows stay persisted until
+    ``held`` closes.
+    """
+    while True:
+        updated, updated_signals = update.assigner(assigner), update.calibration(signals, assigner)
+        labelled = with_new_topics(assigned, rows, update, updated, updated_signals.terms, terms_col)
+        topic_ids, joined = update.topics.topic_ids, {}
+        if topic_ids:
+            labelled = persisted(held, labelled)
+            counts = labelled.filter(F.col(CLUSTER_COL).isin(topic_ids)).groupBy(CLUSTER_COL).count().collect()
+            joined = {int(row[CLUSTER_COL]): int(row["count"]) for row in counts}
+        dropped = [topic for topic in topic_ids if joined.get(topic, 0) < config.update.min_topic_rows]
+        if not dropped:
+            return UpdatedRows(labelled, update, updated, updated_signals, {topic: joined[topic] for topic in topic_ids})
+        log.info("update: %d new topics kept fewer than update.min_topic_rows rows once checked in the terms; labelling again without them", len(dropped))
+        update = update.without(dropped)
 
 
 @dataclass(frozen=True)
@@ -181,56 +231,68 @@ class NewTopics:
 
     added: AddedTopics | None
     topic_ids: list[int]
-    # About how many of the new rows each new topic holds (from the sample they were fitted on).
-    sizes: list[int]
     about: dict
-    # The new topics' sampled rows in the terms space, where novelty is measured there (model/novelty.py).
+    # The new topics' sampled rows in the terms space, where novelty is measured there (model/novelty.py), and their topics.
     known_terms: sp.csr_matrix | None = None
+    known_terms_topics: np.ndarray | None = None
+
+    def without(self, dropped: list[int]) -> NewTopics:
+        """These topics less ``dropped``, the others numbered from the first new id again."""
+        kept = [topic for topic in self.topic_ids if topic not in dropped]
+        ids = {topic: (self.topic_ids[0] + kept.index(topic) if topic in kept else None) for topic in self.topic_ids}
+        known_terms = topics = None
+        if self.known_terms is not None:
+            stays = np.isin(self.known_terms_topics, kept)
+            known_terms = self.known_terms[stays]
+            topics = np.array([ids[int(topic)] for topic in self.known_terms_topics[stays]], np.int32)
+        about = {**self.about, "found": len(kept), "too_few_rows_joined": self.about.get("too_few_rows_joined", 0) + len(dropped)}
+        if not kept:
+            about["why_none"] = "no cluster of novel rows kept update.min_topic_rows rows once each row's terms were checked too"
+        return NewTopics(self.added.renumbered(ids), [ids[topic] for topic in kept], about, known_terms, topics)
 
 
 def new_topics(
-    new_rows: DataFrame, n_new: int, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig,
+    novel_rows: DataFrame, n_novel: int, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig,
     terms_col: str | None,
 ) -> NewTopics:
-    """Topics among ``new_rows`` (id, embedding; ``n_new`` of them), fitted as the model's were, on a sample of them.
+    """Topics among ``novel_rows`` (id, embedding; ``n_novel`` of them), fitted as the model's were, on a sample of them.
 
-    A seeded sample of at most ``manifold.fit_rows`` new rows gets its own UMAP and the model's
+    A seeded sample of at most ``manifold.fit_rows`` novel rows gets its own UMAP and the model's
     clusterer settings (``k: auto`` chooses its k). A cluster becomes a topic only when it is
     a group of its own: more than half of its rows' nearest rows in the embedding, among the
-    model's known rows and the sampled new rows, are new rows; and it stands for at least
-    ``update.min_topic_rows`` new rows. Rows new by chance (at most about 1 - ``update.novelty_quantile``
+    model's known rows and the sampled novel rows, are novel rows; and it stands for at least
+    ``update.min_topic_rows`` novel rows. Rows novel by chance (about 1 - ``update.novelty_quantile``
     of rows of known topics) lie among known rows and form no such group. New topics are numbered
     after the model's. Where the model measures novelty in the terms too (``terms_col``: the rows'
     count vectors) the new topics' rows are also kept in their terms, as known rows for the next update.
     """
     previous = assigner.added
     neighbours, metric = signals.embedding.neighbours, config.manifold.metric
-    about: dict = {"new_rows": n_new, "min_topic_rows": config.update.min_topic_rows}
-    if n_new < config.update.min_topic_rows:
-        return NewTopics(previous, [], [], {**about, "found": 0, "why_none": "fewer new rows than update.min_topic_rows"})
+    about: dict = {"novel_rows": n_novel, "min_topic_rows": config.update.min_topic_rows}
+    if n_novel < config.update.min_topic_rows:
+        return NewTopics(previous, [], {**about, "found": 0, "why_none": "fewer novel rows than update.min_topic_rows"})
     # One pass for the sample's embeddings and, where novelty is measured in the terms, its terms (kept below).
     columns = [EMBEDDING_COL] + ([terms_col, WORD_COUNT_COL] if signals.terms is not None else [])
-    _, sampled = collect_columns(new_rows, columns, config.manifold.fit_rows, config.manifold.seed)
+    _, sampled = collect_columns(novel_rows, columns, config.manifold.fit_rows, config.manifold.seed)
     points = sampled[EMBEDDING_COL]
     try:
         check_enough_rows(len(points), config.cluster)
     except InputError as error:
-        return NewTopics(previous, [], [], {**about, "found": 0, "why_none": str(error)})
+        return NewTopics(previous, [], {**about, "found": 0, "why_none": str(error)})
     _, coordinates = fit_manifold(points, config.manifold, stage="new topics")
     _, labels = fit_clusters(coordinates, config.cluster)
     cohesion = _new_neighbour_share(points, assigner.known_rows, neighbours, metric)
-    rows_per_sampled = n_new / len(points)
-    candidates, kept, sizes = [], [], []
+    rows_per_sampled = n_novel / len(points)
+    candidates, kept = [], []
     for label in np.unique(labels[labels != NOISE]):
         members = labels == label
         share, size = float(cohesion[members].mean()), int(round(members.sum() * rows_per_sampled))
         candidates.append({"rows": size, "new_neighbour_share": round(share, 3)})
         if share > 0.5 and size >= config.update.min_topic_rows:
             kept.append(label)
-            sizes.append(size)
     about = {**about, "sampled": len(points), "candidates": candidates, "found": len(kept)}
     if not kept:
-        return NewTopics(previous, [], [], {**about, "why_none": "no cluster of new rows is a group of its own"})
+        return NewTopics(previous, [], {**about, "why_none": "no cluster of novel rows is a group of its own"})
     next_topic = next_topic_id(assigner)
     topic_ids = [next_topic + i for i in range(len(kept))]
     in_topic = np.isin(labels, kept)
@@ -238,11 +300,12 @@ def new_topics(
     for label, topic in zip(kept, topic_ids):
         topics[labels == label] = topic
     added = AddedTopics.appended(previous, points[in_topic], topics[in_topic], neighbours, metric)
-    known_terms = None
+    known_terms = known_terms_topics = None
     if signals.terms is not None:
         known_terms = term_points(sampled[terms_col][in_topic], sampled[WORD_COUNT_COL][in_topic], signals.terms.idf)
-    log.info("update: %d new topics from %d new rows (%d sampled)", len(kept), n_new, len(points))
-    return NewTopics(added, topic_ids, sizes, about, known_terms)
+        known_terms_topics = topics[in_topic]
+    log.info("update: %d new topics from %d novel rows (%d sampled)", len(kept), n_novel, len(points))
+    return NewTopics(added, topic_ids, about, known_terms, known_terms_topics)
 
 
 def _new_neighbour_share(points: np.ndarray, known: np.ndarray, neighbours: int, metric: str) -> np.ndarray:
@@ -260,15 +323,15 @@ def with_new_topics(
     assigned: DataFrame, rows: DataFrame, update: Update, updated: ClusterAssigner, terms: NoveltyCalibration | None,
     terms_col: str | None,
 ) -> DataFrame:
-    """``assigned`` (id, cluster, confidence, second_cluster, ...) as the updated model labels it: only new rows
+    """``assigned`` (id, cluster, confidence, second_cluster, ...) as the updated model labels it: only novel rows
     may join a new topic; every other row keeps the old model's label. ``rows``: id, embedding, and where
     ``terms`` (the updated model's calibration in the terms space) is given, ``terms_col`` and the word count."""
     if not update.topics.topic_ids:
         return assigned
     columns = [ID_COL, EMBEDDING_COL] + ([terms_col, WORD_COUNT_COL] if terms is not None else [])
-    new_rows = assigned.join(update.new_ids, ID_COL).join(rows.select(*columns), ID_COL)
-    moved = relabelled(new_rows, updated, terms, terms_col).drop(EMBEDDING_COL)
-    return assigned.join(update.new_ids, ID_COL, "left_anti").unionByName(moved)
+    novel_rows = assigned.join(update.novel_ids, ID_COL).join(rows.select(*columns), ID_COL)
+    moved = relabelled(novel_rows, updated, terms, terms_col).drop(EMBEDDING_COL)
+    return assigned.join(update.novel_ids, ID_COL, "left_anti").unionByName(moved)
 
 
 def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibration | None, terms_col: str | None) -> DataFrame:
@@ -284,7 +347,7 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
     # Built once here, not in every batch.
     added, known = assigner.added, assigner.known_rows
     width = known.shape[1]
-    check_terms = terms is not None and terms.training_known_rows is not None
+    check_terms = checks_terms(assigner, terms)
     # The count vectors go no further: a batch hands them over as dicts, which Spark would not take back as vectors.
     dropped = [terms_col, WORD_COUNT_COL] if terms is not None else []
 
@@ -300,7 +363,7 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
                 joins = result.labels != given.labels
                 if check_terms and joins.any():
                     moved = np.flatnonzero(joins)
-                    joins[moved] = terms.added_neighbour_share(_batch_term_points(batch.iloc[moved], terms_col, terms.idf)) > 0.5
+                    joins[moved] = _lie_among_added_in_terms(batch.iloc[moved], terms, terms_col)
             yield batch.drop(columns=dropped).assign(**{
                 CLUSTER_COL: np.where(joins, result.labels, given.labels),
                 CONFIDENCE_COL: np.where(joins, result.confidence, given.confidence),
@@ -309,6 +372,48 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
 
     schema = T.StructType([field for field in rows.schema.fields if field.name not in dropped])
     return rows.mapInPandas(relabel, schema)
+
+
+def _lie_among_added_in_terms(batch: pd.DataFrame, terms: NoveltyCalibration, terms_col: str) -> np.ndarray:
+    """For each row of ``batch``: are more than half of its nearest known rows in its terms rows of added topics?"""
+    return terms.added_neighbour_share(_batch_term_points(batch, terms_col, terms.idf)) > 0.5
+
+
+def checks_terms(assigner: ClusterAssigner, terms: NoveltyCalibration | None) -> bool:
+    """Whether a row of a topic updates added must lie among the topic's rows in its terms too: where the model has
+    added topics and counts which of its terms' known rows are theirs."""
+    return assigner.added is not None and terms is not None and terms.training_known_rows is not None
+
+
+def checked_in_terms(assigned: DataFrame, vectors: DataFrame, terms_col: str, assigner: ClusterAssigner, terms: NoveltyCalibration) -> DataFrame:
+    """``assigned`` (rows/assign.py's assignment_schema: the updated model's ``assigner`` placed them) with the rows
+    the embedding put in an added topic but whose terms lie elsewhere (``relabelled``) given the label the
+    model had before its updates, from their UMAP coordinates. ``vectors``: id, ``terms_col`` and the word
+    count of (at least) every row of ``assigned``. Only where ``checks_terms``.
+
+    Every row is joined with its terms rather than only those in added topics: a filter on ``assigned``
+    would run its UDF a second time where it is not persisted (the estimator's transform)."""
+    clusters = assigner.clusters
+    added_topics = np.unique(assigner.added.topics)
+    rows = assigned.join(vectors.select(ID_COL, terms_col, WORD_COUNT_COL), ID_COL, "left")
+
+    def check(batches):
+        for batch in batches:
+            back = np.flatnonzero(np.isin(batch[CLUSTER_COL].to_numpy(), added_topics))
+            labels, confidence, second = (batch[column].to_numpy().copy() for column in (CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL))
+            if len(back):
+                with threadpool_limits(1):
+                    back = back[~_lie_among_added_in_terms(batch.iloc[back], terms, terms_col)]
+            if len(back):
+                coordinates = np.stack(batch[UMAP_COL].to_numpy()[back]).astype(np.float32)
+                original = clusters.predict(coordinates)
+                labels[back] = original
+                confidence[back], second[back] = clusters.confidence(coordinates, original)
+            yield batch.drop(columns=[terms_col, WORD_COUNT_COL]).assign(
+                **{CLUSTER_COL: labels, CONFIDENCE_COL: confidence, SECOND_CLUSTER_COL: second}
+            )
+
+    return rows.mapInPandas(check, assigned.schema)
 
 
 def next_topic_id(assigner: ClusterAssigner) -> int:
