@@ -115,7 +115,7 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
     # An update of the update, with the same rows: they are known now, and no topic is added or renumbered.
     second = run_update(spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "updated-twice")).manifest
     assert second["update"]["parent_model"] == manifest["model_id"]
-    assert second["update"]["new_row_share"] <= 0.1 and second["update"]["new_topics"] == []
+    assert second["update"]["novel_row_share"] <= 0.1 and second["update"]["new_topics"] == []
     twice = pd.read_parquet(work / "updated-twice" / "clusters").set_index("cluster")
     assert set(new_topics) <= set(twice.index)
     assert (twice.loc[new_topics, "first_model"] == manifest["model_id"]).all()
@@ -125,8 +125,9 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
         load_bundle(spark, FileSystem(spark, str(work / name / "model")), str(work / name / "model")) for name in ("trained", "updated")
     )
     before, after = trained_model.novelty.terms.known.shape[0], updated_model.novelty.terms.known.shape[0]
-    embedding_before, added = len(trained_model.assigner.known_rows), len(updated_model.assigner.added.rows)
-    assert after - before == round(added * before / embedding_before) > 0
+    embedding_before, added = len(trained_model.assigner.known_rows), updated_model.assigner.added.topics
+    share = before / embedding_before
+    assert after - before == sum(max(1, round(n * share)) for n in np.unique(added, return_counts=True)[1]) > 0
     assert updated_model.novelty.terms.training_known_rows == trained_model.novelty.terms.training_known_rows == before
 
 
@@ -248,7 +249,7 @@ def _model_with_an_added_topic():
     fit_rows = np.vstack([rng.normal(0, 0.1, (10, 2)), rng.normal([0, 3], 0.1, (10, 2))]).astype(np.float32)
     clusters, _ = fit_clusters(fit_rows, load_config(None, ["cluster.k=2"]).cluster)
     added = AddedTopics.appended(None, rng.normal(10, 0.1, (20, 2)), np.full(20, 7), neighbours=5, metric="euclidean")
-    assigner = SimpleNamespace(added=added, known_rows=np.vstack([fit_rows, added.rows]), clusters=clusters)
+    assigner = SimpleNamespace(added=added, fit_rows=fit_rows, known_rows=np.vstack([fit_rows, added.rows]), clusters=clusters)
     known = sp.csr_matrix(np.vstack([np.tile([1, 1, 0, 0, 0], (20, 1)), np.tile([0, 0, 1, 1, 0], (20, 1))]).astype(np.float32))
     terms = NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, np.ones(4, np.float32), known, training_known_rows=20)
     return assigner, terms
@@ -264,7 +265,7 @@ def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie
 
     assigner, terms = _model_with_an_added_topic()
     idf = terms.idf
-    assert terms.added_neighbour_share(term_points(sp.csr_matrix([[0, 0, 2, 1], [2, 1, 0, 0]]), np.array([3, 3]), idf)).tolist() == [1, 0]
+    assert terms.added_neighbour_share(term_points(sp.csr_matrix([[0, 0, 2, 1], [2, 1, 0, 0]]), np.array([3, 3]), idf), 5).tolist() == [1, 0]
     rows = spark.createDataFrame(
         [
             (1, [10.0, 10.0], 0, 0.9, 1, Vectors.sparse(4, [2, 3], [1.0, 1.0]), 2),  # the new topic's words: joins
@@ -278,6 +279,15 @@ def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie
     moved = moved.toPandas().set_index("id")
     assert moved["cluster"].to_dict() == {1: 7, 2: 0, 3: 2}
     assert moved.loc[2, "second_cluster"] == 1 and moved.loc[1, "second_cluster"] == 0
+    # Where the terms keep a tenth of the embedding's rows, the vote takes k times that, at least 5.
+    from types import SimpleNamespace
+
+    from n2d_spark.rows.update import terms_vote_neighbours
+
+    def fitted_on(n_rows):
+        return SimpleNamespace(added=SimpleNamespace(neighbours=15), fit_rows=np.zeros((n_rows, 2)))
+
+    assert terms_vote_neighbours(fitted_on(200), terms) == 5 and terms_vote_neighbours(fitted_on(20), terms) == 15
     # A bundle that cannot tell its added rows in the terms: the embedding alone decides.
     untold = relabelled(rows, assigner, NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, terms.known), "terms")
     assert untold.toPandas().set_index("id")["cluster"].to_dict() == {1: 7, 2: 7, 3: 2}
@@ -323,6 +333,9 @@ def test_the_terms_known_rows_count_the_training_runs_through_a_bundle():
     assert calibration.training_known_rows == calibration.known.shape[0] == 100
     grown = calibration.with_known(sp.csr_matrix(np.ones((40, 31), np.float32)), share=0.5)
     assert grown.known.shape[0] == 120 and grown.training_known_rows == 100
+    # Each topic keeps its share of rows, and at least one: a small topic keeps rows to vote for it.
+    by_topic = calibration.with_known(sp.csr_matrix(np.ones((40, 31), np.float32)), share=0.1, topics=np.repeat([7, 8], [38, 2]))
+    assert by_topic.known.shape[0] == 100 + 4 + 1
     arrays, scalars = grown.to_arrays()
     assert NoveltyCalibration.from_arrays(arrays, scalars).training_known_rows == 100
     del scalars["training_known_rows"]

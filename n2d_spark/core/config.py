@@ -190,7 +190,7 @@ class UpdateConfig:
     # the model's rows than from the new data's own rows, by more than this quantile of the same
     # ratio between two halves of the training run's fit rows (model/novelty.py); only novel rows
     # can join a new topic (the update's new rows).
-    novelty_quantile: float = 0.92
+    novelty_quantile: float = 0.98
     # Novel rows form new topics only when at least this many are novel; a new topic is kept only
     # when at least this many rows join it.
     min_topic_rows: int = 50

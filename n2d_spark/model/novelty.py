@@ -1,4 +1,4 @@
-"""Which new rows a model does not describe: a density contrast, calibrated on the training rows.
+"""Which rows of new data a model does not describe: a density contrast, calibrated on the training rows.
 
 A row of new data is *new* when it lies farther from the rows the model knows than the new
 data's own density predicts. For each row x, with d_k(x, S) its distance to its k-th nearest
@@ -96,21 +96,27 @@ class NoveltyCalibration:
             return self.known[np.random.default_rng(self.seed).permutation(self.known.shape[0])[:n_rows]]
         return split_halves(fit_embeddings, self.seed)[0][:n_rows]
 
-    def with_known(self, rows: sp.csr_matrix | None, share: float) -> NoveltyCalibration:
+    def with_known(self, rows: sp.csr_matrix | None, share: float, topics: np.ndarray | None = None) -> NoveltyCalibration:
         """This calibration with a seeded ``share`` of ``rows`` known too: the rows of the topics an update added,
-        in the terms space (the embedding space finds them in the model's added topics)."""
-        n_rows = 0 if rows is None else int(round(rows.shape[0] * share))
-        if self.space != TERMS or n_rows == 0:
+        in the terms space (the embedding space finds them in the model's added topics). Where each row's topic
+        is given, that share of each topic's rows and at least one, so that a small topic keeps rows to vote for it."""
+        if self.space != TERMS or rows is None or rows.shape[0] == 0:
             return self
-        picked = np.sort(np.random.default_rng(self.seed).permutation(rows.shape[0])[:n_rows])
+        rng = np.random.default_rng(self.seed)
+        topics = np.zeros(rows.shape[0], np.int32) if topics is None else np.asarray(topics)
+        picked = []
+        for topic in np.unique(topics):
+            members = np.flatnonzero(topics == topic)
+            picked.append(rng.permutation(members)[: max(1, int(round(len(members) * share)))])
+        picked = np.sort(np.concatenate(picked))
         return replace(self, known=sp.vstack([self.known, rows[picked]], format="csr", dtype=np.float32))
 
-    def added_neighbour_share(self, points: sp.csr_matrix) -> np.ndarray:
+    def added_neighbour_share(self, points: sp.csr_matrix, neighbours: int) -> np.ndarray:
         """In the terms space: for each of ``points``, the share of rows of topics updates added among its
         ``neighbours`` nearest known rows."""
         from sklearn.neighbors import NearestNeighbors
 
-        k = min(self.neighbours, self.known.shape[0])
+        k = min(neighbours, self.known.shape[0])
         _, nearest = NearestNeighbors(algorithm="brute", metric=self.metric).fit(self.known).kneighbors(points, n_neighbors=k)
         return (nearest >= self.training_known_rows).mean(axis=1)
 
@@ -169,8 +175,8 @@ class NoveltySignals:
     def calibrations(self) -> tuple[NoveltyCalibration, ...]:
         return (self.embedding,) if self.terms is None else (self.embedding, self.terms)
 
-    def with_known(self, rows: sp.csr_matrix | None, n_embedding_known: int) -> NoveltySignals:
-        """These signals with ``rows`` (an update's new topics' sampled rows, in the terms space) known too.
+    def with_known(self, rows: sp.csr_matrix | None, n_embedding_known: int, topics: np.ndarray | None = None) -> NoveltySignals:
+        """These signals with ``rows`` (an update's new topics' sampled rows, in the terms space; ``topics``: theirs) known too.
 
         The embedding space finds them among the model's ``n_embedding_known`` known rows (its fit rows
         and the rows of added topics, before these); the terms space keeps as many of them as keeps
@@ -179,7 +185,7 @@ class NoveltySignals:
         """
         if self.terms is None:
             return self
-        return replace(self, terms=self.terms.with_known(rows, self.terms.known.shape[0] / max(n_embedding_known, 1)))
+        return replace(self, terms=self.terms.with_known(rows, self.terms.known.shape[0] / max(n_embedding_known, 1), topics))
 
 
 def calibrate(

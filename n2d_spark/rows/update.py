@@ -159,7 +159,7 @@ class Update:
 
     def calibration(self, old: NoveltySignals, old_assigner: ClusterAssigner) -> NoveltySignals:
         """The updated model's novelty signals: the rows of the new topics are known rows to the next update."""
-        return old.with_known(self.topics.known_terms, len(old_assigner.known_rows))
+        return old.with_known(self.topics.known_terms, len(old_assigner.known_rows), self.topics.known_terms_topics)
 
     def without(self, dropped: list[int]) -> Update:
         """This update without the new topics ``dropped``."""
@@ -183,8 +183,9 @@ def find_new(
 
 @dataclass(frozen=True)
 class UpdatedRows:
-    """An update carried out: the rows as the updated model labels them, the update (less the topics no rows
-    joined), the updated model's assigner and novelty signals, and how many rows joined each new topic."""
+    """An update carried out: the rows as the updated model labels them, the update (less the topics fewer than
+    ``update.min_topic_rows`` rows joined), the updated model's assigner and novelty signals, and how many rows
+    joined each new topic."""
 
     assigned: DataFrame
     update: Update
@@ -210,12 +211,15 @@ def labelled_by_update(
     their terms. The topics left are numbered after the model's again. Labelled rows stay persisted until
     ``held`` closes.
     """
+    discarded = None
     while True:
+        if discarded is not None:
+            discarded.unpersist()
         updated, updated_signals = update.assigner(assigner), update.calibration(signals, assigner)
         labelled = with_new_topics(assigned, rows, update, updated, updated_signals.terms, terms_col)
         topic_ids, joined = update.topics.topic_ids, {}
         if topic_ids:
-            labelled = persisted(held, labelled)
+            labelled = discarded = persisted(held, labelled)
             counts = labelled.filter(F.col(CLUSTER_COL).isin(topic_ids)).groupBy(CLUSTER_COL).count().collect()
             joined = {int(row[CLUSTER_COL]): int(row["count"]) for row in counts}
         dropped = [topic for topic in topic_ids if joined.get(topic, 0) < config.update.min_topic_rows]
@@ -348,6 +352,7 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
     added, known = assigner.added, assigner.known_rows
     width = known.shape[1]
     check_terms = checks_terms(assigner, terms)
+    vote = terms_vote_neighbours(assigner, terms) if check_terms else 0
     # The count vectors go no further: a batch hands them over as dicts, which Spark would not take back as vectors.
     dropped = [terms_col, WORD_COUNT_COL] if terms is not None else []
 
@@ -363,7 +368,7 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
                 joins = result.labels != given.labels
                 if check_terms and joins.any():
                     moved = np.flatnonzero(joins)
-                    joins[moved] = _lie_among_added_in_terms(batch.iloc[moved], terms, terms_col)
+                    joins[moved] = _lie_among_added_in_terms(batch.iloc[moved], terms, terms_col, vote)
             yield batch.drop(columns=dropped).assign(**{
                 CLUSTER_COL: np.where(joins, result.labels, given.labels),
                 CONFIDENCE_COL: np.where(joins, result.confidence, given.confidence),
@@ -374,15 +379,28 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
     return rows.mapInPandas(relabel, schema)
 
 
-def _lie_among_added_in_terms(batch: pd.DataFrame, terms: NoveltyCalibration, terms_col: str) -> np.ndarray:
-    """For each row of ``batch``: are more than half of its nearest known rows in its terms rows of added topics?"""
-    return terms.added_neighbour_share(_batch_term_points(batch, terms_col, terms.idf)) > 0.5
+def _lie_among_added_in_terms(batch: pd.DataFrame, terms: NoveltyCalibration, terms_col: str, neighbours: int) -> np.ndarray:
+    """For each row of ``batch``: are more than half of its ``neighbours`` nearest known rows in its terms rows of added topics?"""
+    return terms.added_neighbour_share(_batch_term_points(batch, terms_col, terms.idf), neighbours) > 0.5
 
 
 def checks_terms(assigner: ClusterAssigner, terms: NoveltyCalibration | None) -> bool:
-    """Whether a row of a topic updates added must lie among the topic's rows in its terms too: where the model has
-    added topics and counts which of its terms' known rows are theirs."""
+    """Whether a row of a topic updates added must lie among added topics' rows in its terms too: where the model
+    has added topics and counts which of its terms' known rows are theirs."""
     return assigner.added is not None and terms is not None and terms.training_known_rows is not None
+
+
+def terms_vote_neighbours(assigner: ClusterAssigner, terms: NoveltyCalibration) -> int:
+    """How many nearest known rows in the terms vote on a row joining an added topic.
+
+    The terms' known rows are a sample of the embedding's, training rows and added topics' rows alike
+    (NoveltySignals.with_known): where they are a tenth of them, a row's 15 nearest stand for about its
+    150 nearest in the embedding, and a topic of 50 rows could never be most of them. So the vote takes
+    the embedding vote's k times that rate, at least 5.
+    """
+    rate = terms.training_known_rows / len(assigner.fit_rows)
+    k = assigner.added.neighbours
+    return int(min(k, max(5, round(k * rate))))
 
 
 def checked_in_terms(assigned: DataFrame, vectors: DataFrame, terms_col: str, assigner: ClusterAssigner, terms: NoveltyCalibration) -> DataFrame:
@@ -393,7 +411,7 @@ def checked_in_terms(assigned: DataFrame, vectors: DataFrame, terms_col: str, as
 
     Every row is joined with its terms rather than only those in added topics: a filter on ``assigned``
     would run its UDF a second time where it is not persisted (the estimator's transform)."""
-    clusters = assigner.clusters
+    clusters, vote = assigner.clusters, terms_vote_neighbours(assigner, terms)
     added_topics = np.unique(assigner.added.topics)
     rows = assigned.join(vectors.select(ID_COL, terms_col, WORD_COUNT_COL), ID_COL, "left")
 
@@ -403,7 +421,7 @@ def checked_in_terms(assigned: DataFrame, vectors: DataFrame, terms_col: str, as
             labels, confidence, second = (batch[column].to_numpy().copy() for column in (CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL))
             if len(back):
                 with threadpool_limits(1):
-                    back = back[~_lie_among_added_in_terms(batch.iloc[back], terms, terms_col)]
+                    back = back[~_lie_among_added_in_terms(batch.iloc[back], terms, terms_col, vote)]
             if len(back):
                 coordinates = np.stack(batch[UMAP_COL].to_numpy()[back]).astype(np.float32)
                 original = clusters.predict(coordinates)
