@@ -2,6 +2,10 @@
 describes them poorly), the topics they form, and the novel rows relabelled by the updated model: those
 that join a new topic are the update's new rows.
 
+Over 300 lines: which rows an added topic takes (in the embedding, then in the terms) is one rule for
+the update's own labels and for ``assign`` and the estimator's transform with an updated model, which
+take ``checked_in_terms`` from here; the novelty, the new topics and that rule share their helpers.
+
 Nothing the size of the input comes to the driver: a new sample per novelty space (at most the
 calibration's half of the fit rows in the embedding, 5,000 rows in the terms) and the sample of
 novel rows the new topics are fitted on (at most ``manifold.fit_rows``). The known rows and the new sample reach the executors inside the pandas
