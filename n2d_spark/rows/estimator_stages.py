@@ -47,7 +47,7 @@ from n2d_spark.rows.assign import assign_batches, batch_count
 from n2d_spark.rows.embed import embed
 from n2d_spark.rows.fit import fit_model
 from n2d_spark.rows.rejects import COPIES_COL, NO_VOCABULARY_TERMS, NULL_ID, RejectTally, with_input_reason
-from n2d_spark.rows.update import checked_in_terms, checks_terms
+from n2d_spark.rows.update import with_added_topics_checked
 from n2d_spark.rows.vectorize import check_usable, featurize, out_of_vocabulary_share
 
 # Added by transform beside the output column (named by outputCol).
@@ -149,10 +149,8 @@ def label_frame(
     )
     n_batches = batch_count(embedded.select(F.count(EMBEDDING_COL)).scalar(), config.manifold.batch_rows)
     assigned = assign_batches(embedded, fitted.assigner, n_batches, config.manifold.seed, encoder.output_dim)
-    terms = fitted.novelty.terms if fitted.novelty is not None else None
-    if checks_terms(fitted.assigner, terms):
-        # An updated model's added topics take only rows whose terms lie among theirs too, as the job's assign does.
-        assigned = checked_in_terms(assigned, vectors, features.column, fitted.assigner, terms)
+    # An updated model's added topics take only rows whose terms lie among theirs too, as the job's assign does.
+    assigned = with_added_topics_checked(assigned, vectors, features.column, fitted.assigner, fitted.novelty)
     reasons = vectors.select(ID_COL, REASON_COL)
     if id_col is not None:
         # Every row of a duplicated id has the reason duplicate_id: one of them stands for all.

@@ -37,7 +37,7 @@ from n2d_spark.rows.rejects import (
     RejectTally,
     with_input_reason,
 )
-from n2d_spark.rows.update import checked_in_terms, checks_terms
+from n2d_spark.rows.update import with_added_topics_checked
 from n2d_spark.rows.vectorize import Featurized, check_usable, featurize
 
 log = logging.getLogger(__name__)
@@ -163,9 +163,7 @@ def assign_all(run: Run, embedded: Embedded, bundle: ModelBundle, features: Feat
         if embedded.n_rows == 0:
             raise InputError("no row of the input has anything to embed with this model's vocabulary")
         assigned = _assign(run, embedded.rows, bundle.assigner, embedded.n_rows)
-        terms = bundle.novelty.terms if bundle.novelty is not None else None
-        if checks_terms(bundle.assigner, terms):
-            assigned = checked_in_terms(assigned, vectors, features.column, bundle.assigner, terms)
+        assigned = with_added_topics_checked(assigned, vectors, features.column, bundle.assigner, bundle.novelty)
         return _counted(run, assigned, embedded.n_rows)
 
 
