@@ -360,3 +360,26 @@ def test_a_new_topic_dropped_after_the_rows_are_checked_leaves_the_others_number
     none_left = kept.without([8, 9])
     assert none_left.topic_ids == [] and none_left.added.topics.tolist() == [7, 7] and "why_none" in none_left.about
     assert NewTopics(AddedTopics.appended(None, np.ones((2, 2)), np.array([3, 3]), 5, "euclidean"), [3], {}).without([3]).added is None
+
+
+def test_rows_novel_by_chance_form_no_group_however_many_rows_the_new_data_has():
+    """The group test weighs each sampled novel row by the share of the new data it stands for: the fringe of a known
+    topic (its 3% farthest rows, of 60,000 new rows against a 400-row known sample) outnumbers the known rows near it
+    and passes unweighed, but not weighed; a cluster far from every known row passes both ways."""
+    from n2d_spark.rows.update import novel_row_weight, novel_weight_shares
+
+    rng = np.random.default_rng(0)
+    known = rng.normal(size=(400, 8)).astype(np.float32)
+    new_data = rng.normal(size=(60_000, 8))
+    radius = np.linalg.norm(new_data, axis=1)
+    fringe = new_data[radius > np.quantile(radius, 0.97)]
+    subject = rng.normal(size=(1_500, 8)) * 0.5 + 6
+    novel = np.vstack([fringe, subject]).astype(np.float32)
+    labels = np.repeat([0, 1], [len(fringe), len(subject)])
+    sampled = rng.permutation(len(novel))[:2_000]
+    weight = novel_row_weight(len(novel), len(sampled), len(new_data) + len(subject), len(known))
+    assert weight < 0.02
+    unweighed = novel_weight_shares(novel[sampled], labels[sampled], known, 1.0, 15, "euclidean")
+    weighed = novel_weight_shares(novel[sampled], labels[sampled], known, weight, 15, "euclidean")
+    assert unweighed[0] > 0.6 and weighed[0] < 0.2
+    assert unweighed[1] > 0.99 and weighed[1] > 0.9

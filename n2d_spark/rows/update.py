@@ -180,8 +180,9 @@ def find_new(
     scored = novelty(rows, assigner, signals, config.update.novelty_quantile, terms_col)
     scores = persisted(held, scored.scores)
     novel_ids = scores.filter(F.col(NOVELTY_COL) > 1).select(ID_COL)
-    n_novel = novel_ids.count()
-    topics = new_topics(rows.join(novel_ids, ID_COL), n_novel, assigner, signals, config, terms_col)
+    counted = scores.agg(F.count(F.lit(1)).alias("rows"), F.sum((F.col(NOVELTY_COL) > 1).cast("long")).alias("novel")).first()
+    n_rows, n_novel = int(counted["rows"]), int(counted["novel"] or 0)
+    topics = new_topics(rows.join(novel_ids, ID_COL), n_novel, n_rows, assigner, signals, config, terms_col)
     return Update(Novelty(scores, scored.about), novel_ids, n_novel, topics)
 
 
@@ -260,17 +261,20 @@ class NewTopics:
 
 
 def new_topics(
-    novel_rows: DataFrame, n_novel: int, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig,
+    novel_rows: DataFrame, n_novel: int, n_rows: int, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig,
     terms_col: str | None,
 ) -> NewTopics:
-    """Topics among ``novel_rows`` (id, embedding; ``n_novel`` of them), fitted as the model's were, on a sample of them.
+    """Topics among ``novel_rows`` (id, embedding; ``n_novel`` of the update's ``n_rows``), fitted as the model's were, on a sample of them.
 
     A seeded sample of at most ``manifold.fit_rows`` novel rows gets its own UMAP and the model's
     clusterer settings (``k: auto`` chooses its k). A cluster becomes a topic only when it is
-    a group of its own: more than half of its rows' nearest rows in the embedding, among the
-    model's known rows and the sampled novel rows, are novel rows; and it stands for at least
-    ``update.min_topic_rows`` novel rows. Rows novel by chance (about 1 - ``update.novelty_quantile``
-    of rows of known topics) lie among known rows and form no such group. New topics are numbered
+    a group of its own and stands for at least ``update.min_topic_rows`` novel rows. A group of
+    its own: among its rows' nearest rows in the embedding (the model's known rows and the sampled
+    novel rows), the novel rows weigh more than the known ones once each is weighed by the share of
+    its data it stands for (novel_row_weight): where the new data's novel rows are denser than the
+    training data, not merely than the model's sample of it. Rows novel by chance (about 1 -
+    ``update.novelty_quantile`` of the rows of known topics) lie among known rows and form no such
+    group, whatever the sizes of the new data and the model's sample. New topics are numbered
     after the model's. Where the model measures novelty in the terms too (``terms_col``: the rows'
     count vectors) the new topics' rows are also kept in their terms, as known rows for the next update.
     """
@@ -289,16 +293,16 @@ def new_topics(
         return NewTopics(previous, [], {**about, "found": 0, "why_none": str(error)})
     _, coordinates = fit_manifold(points, config.manifold, stage="new topics")
     _, labels = fit_clusters(coordinates, config.cluster)
-    cohesion = _new_neighbour_share(points, assigner.known_rows, neighbours, metric)
+    weight = novel_row_weight(n_novel, len(points), n_rows, len(assigner.known_rows))
+    shares = novel_weight_shares(points, labels, assigner.known_rows, weight, neighbours, metric)
     rows_per_sampled = n_novel / len(points)
     candidates, kept = [], []
-    for label in np.unique(labels[labels != NOISE]):
-        members = labels == label
-        share, size = float(cohesion[members].mean()), int(round(members.sum() * rows_per_sampled))
-        candidates.append({"rows": size, "new_neighbour_share": round(share, 3)})
+    for label, share in shares.items():
+        size = int(round((labels == label).sum() * rows_per_sampled))
+        candidates.append({"rows": size, "novel_weight_share": round(share, 3)})
         if share > 0.5 and size >= config.update.min_topic_rows:
             kept.append(label)
-    about = {**about, "sampled": len(points), "candidates": candidates, "found": len(kept)}
+    about = {**about, "sampled": len(points), "novel_row_weight": round(weight, 4), "candidates": candidates, "found": len(kept)}
     if not kept:
         return NewTopics(previous, [], {**about, "why_none": "no cluster of novel rows is a group of its own"})
     next_topic = next_topic_id(assigner)
@@ -316,15 +320,32 @@ def new_topics(
     return NewTopics(added, topic_ids, about, known_terms, known_terms_topics)
 
 
-def _new_neighbour_share(points: np.ndarray, known: np.ndarray, neighbours: int, metric: str) -> np.ndarray:
-    """For each of ``points``, the share of new rows (``points``' others) among its nearest rows of known and new rows together."""
+def novel_row_weight(n_novel: int, n_sampled: int, n_rows: int, n_known: int) -> float:
+    """What a sampled novel row weighs against a known row: the share of the new data's ``n_rows`` it stands for
+    (``n_novel`` / ``n_sampled`` rows) over the share of the training data a known row stands for (one of the
+    model's ``n_known``, a uniform sample of it). Unweighed, a million new rows against a 100,000-row model's
+    sample made the chance-novel rows of a known genre dense enough to pass for a group (docs/reuse.md)."""
+    return (n_novel / n_sampled / n_rows) * n_known
+
+
+def novel_weight_shares(
+    points: np.ndarray, labels: np.ndarray, known: np.ndarray, weight: float, neighbours: int, metric: str,
+) -> dict[int, float]:
+    """For each cluster of ``labels`` (the sampled novel ``points``' clusters, noise left out): the novel rows'
+    share of its rows' nearest rows among ``known`` and the other points, each novel row weighing ``weight``."""
     from sklearn.neighbors import NearestNeighbors
 
     pool = np.vstack([known, points])
     k = min(neighbours, len(pool) - 1)
     _, nearest = NearestNeighbors(algorithm="brute", metric=metric).fit(pool).kneighbors(points, n_neighbors=k + 1)
     # The first neighbour is the row itself (or a copy of it): left out.
-    return (nearest[:, 1:] >= len(known)).mean(axis=1)
+    novel = (nearest[:, 1:] >= len(known)).sum(axis=1)
+    shares = {}
+    for label in np.unique(labels[labels != NOISE]):
+        members = labels == label
+        novel_mass = weight * novel[members].sum()
+        shares[int(label)] = float(novel_mass / (novel_mass + k * members.sum() - novel[members].sum()))
+    return shares
 
 
 def with_new_topics(
