@@ -1,5 +1,6 @@
 import numpy as np
 from pyspark.ml.linalg import Vectors, VectorUDT
+from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StructField, StructType
 
 from n2d_spark.outputs.cluster_summary import class_tfidf, cluster_summary, top_terms
@@ -47,3 +48,28 @@ def test_cluster_summary_in_spark(spark):
     assert summary["cluster"].tolist() == [-1, 0, 1]
     assert summary["size"].tolist() == [1, 2, 1]
     assert summary["top_terms"].tolist() == [["love"], ["ghost", "love"], ["alien"]]
+
+
+def test_fresh_names_contrast_new_topics_with_each_old_topic_not_with_all_old_rows_at_once(spark):
+    """An update names its topics over the new data's words against the old topics' rows. Two new topics of one
+    genre beside seven old genres, as many old rows sampled as new ones (``evaluate.coherence_rows``, as on a large
+    input): lumped in one class, the old rows left c-TF-IDF three classes, and the words of every review
+    ("movie", "film") named both topics (as on 1,000,000 synthetic rows, docs/reuse.md)."""
+    from n2d_spark.core.columns import CLUSTER_COL, ID_COL, REASON_COL
+    from n2d_spark.core.config import load_config
+    from n2d_spark.outputs.cluster_summary import fresh_names
+    from n2d_spark.synthetic import GENRES, generate_reviews
+
+    reviews = generate_reviews(2_400, seed=3)
+    old_genres = [genre for genre in GENRES if genre != "scifi"]
+    cluster = reviews["topic"].map({genre: i for i, genre in enumerate(old_genres)})
+    scifi = reviews["topic"] == "scifi"
+    cluster[scifi] = 7 + (np.arange(len(reviews))[scifi] % 2)
+    frame = reviews.assign(**{ID_COL: np.arange(len(reviews)), CLUSTER_COL: cluster.astype(int)})
+    rows = spark.createDataFrame(frame[[ID_COL, "review"]]).withColumn(REASON_COL, F.lit(None).cast("string"))
+    labels = spark.createDataFrame(frame[[ID_COL, CLUSTER_COL]])
+    names = fresh_names(rows, labels, [7, 8], load_config(overrides=["input.text_col=review", "evaluate.coherence_rows=300"]))
+    assert sorted(names.index) == [7, 8]
+    everyday = {"movie", "film", "story", "plot", "character", "actor", "scene"}
+    for topic in (7, 8):
+        assert not everyday & set(names.loc[topic, "top_terms"][:3]), names.loc[topic, "name"]

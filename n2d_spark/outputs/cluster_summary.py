@@ -88,20 +88,18 @@ def fresh_names(rows: DataFrame, labels: DataFrame, clusters: list[int], config:
     The names contrast the rows of ``clusters`` with the other rows, one seeded sample of at most
     ``evaluate.coherence_rows`` of each: vectorizing every row again made the write stage of a
     1,000,000-row update 111 s longer than assign's (BENCHMARKS.md, "Keeping a model current").
+    The other rows keep their own topics: lumped in one class, they left c-TF-IDF so few classes
+    that the words of every review ("movie", "film") outweighed a new genre's own in both of its
+    topics' names (docs/reuse.md).
     """
     limit, seed = config.evaluate.coherence_rows, config.cluster.seed
     in_clusters = F.col(CLUSTER_COL).isin(clusters)
-    picked = _at_most(labels.filter(in_clusters), limit, seed).unionByName(
-        _at_most(labels.filter(~in_clusters).withColumn(CLUSTER_COL, F.lit(_OTHER_ROWS)), limit, seed)
-    )
+    picked = _at_most(labels.filter(in_clusters), limit, seed).unionByName(_at_most(labels.filter(~in_clusters), limit, seed))
     with ExitStack() as held:
         fresh = featurize(rows.join(picked.select(ID_COL), ID_COL), config, held=held)
         labelled = fresh.rows.join(picked, ID_COL)
-        return cluster_summary(labelled, fresh.vocabulary, config.output.top_terms).set_index(CLUSTER_COL)
-
-
-# fresh_names' one class for every row outside the clusters it names.
-_OTHER_ROWS = -2
+        summary = cluster_summary(labelled, fresh.vocabulary, config.output.top_terms)
+        return summary[summary[CLUSTER_COL].isin(clusters)].set_index(CLUSTER_COL)
 
 
 def _at_most(rows: DataFrame, n_rows: int, seed: int) -> DataFrame:
