@@ -54,7 +54,7 @@ def test_fresh_names_contrast_new_topics_with_each_old_topic_not_with_all_old_ro
     """An update names its topics over the new data's words against the old topics' rows. Two new topics of one
     genre beside seven old genres, as many old rows sampled as new ones (``evaluate.coherence_rows``, as on a large
     input): lumped in one class, the old rows left c-TF-IDF three classes, and the words of every review
-    ("movie", "film") named both topics (as on 1,000,000 synthetic rows, docs/reuse.md)."""
+    ("movie", "film") named both topics (as on 1,000,000 synthetic rows: BENCHMARKS.md)."""
     from n2d_spark.core.columns import CLUSTER_COL, ID_COL, REASON_COL
     from n2d_spark.core.config import load_config
     from n2d_spark.outputs.cluster_summary import fresh_names

@@ -28,6 +28,8 @@ from conftest import REPO, rewrite_parts
 pytestmark = pytest.mark.slow
 
 WITHHELD = "scifi"
+# The quantile the fixture's model is trained and updated with: the default.
+CHANCE_QUANTILE = load_config().update.novelty_quantile
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,8 @@ def test_a_withheld_genre_becomes_new_topics_and_other_rows_keep_their_labels(sp
     assert new_topics and min(new_topics) == 7  # the trained model's seven genres keep ids 0-6
     assert labels.loc[withheld, "cluster"].isin(new_topics).mean() >= 0.9
     assert (labels.loc[withheld, "novelty"] > 1).mean() >= 0.9
-    assert (labels.loc[~withheld, "novelty"] > 1).mean() <= 0.1
+    # About 1 - quantile of the rows of known topics are novel by chance (the calibration): at most twice that.
+    assert (labels.loc[~withheld, "novelty"] > 1).mean() <= 2 * (1 - CHANCE_QUANTILE)
     # Every row the update did not move into a new topic has the old model's label.
     old = run_assign(spark, str(work / "trained" / "model"), str(work / "new.csv"), str(work / "assigned")).manifest
     assert old["model_id"] == update["parent_model"]
@@ -115,7 +118,7 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
     # An update of the update, with the same rows: they are known now, and no topic is added or renumbered.
     second = run_update(spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "updated-twice")).manifest
     assert second["update"]["parent_model"] == manifest["model_id"]
-    assert second["update"]["novel_row_share"] <= 0.1 and second["update"]["new_topics"] == []
+    assert second["update"]["novel_row_share"] <= 2 * (1 - CHANCE_QUANTILE) and second["update"]["new_topics"] == []
     twice = pd.read_parquet(work / "updated-twice" / "clusters").set_index("cluster")
     assert set(new_topics) <= set(twice.index)
     assert (twice.loc[new_topics, "first_model"] == manifest["model_id"]).all()
@@ -365,7 +368,8 @@ def test_a_new_topic_dropped_after_the_rows_are_checked_leaves_the_others_number
 def test_rows_novel_by_chance_form_no_group_however_many_rows_the_new_data_has():
     """The group test weighs each sampled novel row by the share of the new data it stands for: the fringe of a known
     topic (its 3% farthest rows, of 60,000 new rows against a 400-row known sample) outnumbers the known rows near it
-    and passes unweighed, but not weighed; a cluster far from every known row passes both ways."""
+    and passes unweighed, but not weighed; a new subject beside the known rows, some of them among its
+    rows' nearest, passes both ways."""
     from n2d_spark.rows.update import novel_row_weight, novel_weight_shares
 
     rng = np.random.default_rng(0)
@@ -373,7 +377,7 @@ def test_rows_novel_by_chance_form_no_group_however_many_rows_the_new_data_has()
     new_data = rng.normal(size=(60_000, 8))
     radius = np.linalg.norm(new_data, axis=1)
     fringe = new_data[radius > np.quantile(radius, 0.97)]
-    subject = rng.normal(size=(1_500, 8)) * 0.5 + 6
+    subject = rng.normal(size=(1_500, 8)) * 0.7 + 1.5
     novel = np.vstack([fringe, subject]).astype(np.float32)
     labels = np.repeat([0, 1], [len(fringe), len(subject)])
     sampled = rng.permutation(len(novel))[:2_000]
@@ -382,4 +386,4 @@ def test_rows_novel_by_chance_form_no_group_however_many_rows_the_new_data_has()
     unweighed = novel_weight_shares(novel[sampled], labels[sampled], known, 1.0, 15, "euclidean")
     weighed = novel_weight_shares(novel[sampled], labels[sampled], known, weight, 15, "euclidean")
     assert unweighed[0] > 0.6 and weighed[0] < 0.2
-    assert unweighed[1] > 0.99 and weighed[1] > 0.9
+    assert unweighed[1] > 0.9 and 0.6 < weighed[1] < unweighed[1]

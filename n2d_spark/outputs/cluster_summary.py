@@ -90,7 +90,7 @@ def fresh_names(rows: DataFrame, labels: DataFrame, clusters: list[int], config:
     1,000,000-row update 111 s longer than assign's (BENCHMARKS.md, "Keeping a model current").
     The other rows keep their own topics: lumped in one class, they left c-TF-IDF so few classes
     that the words of every review ("movie", "film") outweighed a new genre's own in both of its
-    topics' names (docs/reuse.md).
+    topics' names (BENCHMARKS.md, "The group test weighed by the data's sizes").
     """
     limit, seed = config.evaluate.coherence_rows, config.cluster.seed
     in_clusters = F.col(CLUSTER_COL).isin(clusters)

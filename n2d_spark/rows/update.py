@@ -293,7 +293,7 @@ def new_topics(
         return NewTopics(previous, [], {**about, "found": 0, "why_none": str(error)})
     _, coordinates = fit_manifold(points, config.manifold, stage="new topics")
     _, labels = fit_clusters(coordinates, config.cluster)
-    weight = novel_row_weight(n_novel, len(points), n_rows, len(assigner.known_rows))
+    weight = novel_row_weight(n_novel, len(points), n_rows, len(assigner.fit_rows))
     shares = novel_weight_shares(points, labels, assigner.known_rows, weight, neighbours, metric)
     rows_per_sampled = n_novel / len(points)
     candidates, kept = [], []
@@ -320,12 +320,15 @@ def new_topics(
     return NewTopics(added, topic_ids, about, known_terms, known_terms_topics)
 
 
-def novel_row_weight(n_novel: int, n_sampled: int, n_rows: int, n_known: int) -> float:
+def novel_row_weight(n_novel: int, n_sampled: int, n_rows: int, n_fit: int) -> float:
     """What a sampled novel row weighs against a known row: the share of the new data's ``n_rows`` it stands for
-    (``n_novel`` / ``n_sampled`` rows) over the share of the training data a known row stands for (one of the
-    model's ``n_known``, a uniform sample of it). Unweighed, a million new rows against a 100,000-row model's
-    sample made the chance-novel rows of a known genre dense enough to pass for a group (docs/reuse.md)."""
-    return (n_novel / n_sampled / n_rows) * n_known
+    (``n_novel`` / ``n_sampled`` rows) over the share of the training data a fit row stands for (one of the
+    model's ``n_fit``, a uniform sample of it). Unweighed, a million new rows against a 100,000-row model's
+    sample made the chance-novel rows of a known genre dense enough to pass for a group (BENCHMARKS.md,
+    "The group test weighed by the data's sizes"). The rows of topics earlier updates added weigh as fit
+    rows: more than the share of their own update's data they stand for, so near those topics a group
+    must be denser to pass, rather than a known topic's outliers passing more easily everywhere else."""
+    return (n_novel / n_sampled / n_rows) * n_fit
 
 
 def novel_weight_shares(
