@@ -235,7 +235,7 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
             n_rows = rows.count()
             if n_rows == 0:
                 raise InputError("no row of the DataFrame has anything to embed with this model")
-            update = find_new(rows, fitted.assigner, fitted.novelty, config, held, terms_col)
+            update = find_new(rows, rows, fitted.assigner, fitted.novelty, config, held, terms_col, fitted.topics.out_of_vocabulary_share)
             done = labelled_by_update(
                 rows.select(ID_COL, CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL), rows, update, fitted.assigner, fitted.novelty,
                 config, terms_col, held,

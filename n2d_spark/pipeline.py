@@ -222,7 +222,9 @@ def run_update(
                 if bundle.novelty.terms is not None:
                     terms_col = features.column
                     rows = run.persist(rows.join(vectors.select(ID_COL, terms_col, WORD_COUNT_COL), ID_COL))
-                update = update_rows.find_new(rows, bundle.assigner, bundle.novelty, config, run.cached, terms_col)
+                update = update_rows.find_new(
+                    rows, assigned, bundle.assigner, bundle.novelty, config, run.cached, terms_col, bundle.topics.out_of_vocabulary_share,
+                )
                 done = update_rows.labelled_by_update(assigned, rows, update, bundle.assigner, bundle.novelty, config, terms_col, run.cached)
                 new_topic_ids = done.update.topics.topic_ids
                 assigned = run.persist(done.assigned.join(update.novelty.scores, ID_COL))

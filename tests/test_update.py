@@ -387,3 +387,41 @@ def test_rows_novel_by_chance_form_no_group_however_many_rows_the_new_data_has()
     weighed = novel_weight_shares(novel[sampled], labels[sampled], known, weight, 15, "euclidean")
     assert unweighed[0] > 0.6 and weighed[0] < 0.2
     assert unweighed[1] > 0.9 and 0.6 < weighed[1] < unweighed[1]
+
+
+def test_a_group_is_a_known_topic_grown_when_the_old_model_labels_it_surely_and_knows_its_words():
+    from n2d_spark.rows.update import KnownTopicGrown
+
+    rng = np.random.default_rng(0)
+    one_topic, spread = np.zeros(100, np.int32), rng.integers(0, 4, 100).astype(np.int32)
+    sure, unsure = np.full(100, 0.95, np.float32), np.full(100, 0.3, np.float32)
+    words, known_words, few_known = np.full(100, 20.0), np.full(100, 19.0), np.full(100, 12.0)
+    members = np.ones(100, bool)
+
+    def grown(labels, confidence, known):
+        return KnownTopicGrown(labels, confidence, 0.96, words, known, training_oov=0.02, oov_rise=0.05).about(members)
+
+    assert grown(one_topic, sure, known_words) == {
+        "old_topic_share": 1.0, "old_confidence": 0.95, "out_of_vocabulary_share": 0.05, "a_known_topic_grown": True,
+    }
+    assert not grown(spread, sure, known_words)["a_known_topic_grown"]
+    assert not grown(one_topic, unsure, known_words)["a_known_topic_grown"]
+    # A new subject a coarse model puts in one of its topics as surely: 40% of its words are outside the vocabulary.
+    assert not grown(one_topic, sure, few_known)["a_known_topic_grown"]
+
+
+def test_a_known_genre_that_grows_in_the_new_data_is_no_new_topic(spark, updated):
+    """New data half horror, a seventh of the training data: its horror rows are denser than the training's, so many
+    are novel and form groups; the old model labels those groups horror as surely as its own rows, and knows
+    their words, so none is new."""
+    work, _ = updated
+    reviews = generate_reviews(4000, seed=2)
+    horror = reviews[reviews["topic"] == "horror"]
+    others = reviews[~reviews["topic"].isin(["horror", WITHHELD])].head(len(horror))
+    new = write_corpus(pd.concat([horror, others]), work / "horror-half.csv")
+    update = run_update(spark, str(work / "trained" / "model"), str(new), str(work / "horror-half"), ["evaluate.label_col=topic"]).manifest["update"]
+    assert update["novel_row_share"] > 0.2
+    assert update["new_topics"] == [] and update["new_rows"] == 0
+    # Groups that pass the group test and are large enough: stopped only because they are horror grown.
+    stopped = [c for c in update["new_topic_search"]["candidates"] if c["novel_weight_share"] > 0.5 and c["rows"] >= 50]
+    assert stopped and all(c["a_known_topic_grown"] and c["old_topic_share"] >= 0.9 for c in stopped)

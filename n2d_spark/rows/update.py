@@ -171,18 +171,22 @@ class Update:
 
 
 def find_new(
-    rows: DataFrame, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig, held: ExitStack,
-    terms_col: str | None = None,
+    rows: DataFrame, assigned: DataFrame, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig, held: ExitStack,
+    terms_col: str | None = None, training_oov: float | None = None,
 ) -> Update:
     """The update of a model (``assigner``, ``signals``) with ``rows`` (persisted; id, embedding, and where the model
-    measures the terms ``terms_col`` and the word count): the novelty of each row, and the new topics the new rows
-    form. The scores stay persisted until ``held`` closes."""
+    measures the terms ``terms_col`` and the word count), which the model labelled ``assigned`` (id, cluster,
+    confidence): the novelty of each row, and the new topics the new rows form. ``training_oov``: the share of
+    the training data's words outside the vocabulary (ModelTopics). The scores stay persisted until ``held`` closes."""
     scored = novelty(rows, assigner, signals, config.update.novelty_quantile, terms_col)
     scores = persisted(held, scored.scores)
     novel_ids = scores.filter(F.col(NOVELTY_COL) > 1).select(ID_COL)
     counted = scores.agg(F.count(F.lit(1)).alias("rows"), F.sum((F.col(NOVELTY_COL) > 1).cast("long")).alias("novel")).first()
     n_rows, n_novel = int(counted["rows"]), int(counted["novel"] or 0)
-    topics = new_topics(rows.join(novel_ids, ID_COL), n_novel, n_rows, assigner, signals, config, terms_col)
+    novel_rows = rows.drop(CLUSTER_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL).join(novel_ids, ID_COL).join(
+        assigned.select(ID_COL, CLUSTER_COL, CONFIDENCE_COL), ID_COL,
+    )
+    topics = new_topics(novel_rows, n_novel, n_rows, assigner, signals, config, terms_col, training_oov)
     return Update(Novelty(scores, scored.about), novel_ids, n_novel, topics)
 
 
@@ -262,9 +266,10 @@ class NewTopics:
 
 def new_topics(
     novel_rows: DataFrame, n_novel: int, n_rows: int, assigner: ClusterAssigner, signals: NoveltySignals, config: JobConfig,
-    terms_col: str | None,
+    terms_col: str | None, training_oov: float | None = None,
 ) -> NewTopics:
-    """Topics among ``novel_rows`` (id, embedding; ``n_novel`` of the update's ``n_rows``), fitted as the model's were, on a sample of them.
+    """Topics among ``novel_rows`` (id, embedding, the old model's cluster and confidence; ``n_novel`` of the update's
+    ``n_rows``), fitted as the model's were, on a sample of them.
 
     A seeded sample of at most ``manifold.fit_rows`` novel rows gets its own UMAP and the model's
     clusterer settings (``k: auto`` chooses its k). A cluster becomes a topic only when it is
@@ -274,7 +279,8 @@ def new_topics(
     its data it stands for (novel_row_weight): where the new data's novel rows are denser than the
     training data, not merely than the model's sample of it. Rows novel by chance (about 1 -
     ``update.novelty_quantile`` of the rows of known topics) lie among known rows and form no such
-    group, whatever the sizes of the new data and the model's sample. New topics are numbered
+    group, whatever the sizes of the new data and the model's sample; nor does a known topic grown
+    (KnownTopicGrown). New topics are numbered
     after the model's. Where the model measures novelty in the terms too (``terms_col``: the rows'
     count vectors) the new topics' rows are also kept in their terms, as known rows for the next update.
     """
@@ -283,8 +289,9 @@ def new_topics(
     about: dict = {"novel_rows": n_novel, "min_topic_rows": config.update.min_topic_rows}
     if n_novel < config.update.min_topic_rows:
         return NewTopics(previous, [], {**about, "found": 0, "why_none": "fewer novel rows than update.min_topic_rows"})
-    # One pass for the sample's embeddings and, where novelty is measured in the terms, its terms (kept below).
-    columns = [EMBEDDING_COL] + ([terms_col, WORD_COUNT_COL] if signals.terms is not None else [])
+    # One pass for the sample's embeddings, the old model's labels and, where novelty is measured in the terms,
+    # its terms (kept below).
+    columns = [EMBEDDING_COL, CLUSTER_COL, CONFIDENCE_COL] + ([terms_col, WORD_COUNT_COL] if signals.terms is not None else [])
     _, sampled = collect_columns(novel_rows, columns, config.manifold.fit_rows, config.manifold.seed)
     points = sampled[EMBEDDING_COL]
     try:
@@ -295,12 +302,19 @@ def new_topics(
     _, labels = fit_clusters(coordinates, config.cluster)
     weight = novel_row_weight(n_novel, len(points), n_rows, len(assigner.fit_rows))
     shares = novel_weight_shares(points, labels, assigner.known_rows, weight, neighbours, metric)
+    grown = None
+    if signals.terms is not None and training_oov is not None:
+        grown = KnownTopicGrown.of_sample(sampled, terms_col, assigner, training_oov, config.update.retrain_oov_rise)
     rows_per_sampled = n_novel / len(points)
     candidates, kept = [], []
     for label, share in shares.items():
-        size = int(round((labels == label).sum() * rows_per_sampled))
-        candidates.append({"rows": size, "novel_weight_share": round(share, 3)})
-        if share > 0.5 and size >= config.update.min_topic_rows:
+        members = labels == label
+        size = int(round(members.sum() * rows_per_sampled))
+        candidate = {"rows": size, "novel_weight_share": round(share, 3)}
+        if grown is not None:
+            candidate.update(grown.about(members))
+        candidates.append(candidate)
+        if share > 0.5 and size >= config.update.min_topic_rows and not candidate.get("a_known_topic_grown", False):
             kept.append(label)
     about = {**about, "sampled": len(points), "novel_row_weight": round(weight, 4), "candidates": candidates, "found": len(kept)}
     if not kept:
@@ -318,6 +332,59 @@ def new_topics(
         known_terms_topics = topics[in_topic]
     log.info("update: %d new topics from %d novel rows (%d sampled)", len(kept), n_novel, len(points))
     return NewTopics(added, topic_ids, about, known_terms, known_terms_topics)
+
+
+@dataclass(frozen=True)
+class KnownTopicGrown:
+    """Whether a group of sampled novel rows is a known topic grown rather than a new one.
+
+    Novelty compares densities, so a known topic that is a larger share of the new data than of
+    the training data has novel rows enough to form groups: new data half horror (a seventh of the
+    training data) made five "new" topics of horror rows (BENCHMARKS.md, "A known topic grown").
+    Such a group is that topic grown when the old model puts at least ``SAME_TOPIC`` of its rows in
+    one of its topics, as surely as its own rows (median confidence at least ``AS_SURE`` of its fit
+    rows' median), and its words are no more outside the vocabulary than the training data's
+    (a rise of at most ``update.retrain_oov_rise``). The words matter: a model with few topics puts
+    a new subject's rows in one of them as surely (AG News's 5-topic model, Sci/Tech in one), but
+    their words are not the training data's (a third outside the vocabulary, against 14%).
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    typical_confidence: float
+    words: np.ndarray
+    known_words: np.ndarray
+    training_oov: float
+    oov_rise: float
+
+    SAME_TOPIC = 0.9
+    AS_SURE = 0.75
+
+    @classmethod
+    def of_sample(cls, sampled: dict, terms_col: str, assigner: ClusterAssigner, training_oov: float, oov_rise: float) -> KnownTopicGrown:
+        """From new_topics' sample (the old model's cluster and confidence, the count vectors and word counts)."""
+        coordinates = assigner.reducer.embedding_
+        fit_confidence, _ = assigner.clusters.confidence(coordinates, assigner.clusters.predict(coordinates))
+        return cls(
+            sampled[CLUSTER_COL].astype(np.int32), sampled[CONFIDENCE_COL].astype(np.float32), float(np.median(fit_confidence)),
+            sampled[WORD_COUNT_COL].astype(np.float64), np.asarray(sampled[terms_col].sum(axis=1), np.float64).ravel(),
+            training_oov, oov_rise,
+        )
+
+    def about(self, members: np.ndarray) -> dict:
+        """What run.json says of a group (``members`` of the sample), with ``a_known_topic_grown``."""
+        _, counts = np.unique(self.labels[members], return_counts=True)
+        top_share, confidence = counts.max() / members.sum(), float(np.median(self.confidence[members]))
+        words = self.words[members].sum()
+        oov = 1.0 - self.known_words[members].sum() / words if words else 0.0
+        grown = (
+            top_share >= self.SAME_TOPIC and confidence >= self.AS_SURE * self.typical_confidence
+            and oov - self.training_oov <= self.oov_rise
+        )
+        return {
+            "old_topic_share": round(float(top_share), 3), "old_confidence": round(confidence, 3),
+            "out_of_vocabulary_share": round(float(oov), 3), "a_known_topic_grown": bool(grown),
+        }
 
 
 def novel_row_weight(n_novel: int, n_sampled: int, n_rows: int, n_fit: int) -> float:
