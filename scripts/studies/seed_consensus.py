@@ -1,6 +1,6 @@
 """Do several autoencoders agree where one does not? Seeds, ensembles and k on a labelled corpus (issue 31).
 
-    .venv/bin/python scripts/studies/seed_consensus.py --corpus ag [--seeds 0,1,2] [--members 1,3] [--fixed-k 4]
+    .venv/bin/python scripts/studies/seed_consensus.py --corpus ag [--seeds 0,1,2] [--members 1,3] [--fixed-k 4] [--vary manifold]
 
 Vectorizes the corpus (the quality bench's input) as the job does (the shipped defaults), takes the job's autoencoder sample
 (all rows of the small corpora), and for each run seed s and ensemble size m trains m
@@ -8,7 +8,8 @@ autoencoders with seeds m*s .. m*s+m-1 (disjoint between runs), embeds every row
 standardizes each member's embedding and joins them side by side (m x 10 columns), then fits
 the job's UMAP and clusterer (``k: auto``, and KMeans with ``--fixed-k``). Printed per ensemble
 size: the chosen k per seed, the mean pairwise ARI between seeds, and the mean NMI against the
-label, for ``k: auto`` and for the fixed k.
+label, for ``k: auto`` and for the fixed k. ``--vary manifold`` trains the autoencoders once (seed 0) and
+gives the run seed to UMAP instead: how much of the movement UMAP's own seed makes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def mean_pairwise_ari(labelings: list[np.ndarray]) -> float:
     return float(np.mean([adjusted_rand_score(a, b) for a, b in itertools.combinations(labelings, 2)]))
 
 
+def ensemble_embedding(x, autoencoder, seed: int, members: int) -> np.ndarray:
+    """``members`` autoencoders of seeds members*seed .. members*seed+members-1, each embedding standardized, side by side."""
+    parts = []
+    for member in range(members):
+        z = train_autoencoder(x, dataclasses.replace(autoencoder, seed=members * seed + member)).encoder(x)
+        parts.append((z - z.mean(axis=0)) / (z.std(axis=0) + 1e-12))
+    return np.hstack(parts).astype(np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", choices=("ag", "bbc", "reuters"), default="ag")
@@ -52,6 +62,8 @@ def main() -> None:
     parser.add_argument("--members", default="1,3")
     parser.add_argument("--fixed-k", type=int, default=4)
     parser.add_argument("--set", action="append", default=[], help="job config key=value")
+    parser.add_argument("--vary", choices=("autoencoder", "manifold"), default="autoencoder",
+                        help="which seed the run seed sets: the autoencoders' (default), or UMAP's over one autoencoder")
     args = parser.parse_args()
     config = load_config(None, ["input.text_col=text", *args.set])
     spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
@@ -72,15 +84,13 @@ def main() -> None:
           f"{args.fixed_k} | NMI, k {args.fixed_k} | s per run |\n|---|---|---|---|---|---|---|")
     for members in (int(m) for m in args.members.split(",")):
         auto, fixed, ks, seconds = [], [], [], []
+        embedding = None
         for seed in seeds:
             start = time.perf_counter()
-            parts = []
-            for member in range(members):
-                trained = train_autoencoder(x, dataclasses.replace(config.autoencoder, seed=members * seed + member))
-                z = trained.encoder(x)
-                parts.append((z - z.mean(axis=0)) / (z.std(axis=0) + 1e-12))
-            embedding = np.hstack(parts).astype(np.float32)
-            _, points = fit_manifold(embedding, config.manifold)
+            if args.vary == "autoencoder" or embedding is None:
+                embedding = ensemble_embedding(x, config.autoencoder, seed if args.vary == "autoencoder" else 0, members)
+            manifold = dataclasses.replace(config.manifold, seed=seed) if args.vary == "manifold" else config.manifold
+            _, points = fit_manifold(embedding, manifold)
             fitted, cluster_labels = fit_clusters(points, config.cluster)
             auto.append(cluster_labels)
             ks.append(len(np.unique(cluster_labels)))
