@@ -1,6 +1,6 @@
 """Do several autoencoders agree where one does not? Seeds, ensembles and k on a labelled corpus (issue 31).
 
-    .venv/bin/python scripts/studies/seed_consensus.py --corpus ag [--seeds 0,1,2] [--members 1,3] [--fixed-k 4] [--vary manifold]
+    .venv/bin/python scripts/studies/seed_consensus.py --corpus ag [--seeds 0,1,2] [--members 1,3] [--fixed-k 4] [--vary manifold] [--combine vote]
 
 Vectorizes the corpus (the quality bench's input) as the job does (the shipped defaults), takes the job's autoencoder sample
 (all rows of the small corpora), and for each run seed s and ensemble size m trains m
@@ -9,7 +9,9 @@ standardizes each member's embedding and joins them side by side (m x 10 columns
 the job's UMAP and clusterer (``k: auto``, and KMeans with ``--fixed-k``). Printed per ensemble
 size: the chosen k per seed, the mean pairwise ARI between seeds, and the mean NMI against the
 label, for ``k: auto`` and for the fixed k. ``--vary manifold`` trains the autoencoders once (seed 0) and
-gives the run seed to UMAP instead: how much of the movement UMAP's own seed makes.
+gives the run seed to UMAP instead: how much of the movement UMAP's own seed makes. ``--combine
+vote`` clusters each member on its own and takes KMeans of the members' labels (as indicator
+columns) for the consensus, rather than joining the embeddings.
 """
 
 from __future__ import annotations
@@ -55,6 +57,25 @@ def ensemble_embedding(x, autoencoder, seed: int, members: int) -> np.ndarray:
     return np.hstack(parts).astype(np.float32)
 
 
+def one_hot(labelings: list[np.ndarray]) -> np.ndarray:
+    """Each labelling's clusters as indicator columns, side by side: rows that share clusters in
+    more members lie nearer (the co-association of evidence accumulation, without its n x n matrix)."""
+    return np.hstack([(labels[:, None] == np.unique(labels)[None, :]).astype(np.float32) for labels in labelings])
+
+
+def voted_labels(x, config, seed: int, members: int, fixed_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``members`` autoencoders gets its own UMAP and clusterer; KMeans on the members'
+    labels as indicator columns gives the consensus: with the members' median k (auto), and with ``fixed_k``."""
+    auto, fixed = [], []
+    for member in range(members):
+        embedding = ensemble_embedding(x, config.autoencoder, members * seed + member, 1)
+        _, points = fit_manifold(embedding, config.manifold)
+        auto.append(fit_clusters(points, config.cluster)[1])
+        fixed.append(kmeans(fixed_k, 0).fit_predict(points))
+    k = int(np.median([len(np.unique(labels)) for labels in auto]))
+    return kmeans(k, 0).fit_predict(one_hot(auto)), kmeans(fixed_k, 0).fit_predict(one_hot(fixed))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", choices=("ag", "bbc", "reuters"), default="ag")
@@ -64,6 +85,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="job config key=value")
     parser.add_argument("--vary", choices=("autoencoder", "manifold"), default="autoencoder",
                         help="which seed the run seed sets: the autoencoders' (default), or UMAP's over one autoencoder")
+    parser.add_argument("--combine", choices=("join", "vote"), default="join",
+                        help="members' embeddings side by side (default), or each member clustered and the labels voted")
     args = parser.parse_args()
     config = load_config(None, ["input.text_col=text", *args.set])
     spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
@@ -87,6 +110,13 @@ def main() -> None:
         embedding = None
         for seed in seeds:
             start = time.perf_counter()
+            if args.combine == "vote":
+                cluster_labels, fixed_labels = voted_labels(x, config, seed, members, args.fixed_k)
+                auto.append(cluster_labels)
+                ks.append(len(np.unique(cluster_labels)))
+                fixed.append(fixed_labels)
+                seconds.append(time.perf_counter() - start)
+                continue
             if args.vary == "autoencoder" or embedding is None:
                 embedding = ensemble_embedding(x, config.autoencoder, seed if args.vary == "autoencoder" else 0, members)
             manifold = dataclasses.replace(config.manifold, seed=seed) if args.vary == "manifold" else config.manifold
