@@ -63,15 +63,19 @@ def one_hot(labelings: list[np.ndarray]) -> np.ndarray:
     return np.hstack([(labels[:, None] == np.unique(labels)[None, :]).astype(np.float32) for labels in labelings])
 
 
+def clustered(embedding: np.ndarray, manifold, config, fixed_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The job's UMAP of ``embedding``, then its clusterer (``k: auto``) and KMeans with ``fixed_k`` on the same coordinates."""
+    _, points = fit_manifold(embedding, manifold)
+    return fit_clusters(points, config.cluster)[1], kmeans(fixed_k, 0).fit_predict(points)
+
+
 def voted_labels(x, config, seed: int, members: int, fixed_k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each of ``members`` autoencoders gets its own UMAP and clusterer; KMeans on the members'
     labels as indicator columns gives the consensus: with the members' median k (auto), and with ``fixed_k``."""
-    auto, fixed = [], []
-    for member in range(members):
-        embedding = ensemble_embedding(x, config.autoencoder, members * seed + member, 1)
-        _, points = fit_manifold(embedding, config.manifold)
-        auto.append(fit_clusters(points, config.cluster)[1])
-        fixed.append(kmeans(fixed_k, 0).fit_predict(points))
+    auto, fixed = zip(*(
+        clustered(ensemble_embedding(x, config.autoencoder, members * seed + member, 1), config.manifold, config, fixed_k)
+        for member in range(members)
+    ))
     k = int(np.median([len(np.unique(labels)) for labels in auto]))
     return kmeans(k, 0).fit_predict(one_hot(auto)), kmeans(fixed_k, 0).fit_predict(one_hot(fixed))
 
@@ -88,6 +92,8 @@ def main() -> None:
     parser.add_argument("--combine", choices=("join", "vote"), default="join",
                         help="members' embeddings side by side (default), or each member clustered and the labels voted")
     args = parser.parse_args()
+    if args.combine == "vote" and args.vary == "manifold":
+        parser.error("--vary manifold needs --combine join: a vote gives each member its own UMAP of the shipped seed")
     config = load_config(None, ["input.text_col=text", *args.set])
     spark = build_local_session(load_config(None, ["spark.master=local[2]"]))
     spark.sparkContext.setLogLevel("ERROR")
@@ -112,19 +118,14 @@ def main() -> None:
             start = time.perf_counter()
             if args.combine == "vote":
                 cluster_labels, fixed_labels = voted_labels(x, config, seed, members, args.fixed_k)
-                auto.append(cluster_labels)
-                ks.append(len(np.unique(cluster_labels)))
-                fixed.append(fixed_labels)
-                seconds.append(time.perf_counter() - start)
-                continue
-            if args.vary == "autoencoder" or embedding is None:
-                embedding = ensemble_embedding(x, config.autoencoder, seed if args.vary == "autoencoder" else 0, members)
-            manifold = dataclasses.replace(config.manifold, seed=seed) if args.vary == "manifold" else config.manifold
-            _, points = fit_manifold(embedding, manifold)
-            fitted, cluster_labels = fit_clusters(points, config.cluster)
+            else:
+                if args.vary == "autoencoder" or embedding is None:
+                    embedding = ensemble_embedding(x, config.autoencoder, seed if args.vary == "autoencoder" else 0, members)
+                manifold = dataclasses.replace(config.manifold, seed=seed) if args.vary == "manifold" else config.manifold
+                cluster_labels, fixed_labels = clustered(embedding, manifold, config, args.fixed_k)
             auto.append(cluster_labels)
             ks.append(len(np.unique(cluster_labels)))
-            fixed.append(kmeans(args.fixed_k, 0).fit_predict(points))
+            fixed.append(fixed_labels)
             seconds.append(time.perf_counter() - start)
         print(f"| {members} | {', '.join(map(str, ks))} | {mean_pairwise_ari(auto):.3f} | "
               f"{np.mean([normalized_mutual_info_score(labels, a) for a in auto]):.3f} | {mean_pairwise_ari(fixed):.3f} | "
