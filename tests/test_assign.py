@@ -12,6 +12,7 @@ from n2d_spark.core.config import ClusterConfig, ManifoldConfig
 from n2d_spark.model.assigner import Assignment, ClusterAssigner
 from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.model.manifold import fit_manifold
+from n2d_spark.model.placement import fit_placement
 from n2d_spark.rows.assign import assign, fitted_assignments
 from n2d_spark.rows.sampling import collect_sample
 
@@ -29,12 +30,21 @@ def embeddings(spark):
 
 
 @pytest.fixture(scope="module")
-def fitted(embeddings):
+def fitted_transform(embeddings):
+    """A model that places rows with UMAP's transform (manifold.placement: transform)."""
     rows, _ = embeddings
     ids, sample = collect_sample(rows, EMBEDDING_COL, 1000, seed=0)
     reducer, coordinates = fit_manifold(sample, ManifoldConfig(n_neighbors=15))
     clusters, labels = fit_clusters(coordinates, ClusterConfig(algorithm="kmeans", k=4))
-    return ids, coordinates, labels, ClusterAssigner(reducer=reducer, clusters=clusters)
+    return ids, coordinates, labels, ClusterAssigner(reducer=reducer, clusters=clusters), sample
+
+
+@pytest.fixture(scope="module", params=["learned", "transform"])
+def fitted(request, fitted_transform):
+    ids, coordinates, labels, assigner, sample = fitted_transform
+    if request.param == "learned":
+        assigner = ClusterAssigner(reducer=assigner.reducer, clusters=assigner.clusters, placement=fit_placement(sample, coordinates, seed=0))
+    return ids, coordinates, labels, assigner
 
 
 def _assign_outside(rows, fitted, batch_rows):
@@ -69,6 +79,29 @@ def test_fit_sample_keeps_the_labels_of_the_fit(spark, embeddings, fitted):
     # Transforming the fit rows again gives nearly, not exactly, the fit's labels: the job keeps the fit's own.
     relabelled = assigner.assign(np.vstack(collect_sample(embeddings[0], EMBEDDING_COL, 1000, seed=0)[1])).labels
     assert adjusted_rand_score(labels, relabelled) > 0.95
+
+
+def test_a_learned_placement_places_a_row_alike_in_any_batch(embeddings, fitted_transform):
+    """The learned placement maps each row on its own: alone, or among 2,000 others, its coordinates
+    are the same to the bit; so its label, confidence and second topic are too."""
+    ids, coordinates, _, assigner, sample = fitted_transform
+    learned = ClusterAssigner(reducer=assigner.reducer, clusters=assigner.clusters, placement=fit_placement(sample, coordinates, seed=0))
+    points = np.vstack(embeddings[0].toPandas()[EMBEDDING_COL].to_numpy()).astype(np.float32)
+    together = learned.assign(points)
+    assert not learned.places_by_batch and assigner.places_by_batch
+    for row in (0, 17, 1999):
+        alone = learned.assign(points[row : row + 1])
+        for field in ("coordinates", "labels", "confidence", "second"):
+            np.testing.assert_array_equal(getattr(alone, field)[0], getattr(together, field)[row])
+
+
+def test_the_learned_placement_puts_the_fit_rows_where_umap_did(fitted_transform):
+    """Trained on the fit rows' coordinates, the map labels them as the fit did (4 well separated blobs)."""
+    _, coordinates, labels, assigner, sample = fitted_transform
+    placement = fit_placement(sample, coordinates, seed=0)
+    placed = placement(sample)
+    assert placed.shape == coordinates.shape and placed.dtype == np.float32
+    assert (assigner.clusters.predict(placed) == labels).mean() > 0.99
 
 
 def test_executors_do_not_import_tensorflow(embeddings, fitted):

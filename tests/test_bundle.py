@@ -8,6 +8,7 @@ import pickle
 import re
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,8 @@ from n2d_spark.model.assigner import AddedTopics, ClusterAssigner
 from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
 from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler, smoothed_idf
-from n2d_spark.model.manifold import fit_manifold, umap_from_arrays, umap_to_arrays
+from n2d_spark.model.manifold import fit_manifold, transform, umap_from_arrays, umap_to_arrays
+from n2d_spark.model.placement import fit_placement
 from n2d_spark.model.novelty import NoveltySignals, calibrate, term_points
 from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.rows.text import COUNTS_COL, fit_text_model, learned, text_model_reading, vectorize, vocabulary
@@ -58,7 +60,7 @@ def _assigner(config) -> ClusterAssigner:
     points = np.random.default_rng(1).normal(size=(300, BOTTLENECK)).astype(np.float32)
     reducer, coordinates = fit_manifold(points, config.manifold)
     clusters, _ = fit_clusters(coordinates, config.cluster)
-    return ClusterAssigner(reducer=reducer, clusters=clusters)
+    return ClusterAssigner(reducer=reducer, clusters=clusters, placement=fit_placement(points, coordinates, seed=0))
 
 
 def _listing(folder: Path) -> dict[str, int]:
@@ -94,11 +96,11 @@ def _load(spark, folder: Path):
 def test_layout_and_manifest(saved):
     folder, model_id, config, *_ = saved
     files = _listing(folder)
-    assert {"bundle.json", "encoder.npz", "umap.npz", "clusters.npz"} <= set(files)
+    assert {"bundle.json", "encoder.npz", "umap.npz", "placement.npz", "clusters.npz"} <= set(files)
     assert not any(name.endswith(".pkl") for name in files)
     assert "text.json" in files and not any(name.startswith("text_pipeline/") for name in files)
     manifest = json.loads((folder / "bundle.json").read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 5
+    assert manifest["format_version"] == FORMAT_VERSION == 6
     assert manifest["parent_model_id"] is None and "topics.json" in files
     assert manifest["model_id"] == model_id and len(model_id) == 16
     assert manifest["config"] == config.to_dict()
@@ -182,7 +184,7 @@ CORRUPTIONS = {
     "unlisted_file": (lambda f: (f / "stage.py").write_text("import os"), r"holds files bundle\.json does not list \(stage\.py\)$"),
     "format_version": (
         lambda f: _edit_manifest(f, lambda m: m.update(format_version=FORMAT_VERSION + 1)),
-        r"format version 6, but this n2d-spark reads format versions 1, 2, 3, 4, 5",
+        r"format version 7, but this n2d-spark reads format versions 1, 2, 3, 4, 5, 6",
     ),
     "scikit_learn_version": (
         lambda f: _edit_manifest(f, lambda m: m["versions"].update({"scikit-learn": "0.24.2"})),
@@ -237,6 +239,35 @@ def test_a_part_that_fails_to_load_is_named(spark, saved, tmp_path):
     # np.load takes what is not an array file for a pickle, and refuses it.
     with pytest.raises(BundleError, match=r"part clusters\.npz could not be loaded \(ValueError: .*pickle.*\)$"):
         _load(spark, folder)
+
+
+def test_a_format_5_bundle_places_rows_with_umaps_transform(spark, saved, tmp_path):
+    """Before placements were learned: no placement.npz, and rows are placed by UMAP's transform as when it was trained."""
+    folder = _copy(saved, tmp_path)
+    rewrite_parts(folder, ["placement.npz"], {}, format_version=5)
+    loaded = _load(spark, folder)
+    assert loaded.assigner.placement is None and loaded.assigner.places_by_batch
+    points = np.random.default_rng(2).normal(size=(40, BOTTLENECK)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.assigner.assign(points).coordinates, transform(saved[4].reducer, points))
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        ({"w0": np.ones((BOTTLENECK, 4), np.float32), "b0": np.ones(4, np.float32)}, r"it maps 10 to 4 dimensions, the model 10 to 2"),
+        ({"w0": np.ones((BOTTLENECK, 4), np.float32), "b0": np.ones(3, np.float32)}, r"layer 0: weights \(10, 4\) float32 and bias \(3,\)"),
+        ({"w0": np.ones((BOTTLENECK, 4), np.float32), "b0": np.ones(4, np.float32), "w1": np.ones((5, 2), np.float32),
+          "b1": np.ones(2, np.float32)}, r"layer 1: .* do not chain"),
+    ],
+    ids=["wrong_width", "bias_width", "unchained"],
+)
+def test_a_crafted_placement_is_refused_in_one_line(spark, saved, tmp_path, layers, message):
+    """A placement.npz whose layers do not fit the model (its checksum and the model id recomputed, as anyone can)."""
+    folder = _copy(saved, tmp_path)
+    rewrite_parts(folder, ["placement.npz"], {"placement.npz": bundle_module._npz_bytes(layers, {})})
+    with pytest.raises(BundleError, match=r"part placement\.npz could not be loaded \(ValueError: " + message) as raised:
+        _load(spark, folder)
+    assert "\n" not in str(raised.value)
 
 
 CLUSTER_SECTIONS = [
@@ -527,12 +558,12 @@ def test_topics_novelty_added_topics_and_parent_round_trip(spark, saved, tmp_pat
     calibration = calibrate(fit_rows, "euclidean", seed=0)
     signals = NoveltySignals(calibration)
     added = AddedTopics(fit_rows[:20] + 50, np.full(20, 7, np.int32), np.ones(20, np.int32), neighbours=15, metric="euclidean")
-    child = ClusterAssigner(assigner.reducer, assigner.clusters, added)
+    child = replace(assigner, added=added)
     folder = tmp_path / "child"
     save_bundle(FileSystem(spark, str(folder)), str(folder), config, embedding_model, child, learned(text_model),
                 TOPICS, signals, parent_model_id=parent_id)
     loaded = _load(spark, folder)
-    assert loaded.parent_model_id == parent_id and loaded.topics == TOPICS and loaded.format_version == 5
+    assert loaded.parent_model_id == parent_id and loaded.topics == TOPICS and loaded.format_version == 6
     assert loaded.novelty.embedding.threshold(0.98) == calibration.threshold(0.98) > 1 and loaded.novelty.terms is None
     np.testing.assert_array_equal(loaded.assigner.added.rows, added.rows)
     np.testing.assert_array_equal(loaded.assigner.added.topics, added.topics)

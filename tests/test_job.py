@@ -338,7 +338,7 @@ def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, t
     monkeypatch.setattr(fit, "fit_clusters", recorded_fit_clusters)
     monkeypatch.setattr(fit, "collect_sample", recorded_collect_sample)
     all_rows_out, _ = synthetic_run
-    config = load_config(REPO / "conf" / "synthetic.yaml", ["manifold.fit_rows=2500", "manifold.batch_rows=1000", "similar.k=0"])
+    config = load_config(REPO / "conf" / "synthetic.yaml", ["manifold.fit_rows=2500", "similar.k=0"])
     corpus = write_corpus(generate_reviews(5000, seed=0), tmp_path / "synthetic.csv.gz")
     manifest = run_job(spark, config, str(corpus), str(tmp_path / "out")).manifest
     assert manifest["rows"]["manifold_fit"] == 2500 and manifest["rows"]["assigned_on_executors"] == 2500
@@ -358,6 +358,10 @@ def test_fit_on_a_sample_agrees_with_the_fit_on_all_rows(spark, synthetic_run, t
     umap = spark.read.parquet(str(tmp_path / "out" / "labels")).select("id", "umap").toPandas().set_index("id")
     np.testing.assert_array_equal(np.vstack(umap.loc[fit_ids, "umap"].to_numpy()), fit_points[0].astype(np.float32))
     assert manifest["evaluation"]["ari"] >= 0.9
+    # The rows placed outside the fit are as right, against the planted topics, as the fit rows.
+    planted = spark.read.parquet(str(tmp_path / "out" / "labels")).select("id", "cluster", "topic").toPandas().set_index("id")
+    inside, outside = planted.loc[fit_ids], planted.drop(index=fit_ids)
+    assert adjusted_rand_score(outside["topic"], outside["cluster"]) >= adjusted_rand_score(inside["topic"], inside["cluster"]) - 0.02
 
 
 def test_n2d_beats_kmeans_on_the_raw_vectors(spark, tmp_path):

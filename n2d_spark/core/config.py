@@ -107,8 +107,12 @@ class ManifoldConfig:
     # are placed and labelled by the fitted models on the executors
     # (docs/how-it-works.md, "Fitting on a sample").
     fit_rows: int = 50_000
-    # Rows per batch of that transform. UMAP's result for a row depends on its batch, and a
-    # batch of more than 10,000 rows gets 30 optimisation epochs where a smaller one gets 100.
+    # How the other rows are placed: "learned", by a small network trained on the fit rows'
+    # embeddings and coordinates (model/placement.py; a row's place does not depend on its batch);
+    # "transform", by UMAP's own transform, about ten times the cost (docs/how-it-works.md).
+    placement: Literal["learned", "transform"] = "learned"
+    # Rows per batch of UMAP's transform (placement: transform). UMAP's result for a row depends on its
+    # batch, and a batch of more than 10,000 rows gets 30 optimisation epochs where a smaller one gets 100.
     batch_rows: int = 20_000
 
 

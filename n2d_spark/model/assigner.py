@@ -1,5 +1,5 @@
-"""``ClusterAssigner``: the fitted UMAP and clusterer that place and label new embeddings, on the
-driver and on the executors (rows/assign.py broadcasts it), and the ``Assignment`` it returns;
+"""``ClusterAssigner``: the fitted UMAP, the learned placement and the clusterer that place and label
+new embeddings, on the driver and on the executors (rows/assign.py ships it), and the ``Assignment`` it returns;
 ``AddedTopics``: the topics updates added to a model, which a row joins by its nearest rows."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from n2d_spark.model.cluster import FittedClusters
+from n2d_spark.model.encoder import Encoder
 from n2d_spark.model.manifold import transform
 
 
@@ -93,11 +94,17 @@ class AddedTopics:
 
 @dataclass
 class ClusterAssigner:
-    """The fitted UMAP and clusterer, and any topics updates added: embeddings in, manifold coordinates and cluster labels out."""
+    """The fitted UMAP and clusterer, and any topics updates added: embeddings in, manifold coordinates and cluster labels out.
+
+    ``placement`` (model/placement.py) maps an embedding to its manifold coordinates, row by row; None (a
+    model trained with ``manifold.placement: transform``, or before placements were learned) places rows
+    with UMAP's transform, whose result depends on the batch a row arrives in.
+    """
 
     reducer: object
     clusters: FittedClusters
     added: AddedTopics | None = None
+    placement: Encoder | None = None
 
     def assign(self, embeddings: np.ndarray) -> Assignment:
         assignment = self.assign_original(embeddings)
@@ -107,9 +114,17 @@ class ClusterAssigner:
 
     def assign_original(self, embeddings: np.ndarray) -> Assignment:
         """What the model gives without its added topics."""
-        coordinates = transform(self.reducer, embeddings)
+        if self.placement is None:
+            coordinates = transform(self.reducer, embeddings)
+        else:
+            coordinates = self.placement(np.asarray(embeddings, np.float32))
         labels = self.clusters.predict(coordinates)
         return Assignment(coordinates, labels, *self.clusters.confidence(coordinates, labels))
+
+    @property
+    def places_by_batch(self) -> bool:
+        """Whether a row's place depends on the rows placed with it (UMAP's transform), so that batches must be fixed by the data."""
+        return self.placement is None
 
     @property
     def fit_rows(self) -> np.ndarray:

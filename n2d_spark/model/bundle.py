@@ -3,7 +3,7 @@
 Over 300 lines: one file format, so each part's writer and reader, and the checks between them, sit
 side by side.
 
-Layout of a bundle folder (``OUTPUT/model/``), format version 5::
+Layout of a bundle folder (``OUTPUT/model/``), format version 6::
 
     bundle.json      format version, model id, the parent model's id (an update's; else null),
                      creation time, the resolved config, library versions, and every part's
@@ -11,6 +11,8 @@ Layout of a bundle folder (``OUTPUT/model/``), format version 5::
     encoder.npz      the input scaling and the encoder's weights
     umap.npz         the fitted UMAP: its fit rows, their coordinates, and as JSON its
                      parameters and fitted scalars (manifold.umap_to_arrays)
+    placement.npz    the learned placement's dense layers (model/placement.py); absent for a model
+                     that places rows with UMAP's transform (manifold.placement: transform)
     clusters.npz     the fitted clusterer and what assigning new points needs: arrays, and
                      as JSON the scalars (cluster_arrays.clusters_to_arrays)
     text.json        what the text model learned: its vocabulary and stop words (text mode only)
@@ -22,6 +24,7 @@ Layout of a bundle folder (``OUTPUT/model/``), format version 5::
 
 Format 3 had no topics.json, novelty.npz or added.npz: ``assign`` reads it, ``update`` refuses it.
 Format 4 had no novelty_terms.npz: ``update`` tells its new rows by the embedding alone.
+Format 5 had no placement.npz: its rows are placed by UMAP's transform, as they were when it was trained.
 
 The .npz parts are read with ``allow_pickle=False``, and text.json as data: the text pipeline
 is rebuilt from this project's code (model/text_vocabulary.py), so loading runs no code, SQL or
@@ -84,8 +87,8 @@ from n2d_spark.model.bundle_json import (
 from n2d_spark.model.assigner import AddedTopics, ClusterAssigner
 from n2d_spark.model.cluster import FittedClusters, topic_centroids
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
-from n2d_spark.model.encoder import EmbeddingModel
-from n2d_spark.model.encoder_arrays import load_embedding_model, save_embedding_model
+from n2d_spark.model.encoder import EmbeddingModel, Encoder
+from n2d_spark.model.encoder_arrays import encoder_of_arrays, layer_arrays, load_embedding_model, save_embedding_model
 from n2d_spark.model.manifold import (
     import_umap_without_tensorflow,
     umap_from_arrays,
@@ -97,6 +100,7 @@ from n2d_spark.model.topics import ModelTopics
 
 ENCODER_PART = "encoder.npz"
 UMAP_PART = "umap.npz"
+PLACEMENT_PART = "placement.npz"
 CLUSTERS_PART = "clusters.npz"
 TOPICS_PART = "topics.json"
 NOVELTY_PART = "novelty.npz"
@@ -155,6 +159,8 @@ def save_bundle(
         written[UMAP_PICKLE_PART] = pickle.dumps(assigner.reducer, protocol=_PICKLE_PROTOCOL)
     else:
         written[UMAP_PART] = _npz_bytes(*umap_arrays)
+    if assigner.placement is not None:
+        written[PLACEMENT_PART] = _npz_bytes(layer_arrays(assigner.placement), {})
     written[CLUSTERS_PART] = _npz_bytes(*clusters_to_arrays(assigner.clusters))
     if learned_text is not None:
         written[TEXT_PART] = learned_text.to_json()
@@ -169,7 +175,7 @@ def save_bundle(
             {"rows": added.rows, "topics": added.topics, "generation": added.generation},
             {"neighbours": added.neighbours, "metric": added.metric},
         )
-    for name in (UMAP_PART, UMAP_PICKLE_PART, CLUSTERS_PART, TEXT_PART, TOPICS_PART, NOVELTY_PART, NOVELTY_TERMS_PART, ADDED_PART):
+    for name in (UMAP_PART, UMAP_PICKLE_PART, PLACEMENT_PART, CLUSTERS_PART, TEXT_PART, TOPICS_PART, NOVELTY_PART, NOVELTY_TERMS_PART, ADDED_PART):
         if name in written:
             fs.write_bytes(f"{folder}/{name}", written[name])
     parts = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for name, data in written.items()}
@@ -250,6 +256,12 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
     if clusters.topic_ids is None:
         # A bundle from before labels had a confidence: its topics' centroids, from the fit rows' coordinates.
         clusters.topic_ids, clusters.topic_centroids = topic_centroids(reducer.embedding_, clusters.predict(reducer.embedding_))
+    placement = None
+    if PLACEMENT_PART in verified:
+        placement = _loading(
+            where, PLACEMENT_PART,
+            lambda: _placement(_npz_contents(verified[PLACEMENT_PART])[0], embedding_model.encoder.output_dim, reducer.embedding_.shape[1]),
+        )
     topics = novelty = added = None
     if version >= LINEAGE_FORMAT_VERSION:
         topics = _loading(where, TOPICS_PART, lambda: ModelTopics.from_json(verified[TOPICS_PART]))
@@ -280,7 +292,7 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
         model_id=manifest["model_id"],
         config=config,
         embedding_model=embedding_model,
-        assigner=ClusterAssigner(reducer=reducer, clusters=clusters, added=added),
+        assigner=ClusterAssigner(reducer=reducer, clusters=clusters, added=added, placement=placement),
         learned_text=learned_text,
         versions=dict(manifest["versions"]),
         topics=topics,
@@ -288,6 +300,16 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
         parent_model_id=manifest.get("parent_model_id"),
         format_version=version,
     )
+
+
+def _placement(arrays: dict[str, np.ndarray], embedding_width: int, manifold_width: int) -> Encoder:
+    """The learned placement's layers, from the embedding's width to the manifold's."""
+    placement = encoder_of_arrays(arrays)
+    if (placement.input_dim, placement.output_dim) != (embedding_width, manifold_width):
+        raise ValueError(
+            f"it maps {placement.input_dim} to {placement.output_dim} dimensions, the model {embedding_width} to {manifold_width}"
+        )
+    return placement
 
 
 def _added_topics(arrays: dict[str, np.ndarray], scalars: dict) -> AddedTopics:

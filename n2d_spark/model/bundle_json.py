@@ -16,16 +16,18 @@ from typing import Any
 from n2d_spark.core.errors import BundleError
 from n2d_spark.core.fs import FileSystem
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 # Format 4 added topics.json, novelty.npz, added.npz and bundle.json's parent_model_id: what update needs.
 # Format 5 added novelty_terms.npz, a text model's novelty in its terms with its known rows (model/novelty.py):
 # a reader of format 4 would tell new rows by the embedding alone.
+# Format 6 added placement.npz, the learned placement (model/placement.py): a reader of format 5 would
+# place the rows with UMAP's transform, and label them otherwise than the training run did.
 LINEAGE_FORMAT_VERSION = 4
 # Format 1 stored the UMAP and the clusterer as pickles: loaded only with allow_pickle. Formats 1
 # and 2 stored the text pipeline as Spark ML saves it: read as data (model/text_vocabulary.py).
 PICKLE_FORMAT_VERSION = 1
 SPARK_ML_TEXT_FORMAT_VERSIONS = (1, 2)
-READABLE_FORMAT_VERSIONS = (1, 2, 3, 4, FORMAT_VERSION)
+READABLE_FORMAT_VERSIONS = (1, 2, 3, 4, 5, FORMAT_VERSION)
 MANIFEST = "bundle.json"
 
 # What a model's parts are read with: recorded in bundle.json and in a run's run.json.

@@ -1,9 +1,12 @@
 """Assign stage: place new embeddings on the fitted manifold and give them a cluster, on the executors.
 
 The manifold and the clusterer are fitted on a sample on the driver; every other row is
-transformed by the fitted UMAP and assigned by the fitted clusterer in pandas UDFs, so
-that nothing the size of the input comes back to the driver.
+placed by the learned placement (model/placement.py) or by the fitted UMAP's transform, and
+labelled by the fitted clusterer in pandas UDFs, so that nothing the size of the input comes
+back to the driver.
 
+The learned placement maps each row on its own: the rows are placed where they are, partition
+by partition, with no shuffle.
 UMAP's ``transform`` of a row depends on the batch it arrives in: the batch's rows share
 the random stream of the layout optimisation, and a batch of more than 10,000 rows gets
 30 optimisation epochs where a smaller one gets 100. The batches are therefore fixed by
@@ -59,7 +62,7 @@ def assignment_frame(ids, assignment: Assignment) -> pd.DataFrame:
 
 
 def assign(rows: DataFrame, assigner: ClusterAssigner, n_rows: int, batch_rows: int, seed: int) -> DataFrame:
-    """``rows`` (id, embedding; ``n_rows`` of them) as (id, cluster, umap), computed in batches of about ``batch_rows``."""
+    """``rows`` (id, embedding; ``n_rows`` of them) as (id, cluster, umap), UMAP's transform in batches of about ``batch_rows``."""
     width = len(rows.first()[EMBEDDING_COL]) if n_rows else 0
     return assign_batches(rows, assigner, F.lit(batch_count(n_rows, batch_rows)), seed, width)
 
@@ -74,8 +77,11 @@ def batch_count(n_rows, batch_rows: int):
     return max(1, math.ceil(n_rows / batch_rows))
 
 
-def assign_batches(rows: DataFrame, assigner: ClusterAssigner, n_batches: Column, seed: int, width: int) -> DataFrame:
-    """``rows`` (id, embedding) as ``assignment_schema``'s rows: batch ``pmod(xxhash64(id, seed), n_batches)``, sorted by id.
+def assign_batches(rows: DataFrame, assigner: ClusterAssigner, n_batches: Column | None, seed: int, width: int) -> DataFrame:
+    """``rows`` (id, embedding) as ``assignment_schema``'s rows.
+
+    With UMAP's transform (``assigner.places_by_batch``) in batch ``pmod(xxhash64(id, seed), n_batches)``,
+    sorted by id; with the learned placement, partition by partition (``n_batches`` is not read and may be None).
 
     ``assigner`` travels to the executors as a file artifact (core/shipped.py), loaded after
     ``import_umap_without_tensorflow``: its UMAP would otherwise import umap-learn, and with it
@@ -86,6 +92,7 @@ def assign_batches(rows: DataFrame, assigner: ClusterAssigner, n_batches: Column
     """
 
     shipped = ship(rows.sparkSession, assigner)
+    schema = assignment_schema(rows.schema[ID_COL].dataType)
 
     def assign_batch(batch: pd.DataFrame) -> pd.DataFrame:
         import_umap_without_tensorflow()
@@ -97,11 +104,13 @@ def assign_batches(rows: DataFrame, assigner: ClusterAssigner, n_batches: Column
             assignment = shipped.load().assign(dense_rows(batch[EMBEDDING_COL].to_numpy(), width))
         return assignment_frame(batch[ID_COL].to_numpy(), assignment)
 
+    if not assigner.places_by_batch:
+        return rows.select(ID_COL, EMBEDDING_COL).mapInPandas(lambda batches: map(assign_batch, batches), schema)
     return (
         rows.select(ID_COL, EMBEDDING_COL)
         .withColumn(_BATCH_COL, F.pmod(F.xxhash64(F.col(ID_COL), F.lit(seed)), n_batches))
         .groupBy(_BATCH_COL)
-        .applyInPandas(assign_batch, assignment_schema(rows.schema[ID_COL].dataType))
+        .applyInPandas(assign_batch, schema)
     )
 
 

@@ -140,14 +140,15 @@ def label_frame(
     features = featurize(rows, config, fitted.learned_text, vector_length=encoder.input_dim)
     vectors = features.rows
     # No Spark filter on the embedding: Spark would run the embedding UDF once for the filter and
-    # again for the value. The count counts embeddings, and assign_batches passes over rows without
-    # one (no vocabulary terms). The count (a scalar subquery: the number of batches depends on it)
-    # embeds the rows a second time, and the embedding column a third: Spark reuses no exchange
-    # above a Python UDF planned twice. Embedding is about ten times faster than assigning.
+    # again for the value; assign_batches passes over rows without one (no vocabulary terms).
     embedded = embed(vectors.filter(F.col(REASON_COL).isNull()), features.column, fitted.embedding_model, config.embed.batch_rows).select(
         ID_COL, EMBEDDING_COL
     )
-    n_batches = batch_count(embedded.select(F.count(EMBEDDING_COL)).scalar(), config.manifold.batch_rows)
+    n_batches = None
+    if fitted.assigner.places_by_batch:
+        # UMAP's transform: the number of batches depends on the count, a scalar subquery that embeds the
+        # rows a second time (Spark reuses no exchange above a Python UDF planned twice).
+        n_batches = batch_count(embedded.select(F.count(EMBEDDING_COL)).scalar(), config.manifold.batch_rows)
     assigned = assign_batches(embedded, fitted.assigner, n_batches, config.manifold.seed, encoder.output_dim)
     # An updated model's added topics take only rows whose terms lie among theirs too, as the job's assign does.
     assigned = with_added_topics_checked(assigned, vectors, features.column, fitted.assigner, fitted.novelty)

@@ -1,8 +1,8 @@
 """The fit the job and the estimator share, on the usable input vectors: autoencoder, embed, manifold, cluster.
 
 The autoencoder trains on a seeded sample of the vectors on the driver; every usable row is
-embedded on the executors; UMAP and the clusterer are fitted on a seeded sample of the
-embeddings on the driver. The job (pipeline.py) times each stage for run.json and asks for what
+embedded on the executors; UMAP, the placement of the other rows and the clusterer are fitted on
+a seeded sample of the embeddings on the driver. The job (pipeline.py) times each stage for run.json and asks for what
 only it reports: the label column on the embedded rows, the embedding's progress, the topic
 tree. The estimator (rows/estimator_stages.py) asks for none of it.
 """
@@ -28,6 +28,7 @@ from n2d_spark.model.cluster import check_enough_rows, fit_clusters, topic_tree
 from n2d_spark.model.encoder import EmbeddingModel, smoothed_idf
 from n2d_spark.model.manifold import fit_manifold
 from n2d_spark.model.novelty import NoveltySignals, calibrate, term_points
+from n2d_spark.model.placement import fit_placement
 from n2d_spark.rows.job_stages import Embedded, embed_rows
 from n2d_spark.rows.rejects import RejectTally
 from n2d_spark.rows.sampling import collect_sample, collect_term_sample
@@ -51,7 +52,7 @@ class ModelFit:
     fit_embeddings: np.ndarray
     fit_coordinates: np.ndarray
     fit_labels: np.ndarray
-    # The fitted UMAP and clusterer.
+    # The fitted UMAP, placement and clusterer.
     assigner: ClusterAssigner
     # What tells a new row later (model/novelty.py); None when the fit rows were too few.
     novelty: NoveltySignals | None
@@ -111,6 +112,9 @@ def fit_model(
         check_enough_rows(embedded.n_rows, config.cluster)
         fit_ids, fit_embeddings = collect_sample(embedded.rows, EMBEDDING_COL, config.manifold.fit_rows, config.manifold.seed)
         reducer, fit_coordinates = fit_manifold(fit_embeddings, config.manifold)
+        placement = None
+        if config.manifold.placement == "learned":
+            placement = fit_placement(fit_embeddings, fit_coordinates, config.manifold.seed)
         novelty = calibrate_novelty(fit_embeddings, sample, words, config)
 
     with stage("cluster"):
@@ -120,5 +124,5 @@ def fit_model(
     return ModelFit(
         embedding_model=embedding_model, trained=trained, sample_ids=sample_ids, sample=sample, embedded=embedded,
         fit_ids=fit_ids, fit_embeddings=fit_embeddings, fit_coordinates=fit_coordinates, fit_labels=fit_labels,
-        assigner=ClusterAssigner(reducer=reducer, clusters=clusters), novelty=novelty, tree=tree,
+        assigner=ClusterAssigner(reducer=reducer, clusters=clusters, placement=placement), novelty=novelty, tree=tree,
     )
