@@ -51,6 +51,7 @@ def test_every_shipped_config_loads():
         ({"cluster": {"eps": 0}}, "cluster.eps: must be > 0"),
         ({"text": {"scaling": "idf"}}, "text.scaling: expected one of"),
         ({"manifold": "fast"}, "manifold: expected a mapping"),
+        ({"manifold": {"placement": "umap"}}, "manifold.placement: expected one of learned, transform, got 'umap'"),
         ({"autoencoder": {"bottleneck": 4}, "manifold": {"n_components": 5}}, "manifold.n_components: must be at most"),
         ({"text": {"vocab_size": 8}}, "autoencoder.bottleneck: must be smaller than text.vocab_size"),
     ],
