@@ -429,13 +429,18 @@ def with_new_topics(
         return assigned
     columns = [ID_COL, EMBEDDING_COL] + ([terms_col, WORD_COUNT_COL] if terms is not None else [])
     novel_rows = assigned.join(update.novel_ids, ID_COL).join(rows.select(*columns), ID_COL)
-    moved = relabelled(novel_rows, updated, terms, terms_col).drop(EMBEDDING_COL)
+    moved = relabelled(novel_rows, updated, terms, terms_col, update.topics.topic_ids).drop(EMBEDDING_COL)
     return assigned.join(update.novel_ids, ID_COL, "left_anti").unionByName(moved)
 
 
-def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibration | None, terms_col: str | None) -> DataFrame:
-    """``rows`` (id, embedding, cluster, confidence, second_cluster) with those that join a topic of ``assigner.added``
-    relabelled, less ``terms_col`` and the word count.
+def relabelled(
+    rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibration | None, terms_col: str | None, new_topics: list[int],
+) -> DataFrame:
+    """``rows`` (id, embedding, cluster, confidence, second_cluster) with those that join one of ``new_topics`` (this
+    update's, among ``assigner.added``) relabelled, less ``terms_col`` and the word count.
+
+    A row the updated model would put in a topic an earlier update added keeps the old model's label: the old
+    model had that topic already and did not give it, and an update moves a row into its own new topics only.
 
     Where ``terms`` counts the rows of added topics among its known rows, a row the embedding moves to an
     added topic joins it only if more than half of its nearest known rows in its terms (``terms_col``, the word
@@ -461,7 +466,7 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
             )
             with threadpool_limits(1):
                 result = added.relabel(given, embeddings, known)
-                joins = result.labels != given.labels
+                joins = (result.labels != given.labels) & np.isin(result.labels, new_topics)
                 if check_terms and joins.any():
                     moved = np.flatnonzero(joins)
                     joins[moved] = _lie_among_added_in_terms(batch.iloc[moved], terms, terms_col, vote)
