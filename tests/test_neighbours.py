@@ -102,3 +102,27 @@ def test_string_ids(spark):
     table = _table(frame, points, SimilarConfig(k=3, cell_rows=10_000, probes=1)).table.toPandas()
     found = table.sort_values(["id", "rank"]).groupby("id")["neighbour_id"].apply(list).to_dict()
     assert found == _exact(ids, points, 3)
+
+
+def test_a_cell_of_many_copies_is_searched_in_pieces_and_every_row_still_gets_k(spark):
+    """Copies of one text are one point: they all fall in one cell, whose search would grow as their count squared.
+    That cell (and the one they are candidates in) is searched in pieces of at most search_rows rows, and every
+    row still gets k neighbours: a copy's are copies."""
+    from n2d_spark.model.neighbour_search import fit_cells
+    from n2d_spark.rows.neighbours import cell_count, in_cells, search_rows
+
+    rng = np.random.default_rng(2)
+    points = np.vstack([np.tile(rng.normal(size=8), (1200, 1)), rng.normal(size=(800, 8))]).astype(np.float32)
+    ids = np.arange(len(points)) * 5 + 2
+    frame = spark.createDataFrame([(int(i), p.tolist()) for i, p in zip(ids, points)], "id bigint, embedding array<float>")
+    config = SimilarConfig(k=5, cell_rows=100, probes=2)
+    most = search_rows(config, probes=2)
+    centroids = fit_cells(points, cell_count(len(points), len(points), config), seed=0)
+    searches = in_cells(frame, centroids, 2, most).groupBy("_cell", "_piece").count().toPandas()
+    assert searches["count"].max() <= most < 1200
+    assert searches.groupby("_cell").size().max() >= 3
+    table = neighbours(frame, points, len(points), config, seed=0).table.toPandas()
+    assert len(table) == len(ids) * 5 and set(table["id"]) == set(ids)
+    copies = table[table["id"].isin(ids[:1200])]
+    assert copies["neighbour_id"].isin(ids[:1200]).all() and (copies["id"] != copies["neighbour_id"]).all()
+
