@@ -67,6 +67,12 @@ class Neighbours:
     probes: int
 
 
+def rows_with_fewer_than_k(table: DataFrame, n_rows: int, k: int) -> int:
+    """How many of the ``n_rows`` searched rows have fewer than ``k`` rows in ``table`` (a Neighbours table): those
+    whose cell (or piece) holds ``k`` rows or fewer. Counted on the executors: the rows without a ``k``-th."""
+    return n_rows - table.filter(F.col(RANK_COL) == k).count()
+
+
 def neighbours(embedded: DataFrame, sample: np.ndarray, n_rows: int, config: SimilarConfig, seed: int) -> Neighbours:
     """Each row's ``config.k`` most similar rows: ``id``, ``neighbour_id``, ``rank`` (1..k), ``similarity`` (cosine of the embeddings).
 
