@@ -391,6 +391,51 @@ def test_a_new_topic_dropped_after_the_rows_are_checked_leaves_the_others_number
     assert NewTopics(AddedTopics.appended(None, np.ones((2, 2)), np.array([3, 3]), 5, "euclidean"), [3], {}).without([3]).added is None
 
 
+def test_after_several_updates_the_added_rows_stay_within_the_models_fit_rows():
+    """Each update appends its new topics' sampled rows to the added topics, which every assign searches and ships:
+    they stay within a bound (the model's fit rows' count). Each topic keeps at most the same number of rows, a small
+    topic all of its own, none is lost, and a topic cut at a later update keeps a part of the rows it had."""
+    from n2d_spark.rows.update import added_within
+
+    rng = np.random.default_rng(0)
+    bound, added, history = 100, None, []
+    for generation, sizes in enumerate([{7: 80}, {8: 60, 9: 5}, {10: 90, 11: 30}], start=1):
+        topics = np.repeat(list(sizes), list(sizes.values()))
+        rows = rng.normal(size=(len(topics), 3)).astype(np.float32)
+        added, kept = added_within(added, rows, topics, bound, 0, 5, "euclidean")
+        # ``kept``: which of the update's rows the model stores, in the order stored (its terms keep the same rows).
+        np.testing.assert_array_equal(added.rows[added.generation == generation], rows[kept])
+        assert len(added.rows) <= bound and len(added.rows) == len(added.topics) == len(added.generation)
+        history.append(added)
+
+    def kept_of(added, topic):
+        return {tuple(row) for row in added.rows[added.topics == topic]}
+
+    assert len(history[0].rows) == 80
+    assert dict(zip(*np.unique(history[1].topics, return_counts=True))) == {7: 47, 8: 47, 9: 5}
+    assert dict(zip(*np.unique(history[2].topics, return_counts=True))) == {7: 23, 8: 23, 9: 5, 10: 23, 11: 23}
+    assert kept_of(history[2], 7) < kept_of(history[1], 7) < kept_of(history[0], 7)
+    assert kept_of(history[2], 9) == kept_of(history[1], 9)
+
+
+def test_after_several_updates_the_terms_known_rows_of_added_topics_stay_within_the_training_runs():
+    """The terms space keeps a share of each update's rows as known rows: at most as many as the training run's
+    in all, the training run's all kept."""
+    from n2d_spark.rows.update import terms_known_within
+
+    rng = np.random.default_rng(1)
+    counts = sp.csr_matrix(rng.integers(0, 3, (200, 30)).astype(np.float32))
+    idf = smoothed_idf(counts)
+    terms = calibrate(term_points(counts, counts.sum(axis=1).A1 + 2, idf), "cosine", seed=0, idf=idf)
+    training = terms.known.toarray()
+    for update in range(4):
+        new_rows = sp.csr_matrix(rng.random((60, 31)).astype(np.float32))
+        terms = terms_known_within(terms.with_known(new_rows, share=1.0, topics=np.repeat([7 + update], 60)))
+        assert terms.known.shape[0] <= 2 * terms.training_known_rows == 200
+    assert terms.known.shape[0] == 200
+    np.testing.assert_array_equal(terms.known[:100].toarray(), training)
+
+
 def test_rows_novel_by_chance_form_no_group_however_many_rows_the_new_data_has():
     """The group test weighs each sampled novel row by the share of the new data it stands for: the fringe of a known
     topic (its 3% farthest rows, of 60,000 new rows against a 400-row known sample) outnumbers the known rows near it
