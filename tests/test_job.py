@@ -218,7 +218,9 @@ def test_neighbours_of_every_row_mostly_share_its_planted_topic(spark, synthetic
     embeddings = spark.read.parquet(str(out / "embeddings"))
     assert [(f.name, f.dataType.simpleString()) for f in embeddings.schema] == [("id", "bigint"), ("embedding", "array<float>")]
     assert embeddings.count() == 5000 and embeddings.select("id").distinct().count() == 5000
-    assert manifest["neighbours"] == {"k": 10, "similarity": "cosine of the autoencoder's embeddings", "cells": 3, "probes": 3}
+    assert manifest["neighbours"] == {
+        "k": 10, "similarity": "cosine of the autoencoder's embeddings", "cells": 3, "probes": 3, "rows_with_fewer_than_k": 0,
+    }
     topics = spark.read.parquet(str(out / "labels")).select("id", "topic")
     theirs = topics.select(F.col("id").alias("neighbour_id"), F.col("topic").alias("their_topic"))
     pairs = neighbours.join(topics, "id").join(theirs, "neighbour_id")

@@ -116,3 +116,45 @@ def test_string_ids(spark):
     table = _table(frame, points, SimilarConfig(k=3, cell_rows=10_000, probes=1)).table.toPandas()
     found = table.sort_values(["id", "rank"]).groupby("id")["neighbour_id"].apply(list).to_dict()
     assert found == _exact(ids, points, 3)
+
+
+def test_a_cell_of_many_copies_is_searched_in_pieces_and_every_row_still_gets_k(spark):
+    """Copies of one text are one point: they all fall in one cell, whose search would grow as their count squared.
+    That cell (and the one they are candidates in) is searched in pieces of at most search_rows rows, and every
+    row still gets k neighbours: a copy's are copies."""
+    from n2d_spark.model.neighbour_search import fit_cells
+    from n2d_spark.rows.neighbours import cell_count, in_cells, search_rows
+
+    rng = np.random.default_rng(2)
+    points = np.vstack([np.tile(rng.normal(size=8), (1200, 1)), rng.normal(size=(800, 8))]).astype(np.float32)
+    ids = np.arange(len(points)) * 5 + 2
+    frame = spark.createDataFrame([(int(i), p.tolist()) for i, p in zip(ids, points)], "id bigint, embedding array<float>")
+    config = SimilarConfig(k=5, cell_rows=100, probes=2)
+    most = search_rows(config, probes=2)
+    centroids = fit_cells(points, cell_count(len(points), len(points), config), seed=0)
+    searches = in_cells(frame, centroids, 2, most).groupBy("_cell", "_piece").count().toPandas()
+    assert searches["count"].max() <= most < 1200
+    assert searches.groupby("_cell").size().max() >= 3
+    table = neighbours(frame, points, len(points), config, seed=0).table.toPandas()
+    assert len(table) == len(ids) * 5 and set(table["id"]) == set(ids)
+    copies = table[table["id"].isin(ids[:1200])]
+    assert copies["neighbour_id"].isin(ids[:1200]).all() and (copies["id"] != copies["neighbour_id"]).all()
+
+
+def test_the_rows_of_a_small_isolated_cell_get_fewer_than_k_and_are_counted(spark):
+    """Three rows far from the others get a cell of their own; searched there alone (one probe), each finds two
+    neighbours, not k, and rows_with_fewer_than_k counts them (run.json's neighbours.rows_with_fewer_than_k)."""
+    from n2d_spark.rows.neighbours import rows_with_fewer_than_k
+
+    rng = np.random.default_rng(3)
+    points = np.vstack([rng.normal([10, 0, 0, 0], 1, (300, 4)), rng.normal([0, 10, 0, 0], 1, (300, 4)), rng.normal([0, 0, 10, 0], 1, (3, 4))])
+    points = points.astype(np.float32)
+    ids = np.arange(len(points)) + 1
+    frame = spark.createDataFrame([(int(i), p.tolist()) for i, p in zip(ids, points)], "id bigint, embedding array<float>")
+    found = neighbours(frame, points, len(points), SimilarConfig(k=5, cell_rows=100, probes=1), seed=0)
+    counts = found.table.toPandas().groupby("id").size()
+    assert counts.loc[ids[-3:]].tolist() == [2, 2, 2] and (counts.drop(ids[-3:]) == 5).all()
+    assert rows_with_fewer_than_k(found.table, len(points), 5) == 3
+    # A row with no neighbour at all (a run of one row) is counted too.
+    alone = neighbours(frame.limit(1), points[:1], 1, SimilarConfig(k=5), seed=0).table
+    assert rows_with_fewer_than_k(alone, 1, 5) == 1

@@ -277,7 +277,7 @@ def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie
         ],
         ["id", "embedding", "cluster", "confidence", "second_cluster", "terms", "_n_words"],
     )
-    moved = relabelled(rows, assigner, terms, "terms")
+    moved = relabelled(rows, assigner, terms, "terms", [7])
     assert "terms" not in moved.columns and "_n_words" not in moved.columns
     moved = moved.toPandas().set_index("id")
     assert moved["cluster"].to_dict() == {1: 7, 2: 0, 3: 2}
@@ -292,8 +292,34 @@ def test_a_row_the_embedding_moves_to_a_new_topic_joins_it_only_if_its_terms_lie
 
     assert terms_vote_neighbours(fitted_on(200), terms) == 5 and terms_vote_neighbours(fitted_on(20), terms) == 15
     # A bundle that cannot tell its added rows in the terms: the embedding alone decides.
-    untold = relabelled(rows, assigner, NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, terms.known), "terms")
+    untold = relabelled(rows, assigner, NoveltyCalibration(5, 20, 0, "cosine", np.linspace(0, 2, 1001), TERMS, idf, terms.known), "terms", [7])
     assert untold.toPandas().set_index("id")["cluster"].to_dict() == {1: 7, 2: 7, 3: 2}
+
+
+def test_an_update_moves_a_novel_row_into_its_own_new_topics_only(spark):
+    """Two updates: the first added topic 7, the second adds topic 8. A novel row of the second whose nearest known rows
+    are mostly added rows only because topic 8's rows came near, and mostly topic 7's among those, keeps the old
+    model's label: the old model had topic 7 and did not give it. A row among topic 8's rows joins it."""
+    from types import SimpleNamespace
+
+    from n2d_spark.model.assigner import AddedTopics, Assignment
+    from n2d_spark.rows.update import relabelled
+
+    rng = np.random.default_rng(0)
+    # Near (5, 5): two fit rows at 0.3, two rows of topic 7 at 0.25 and one of topic 8 at 0.49; the rest far off.
+    fit_rows = np.vstack([rng.normal(0, 0.1, (10, 2)), rng.normal([0, 3], 0.1, (10, 2)), [[5.0, 5.3], [5.0, 4.7]]])
+    first = AddedTopics.appended(None, np.vstack([rng.normal(10, 0.1, (20, 2)), [[5.25, 5], [4.75, 5]]]), np.full(22, 7), 5, "euclidean")
+    second = AddedTopics.appended(first, np.vstack([rng.normal([10, -10], 0.1, (20, 2)), [[5.35, 5.35]]]), np.full(21, 8), 5, "euclidean")
+    # The first update's model leaves the row at (5, 5) where the original model puts it.
+    given = Assignment(np.zeros((1, 0)), np.array([1]), np.array([0.6]), np.array([0]))
+    assert first.relabel(given, np.array([[5.0, 5.0]]), np.vstack([fit_rows, first.rows]).astype(np.float32)).labels.tolist() == [1]
+    assigner = SimpleNamespace(added=second, known_rows=np.vstack([fit_rows, second.rows]).astype(np.float32))
+    rows = spark.createDataFrame(
+        [(1, [5.0, 5.0], 1, 0.6, 0), (2, [10.0, -10.0], 0, 0.3, 1)], ["id", "embedding", "cluster", "confidence", "second_cluster"],
+    )
+    moved = relabelled(rows, assigner, None, None, [8]).toPandas().set_index("id")
+    assert moved["cluster"].to_dict() == {1: 1, 2: 8}
+    assert moved.loc[1, "second_cluster"] == 0 and moved.loc[2, "second_cluster"] == 0
 
 
 def test_an_updated_model_gives_an_added_topic_only_rows_whose_terms_lie_among_its_rows(spark):
@@ -363,6 +389,51 @@ def test_a_new_topic_dropped_after_the_rows_are_checked_leaves_the_others_number
     none_left = kept.without([8, 9])
     assert none_left.topic_ids == [] and none_left.added.topics.tolist() == [7, 7] and "why_none" in none_left.about
     assert NewTopics(AddedTopics.appended(None, np.ones((2, 2)), np.array([3, 3]), 5, "euclidean"), [3], {}).without([3]).added is None
+
+
+def test_after_several_updates_the_added_rows_stay_within_the_models_fit_rows():
+    """Each update appends its new topics' sampled rows to the added topics, which every assign searches and ships:
+    they stay within a bound (the model's fit rows' count). Each topic keeps at most the same number of rows, a small
+    topic all of its own, none is lost, and a topic cut at a later update keeps a part of the rows it had."""
+    from n2d_spark.rows.update import added_within
+
+    rng = np.random.default_rng(0)
+    bound, added, history = 100, None, []
+    for generation, sizes in enumerate([{7: 80}, {8: 60, 9: 5}, {10: 90, 11: 30}], start=1):
+        topics = np.repeat(list(sizes), list(sizes.values()))
+        rows = rng.normal(size=(len(topics), 3)).astype(np.float32)
+        added, kept = added_within(added, rows, topics, bound, 0, 5, "euclidean")
+        # ``kept``: which of the update's rows the model stores, in the order stored (its terms keep the same rows).
+        np.testing.assert_array_equal(added.rows[added.generation == generation], rows[kept])
+        assert len(added.rows) <= bound and len(added.rows) == len(added.topics) == len(added.generation)
+        history.append(added)
+
+    def kept_of(added, topic):
+        return {tuple(row) for row in added.rows[added.topics == topic]}
+
+    assert len(history[0].rows) == 80
+    assert dict(zip(*np.unique(history[1].topics, return_counts=True))) == {7: 47, 8: 47, 9: 5}
+    assert dict(zip(*np.unique(history[2].topics, return_counts=True))) == {7: 23, 8: 23, 9: 5, 10: 23, 11: 23}
+    assert kept_of(history[2], 7) < kept_of(history[1], 7) < kept_of(history[0], 7)
+    assert kept_of(history[2], 9) == kept_of(history[1], 9)
+
+
+def test_after_several_updates_the_terms_known_rows_of_added_topics_stay_within_the_training_runs():
+    """The terms space keeps a share of each update's rows as known rows: at most as many as the training run's
+    in all, the training run's all kept."""
+    from n2d_spark.rows.update import terms_known_within
+
+    rng = np.random.default_rng(1)
+    counts = sp.csr_matrix(rng.integers(0, 3, (200, 30)).astype(np.float32))
+    idf = smoothed_idf(counts)
+    terms = calibrate(term_points(counts, counts.sum(axis=1).A1 + 2, idf), "cosine", seed=0, idf=idf)
+    training = terms.known.toarray()
+    for update in range(4):
+        new_rows = sp.csr_matrix(rng.random((60, 31)).astype(np.float32))
+        terms = terms_known_within(terms.with_known(new_rows, share=1.0, topics=np.repeat([7 + update], 60)))
+        assert terms.known.shape[0] <= 2 * terms.training_known_rows == 200
+    assert terms.known.shape[0] == 200
+    np.testing.assert_array_equal(terms.known[:100].toarray(), training)
 
 
 def test_rows_novel_by_chance_form_no_group_however_many_rows_the_new_data_has():

@@ -35,6 +35,9 @@ class AddedTopics:
     model's fit rows and these, are rows of added topics: it takes the most common of their topics
     (ties: the nearest row's), its share of the neighbours as confidence, and the topic the original
     model gives it as second topic. Any other row keeps what the original model gives it.
+
+    Every assign searches and ships these rows, so an update keeps them ``within`` the model's fit rows'
+    count (rows/update.py): each topic keeps its first rows, stored in a seeded order.
     """
 
     rows: np.ndarray
@@ -64,6 +67,12 @@ class AddedTopics:
             return None
         return replace(self, rows=self.rows[kept], topics=topics[kept].astype(np.int32), generation=self.generation[kept])
 
+    def within(self, most_rows: int) -> tuple[AddedTopics, np.ndarray]:
+        """These topics with at most ``most_rows`` rows in all, each keeping its first rows (first_of_each_topic), and
+        which rows stayed."""
+        kept = first_of_each_topic(self.topics, most_rows)
+        return replace(self, rows=self.rows[kept], topics=self.topics[kept], generation=self.generation[kept]), kept
+
     def relabel(self, assignment: Assignment, embeddings: np.ndarray, known_rows: np.ndarray) -> Assignment:
         """``assignment`` of ``embeddings`` with the rows that join an added topic relabelled.
 
@@ -90,6 +99,27 @@ class AddedTopics:
             labels[row] = topic
             confidence[row] = np.float32((topics == topic).sum() / k)
         return replace(assignment, labels=labels, confidence=confidence, second=second)
+
+
+def first_of_each_topic(topics: np.ndarray, most_rows: int) -> np.ndarray:
+    """Which rows of ``topics`` (each row's topic) to keep so that at most ``most_rows`` are: the first ``cap`` rows of
+    each topic, all of a smaller one's, ``cap`` the largest that keeps within ``most_rows`` (at least 1, so that
+    no topic is lost: more topics than ``most_rows`` keep a row each)."""
+    _, topic_of, sizes = np.unique(topics, return_inverse=True, return_counts=True)
+    if sizes.sum() <= most_rows:
+        return np.ones(len(topics), bool)
+    ascending = np.sort(sizes)
+    cap = 1
+    for i, size in enumerate(ascending):
+        # The rows left once the topics smaller than this one keep all of theirs, shared by it and the larger ones.
+        share = (most_rows - int(ascending[:i].sum())) // (len(ascending) - i)
+        if share < size:
+            cap = max(1, share)
+            break
+    by_topic = np.argsort(topic_of, kind="stable")
+    place = np.empty(len(topics), np.int64)
+    place[by_topic] = np.arange(len(topics)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return place < cap
 
 
 @dataclass

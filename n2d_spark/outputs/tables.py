@@ -54,7 +54,7 @@ from n2d_spark.outputs.topics_over_time import (
     topics_over_time,
 )
 from n2d_spark.rows.job_stages import Embedded
-from n2d_spark.rows.neighbours import CELL_SAMPLE_ROWS, NEIGHBOUR_COL, RANK_COL, SIMILARITY_COL, neighbours
+from n2d_spark.rows.neighbours import CELL_SAMPLE_ROWS, NEIGHBOUR_COL, RANK_COL, SIMILARITY_COL, neighbours, rows_with_fewer_than_k
 from n2d_spark.rows.rejects import NO_VOCABULARY_TERMS, RejectTally, as_rejects
 from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.rows.users import ROWS_COL, USER_COL, user_profiles, user_topics, with_user
@@ -210,7 +210,12 @@ def write_neighbours(run: Run, staging: str, embedded: Embedded, model_id: str) 
     embedded.rows.select(ID_COL, EMBEDDING_COL).write.parquet(f"{staging}/{EMBEDDINGS_DIR}")
     found = _searched(run, embedded.rows, embedded.n_rows)
     _with_ids(found.table, run, model_id).write.parquet(f"{staging}/{NEIGHBOURS_DIR}")
-    return {"k": config.k, "similarity": "cosine of the autoencoder's embeddings", "cells": found.cells, "probes": found.probes}
+    # From the table written, not a second search.
+    fewer = rows_with_fewer_than_k(run.spark.read.parquet(f"{staging}/{NEIGHBOURS_DIR}"), embedded.n_rows, config.k)
+    return {
+        "k": config.k, "similarity": "cosine of the autoencoder's embeddings", "cells": found.cells, "probes": found.probes,
+        "rows_with_fewer_than_k": fewer,
+    }
 
 
 def write_users(

@@ -163,11 +163,24 @@ class Update:
 
     def calibration(self, old: NoveltySignals, old_assigner: ClusterAssigner) -> NoveltySignals:
         """The updated model's novelty signals: the rows of the new topics are known rows to the next update."""
-        return old.with_known(self.topics.known_terms, len(old_assigner.known_rows), self.topics.known_terms_topics)
+        signals = old.with_known(self.topics.known_terms, len(old_assigner.known_rows), self.topics.known_terms_topics)
+        return signals if signals.terms is None else replace(signals, terms=terms_known_within(signals.terms))
 
     def without(self, dropped: list[int]) -> Update:
         """This update without the new topics ``dropped``."""
         return replace(self, topics=self.topics.without(dropped))
+
+
+def terms_known_within(terms: NoveltyCalibration) -> NoveltyCalibration:
+    """``terms`` (the terms space's calibration) with at most as many known rows of added topics as of the training
+    run's, a seeded part of them in their order: as the embedding keeps its added rows within its fit rows
+    (added_within), so that neither space's known rows grow with the number of updates. Where the calibration cannot
+    tell its training rows (a bundle from before it counted them), as it is."""
+    training = terms.training_known_rows
+    if training is None or terms.known.shape[0] - training <= training:
+        return terms
+    kept = np.sort(np.random.default_rng(terms.seed).choice(np.arange(training, terms.known.shape[0]), training, replace=False))
+    return replace(terms, known=terms.known[np.concatenate([np.arange(training), kept])])
 
 
 def find_new(
@@ -321,17 +334,36 @@ def new_topics(
         return NewTopics(previous, [], {**about, "why_none": "no cluster of novel rows is a group of its own"})
     next_topic = next_topic_id(assigner)
     topic_ids = [next_topic + i for i in range(len(kept))]
-    in_topic = np.isin(labels, kept)
+    in_topic = np.flatnonzero(np.isin(labels, kept))
     topics = np.zeros(len(labels), np.int32)
     for label, topic in zip(kept, topic_ids):
         topics[labels == label] = topic
-    added = AddedTopics.appended(previous, points[in_topic], topics[in_topic], neighbours, metric)
+    added, stored = added_within(
+        previous, points[in_topic], topics[in_topic], len(assigner.fit_rows), config.manifold.seed, neighbours, metric,
+    )
+    # The new topics' rows the model keeps, in the terms too.
+    kept_rows = in_topic[stored]
     known_terms = known_terms_topics = None
     if signals.terms is not None:
-        known_terms = term_points(sampled[terms_col][in_topic], sampled[WORD_COUNT_COL][in_topic], signals.terms.idf)
-        known_terms_topics = topics[in_topic]
+        known_terms = term_points(sampled[terms_col][kept_rows], sampled[WORD_COUNT_COL][kept_rows], signals.terms.idf)
+        known_terms_topics = topics[kept_rows]
     log.info("update: %d new topics from %d novel rows (%d sampled)", len(kept), n_novel, len(points))
     return NewTopics(added, topic_ids, about, known_terms, known_terms_topics)
+
+
+def added_within(
+    previous: AddedTopics | None, rows: np.ndarray, topics: np.ndarray, most_rows: int, seed: int, neighbours: int, metric: str,
+) -> tuple[AddedTopics, np.ndarray]:
+    """``previous`` (an earlier update's added topics, or None) with the new ``topics``' ``rows`` appended, at most
+    ``most_rows`` rows in all (AddedTopics.within: the model's fit rows' count, so that an assign never searches
+    more than twice them however many updates came before); and which of ``rows`` were kept, in the order stored.
+
+    The new rows are stored in a seeded order, so that the first rows of a topic, which ``within`` keeps here and
+    at every later update, are a random part of it; an earlier topic cut later keeps a part of what it had."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    appended = AddedTopics.appended(previous, rows[order], topics[order], neighbours, metric)
+    added, kept = appended.within(most_rows)
+    return added, order[kept[len(appended.topics) - len(rows):]]
 
 
 @dataclass(frozen=True)
@@ -429,13 +461,18 @@ def with_new_topics(
         return assigned
     columns = [ID_COL, EMBEDDING_COL] + ([terms_col, WORD_COUNT_COL] if terms is not None else [])
     novel_rows = assigned.join(update.novel_ids, ID_COL).join(rows.select(*columns), ID_COL)
-    moved = relabelled(novel_rows, updated, terms, terms_col).drop(EMBEDDING_COL)
+    moved = relabelled(novel_rows, updated, terms, terms_col, update.topics.topic_ids).drop(EMBEDDING_COL)
     return assigned.join(update.novel_ids, ID_COL, "left_anti").unionByName(moved)
 
 
-def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibration | None, terms_col: str | None) -> DataFrame:
-    """``rows`` (id, embedding, cluster, confidence, second_cluster) with those that join a topic of ``assigner.added``
-    relabelled, less ``terms_col`` and the word count.
+def relabelled(
+    rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibration | None, terms_col: str | None, new_topics: list[int],
+) -> DataFrame:
+    """``rows`` (id, embedding, cluster, confidence, second_cluster) with those that join one of ``new_topics`` (this
+    update's, among ``assigner.added``) relabelled, less ``terms_col`` and the word count.
+
+    A row the updated model would put in a topic an earlier update added keeps the old model's label: the old
+    model had that topic already and did not give it, and an update moves a row into its own new topics only.
 
     Where ``terms`` counts the rows of added topics among its known rows, a row the embedding moves to an
     added topic joins it only if more than half of its nearest known rows in its terms (``terms_col``, the word
@@ -461,7 +498,7 @@ def relabelled(rows: DataFrame, assigner: ClusterAssigner, terms: NoveltyCalibra
             )
             with threadpool_limits(1):
                 result = added.relabel(given, embeddings, known)
-                joins = result.labels != given.labels
+                joins = (result.labels != given.labels) & np.isin(result.labels, new_topics)
                 if check_terms and joins.any():
                     moved = np.flatnonzero(joins)
                     joins[moved] = _lie_among_added_in_terms(batch.iloc[moved], terms, terms_col, vote)
