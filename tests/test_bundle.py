@@ -582,7 +582,8 @@ def test_a_terms_calibration_round_trips_and_format_4_reads_as_the_embeddings_al
     space, tells new rows by the embedding alone."""
     _, _, config, embedding_model, assigner, text_model = saved
     rng = np.random.default_rng(0)
-    counts = sp.random(200, 30, density=0.2, format="csr", random_state=1, data_rvs=lambda n: rng.integers(1, 4, n)).astype(np.float32)
+    width = len(vocabulary(text_model))
+    counts = sp.random(200, width, density=0.3, format="csr", random_state=1, data_rvs=lambda n: rng.integers(1, 4, n)).astype(np.float32)
     idf = smoothed_idf(counts)
     terms = calibrate(term_points(counts, np.asarray(counts.sum(axis=1)).ravel() + 2, idf), "cosine", seed=0, idf=idf)
     embedding = calibrate(assigner.fit_rows, "euclidean", seed=0)
@@ -594,7 +595,7 @@ def test_a_terms_calibration_round_trips_and_format_4_reads_as_the_embeddings_al
     assert loaded.embedding.space == "embedding" and loaded.embedding.threshold(0.98) == embedding.threshold(0.98)
     assert loaded.terms.space == "terms" and loaded.terms.threshold(0.98) == terms.threshold(0.98)
     np.testing.assert_array_equal(loaded.terms.idf, idf)
-    assert loaded.terms.known.shape == (100, 31) and (loaded.terms.known != terms.known).nnz == 0
+    assert loaded.terms.known.shape == (100, width + 1) and (loaded.terms.known != terms.known).nnz == 0
     # Each known row's last column: its 2 words outside the vocabulary.
     np.testing.assert_array_equal(loaded.terms.known[:, -1].toarray().ravel(), np.full(100, 2.0))
 
@@ -615,3 +616,125 @@ def test_novelty_parts_in_the_wrong_place_are_refused(spark, saved, tmp_path):
     rewrite_parts(folder, [], {"novelty_terms.npz": (folder / "novelty.npz").read_bytes()})
     with pytest.raises(BundleError, match=r"part novelty_terms\.npz could not be loaded .*expected the embedding space's calibration"):
         _load(spark, folder)
+
+
+def _rewrite_npz(folder: Path, name: str, edit) -> None:
+    """Part ``name``'s arrays and scalars edited by ``edit`` (in place), its checksum and the model id recomputed."""
+    arrays, scalars = bundle_module._npz_contents((folder / name).read_bytes())
+    edit(arrays, scalars)
+    rewrite_parts(folder, [name], {name: bundle_module._npz_bytes(arrays, scalars)})
+
+
+def _rewrite_encoder(folder: Path, edit) -> None:
+    """encoder.npz (arrays only, as encoder_arrays writes it) edited by ``edit``, its checksum and the model id recomputed."""
+    with np.load(folder / "encoder.npz", allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    rewrite_parts(folder, ["encoder.npz"], {"encoder.npz": buffer.getvalue()})
+
+
+def _longer_vocabulary(folder: Path, _saved) -> None:
+    text = json.loads((folder / "text.json").read_text())
+    text["terms"] += [f"crafted{i}" for i in range(64)]
+    rewrite_parts(folder, ["text.json"], {"text.json": json.dumps(text).encode()})
+
+
+def _wider_embedding(folder: Path, _saved) -> None:
+    """The encoder's last layer 12 wide: its layers chain, but UMAP's fit rows are 10 wide."""
+    _rewrite_encoder(folder, lambda arrays: arrays.update(w1=np.ones((8, 12), np.float32), b1=np.ones(12, np.float32)))
+
+
+def _novelty_terms(folder: Path, saved, edit) -> None:
+    """A terms space calibration over the bundle's vocabulary (and the embedding's beside it), edited by ``edit``."""
+    _, _, _, _, assigner, text_model = saved
+    rng = np.random.default_rng(0)
+    width = len(vocabulary(text_model))
+    counts = sp.random(200, width, density=0.3, format="csr", random_state=1, data_rvs=lambda n: rng.integers(1, 4, n)).astype(np.float32)
+    idf = smoothed_idf(counts)
+    terms_arrays, terms_scalars = calibrate(term_points(counts, np.asarray(counts.sum(axis=1)).ravel() + 2, idf), "cosine", 0, idf).to_arrays()
+    terms_arrays = {name: value.copy() for name, value in terms_arrays.items()}
+    edit(terms_arrays, width)
+    rewrite_parts(folder, [], {
+        "novelty.npz": bundle_module._npz_bytes(*calibrate(assigner.fit_rows, "euclidean", seed=0).to_arrays()),
+        "novelty_terms.npz": bundle_module._npz_bytes(terms_arrays, terms_scalars),
+    })
+
+
+def _index_past_the_columns(arrays: dict, width: int) -> None:
+    arrays["known_indices"][0] = width + 40
+
+
+def _descending_pointers(arrays: dict, _width: int) -> None:
+    arrays["known_indptr"][1], arrays["known_indptr"][2] = arrays["known_indptr"][2], arrays["known_indptr"][1]
+
+
+CRAFTED_PARTS = {
+    "vocabulary_longer_than_the_encoder_input": (
+        _longer_vocabulary, r"part text\.json could not be loaded \(ValueError: its vocabulary has \d+ terms, the encoder's input is \d+ wide\)",
+    ),
+    "idf_wider_than_the_encoder_input": (
+        lambda f, _: _rewrite_encoder(f, lambda a: a.update(scaler_idf=np.ones(len(a["scaler_idf"]) + 1, np.float32))),
+        r"part encoder\.npz could not be loaded \(ValueError: the scaling's IDF: shape \((\d+),\) float32, expected \(\d+,\)\)",
+    ),
+    "encoder_layer_wider_than_the_umap_fit_rows": (
+        _wider_embedding, r"part umap\.npz could not be loaded \(ValueError: its fit rows: shape \(300, 10\) \w+, expected \(n, 12\)\)",
+    ),
+    "cluster_centres_wider_than_the_manifold": (
+        lambda f, _: _rewrite_npz(f, "clusters.npz", lambda a, s: a.update({"estimator.cluster_centers_": np.ones((3, 3))})),
+        r"part clusters\.npz could not be loaded \(ValueError: cluster_centers_: shape \(3, 3\) float64, expected \(n, 2\)\)",
+    ),
+    "unknown_clusterer_attribute": (
+        lambda f, _: _rewrite_npz(f, "clusters.npz", lambda a, s: s["estimator_fitted"].update(transform=0)),
+        r"part clusters\.npz could not be loaded \(ValueError: kmeans has no fitted attribute 'transform' that its prediction reads\)",
+    ),
+    "placement_from_a_wider_embedding": (
+        lambda f, _: _rewrite_npz(f, "placement.npz", lambda a, s: a.update(w0=np.ones((BOTTLENECK + 1, 128), np.float32))),
+        r"part placement\.npz could not be loaded \(ValueError: it maps 11 to 2 dimensions, the model 10 to 2\)",
+    ),
+    "added_rows_wider_than_the_embedding": (
+        lambda f, _: rewrite_parts(f, [], {"added.npz": bundle_module._npz_bytes(
+            {"rows": np.ones((5, BOTTLENECK + 1), np.float32), "topics": np.full(5, 7, np.int32), "generation": np.ones(5, np.int32)},
+            {"neighbours": 15, "metric": "euclidean"},
+        )}),
+        r"part added\.npz could not be loaded \(ValueError: its rows: shape \(5, 11\) float32, expected \(n, 10\)\)",
+    ),
+    "csr_index_past_the_terms": (
+        lambda f, saved: _novelty_terms(f, saved, _index_past_the_columns),
+        r"part novelty_terms\.npz could not be loaded \(ValueError: its known rows' indices: from 0 to \d+, expected 0 to \d+\)",
+    ),
+    "csr_pointers_that_descend": (
+        lambda f, saved: _novelty_terms(f, saved, _descending_pointers),
+        r"part novelty_terms\.npz could not be loaded \(ValueError: its known rows' pointers do not ascend from 0 to its \d+ entries\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED_PARTS), ids=list(CRAFTED_PARTS))
+def test_a_crafted_part_that_does_not_fit_the_model_is_refused_in_one_line_naming_it(spark, saved, tmp_path, case):
+    """A part rewritten with its checksum and the model id recomputed (as anyone can) so that a width or an index
+    the executors' native code relies on does not fit: refused on load, before anything reads out of bounds."""
+    craft, message = CRAFTED_PARTS[case]
+    folder = _copy(saved, tmp_path)
+    craft(folder, saved)
+    before = _listing(tmp_path)
+    with pytest.raises(BundleError) as raised:
+        _load(spark, folder)
+    _assert_one_line(raised, rf"model bundle {re.escape(str(folder))}: {message}")
+    assert _listing(tmp_path) == before
+
+
+def test_assign_with_a_vocabulary_longer_than_the_encoder_exits_2_and_writes_nothing(spark, saved, tmp_path, monkeypatch, capsys):
+    import n2d_spark.cli as cli
+
+    folder = _copy(saved, tmp_path)
+    _longer_vocabulary(folder, saved)
+    (tmp_path / "new.csv").write_text("review\n" + "\n".join(TEXTS) + "\n")
+    # The console script in this process, on the suite's session (which it must not stop).
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    monkeypatch.setattr(cli, "build_local_session", lambda _config, verbose: spark)
+    assert cli.main(["assign", "--model", str(folder), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "o")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(r"n2d-spark: error: model bundle \S+: part text\.json could not be loaded \(ValueError: its vocabulary .*\)", last), last
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob("o.staging-*"))

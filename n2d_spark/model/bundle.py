@@ -52,7 +52,10 @@ no file bundle.json does not list, and every part's presence, size and checksum.
 problem; loading writes nothing.
 
 The checksums detect damage (a truncated copy, a missing file), not tampering: whoever can
-replace a part can rewrite bundle.json too.
+replace a part can rewrite bundle.json too. So, as each part is deserialized, its shapes, index
+ranges and attribute names are checked against the parts before it (model/bundle_shapes.py,
+cluster_arrays.clusters_from_arrays) before the executors' native code can read them: a part that
+does not fit is the same one line naming it.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ from n2d_spark.model.bundle_json import (
     read_manifest,
     verified_part,
 )
+from n2d_spark.model import bundle_shapes
 from n2d_spark.model.assigner import AddedTopics, ClusterAssigner
 from n2d_spark.model.cluster import FittedClusters, topic_centroids
 from n2d_spark.model.cluster_arrays import clusters_from_arrays, clusters_to_arrays
@@ -238,44 +242,10 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
         raise BundleError(f"{where}: holds files bundle.json does not list ({', '.join(unlisted[:3])}{', ...' if len(unlisted) > 3 else ''})")
     verified = {name: verified_part(fs, folder, where, name, parts[name], sizes) for name in sorted(parts)}
 
-    # Every check has passed: only now is anything deserialized.
+    # Every check has passed: only now is anything deserialized, each part checked against those
+    # before it (model/bundle_shapes.py) before it is built into what the executors' native code reads.
     embedding_model = _loading(where, ENCODER_PART, lambda: load_embedding_model(_Parts(verified), ""))
-    import_umap_without_tensorflow()
-    import umap
-
-    if umap_part == UMAP_PICKLE_PART:
-        reducer = _loading(where, umap_part, lambda: _unpickle(verified[umap_part]))
-        _check_type(where, umap_part, reducer, umap.UMAP)
-    else:
-        reducer = _loading(where, umap_part, lambda: umap_from_arrays(*_npz_contents(verified[umap_part])))
-    if clusters_part == CLUSTERS_PICKLE_PART:
-        clusters = _loading(where, clusters_part, lambda: _unpickle(verified[clusters_part]))
-        _check_type(where, clusters_part, clusters, FittedClusters)
-    else:
-        clusters = _loading(where, clusters_part, lambda: clusters_from_arrays(*_npz_contents(verified[clusters_part])))
-    if clusters.topic_ids is None:
-        # A bundle from before labels had a confidence: its topics' centroids, from the fit rows' coordinates.
-        clusters.topic_ids, clusters.topic_centroids = topic_centroids(reducer.embedding_, clusters.predict(reducer.embedding_))
-    placement = None
-    if PLACEMENT_PART in verified:
-        placement = _loading(
-            where, PLACEMENT_PART,
-            lambda: _placement(_npz_contents(verified[PLACEMENT_PART])[0], embedding_model.encoder.output_dim, reducer.embedding_.shape[1]),
-        )
-    topics = novelty = added = None
-    if version >= LINEAGE_FORMAT_VERSION:
-        topics = _loading(where, TOPICS_PART, lambda: ModelTopics.from_json(verified[TOPICS_PART]))
-        if NOVELTY_PART in verified:
-            calibrations = [
-                _loading(where, part, lambda part=part: NoveltyCalibration.from_arrays(*_npz_contents(verified[part])))
-                for part in (NOVELTY_PART, NOVELTY_TERMS_PART) if part in verified
-            ]
-            novelty = _loading(where, NOVELTY_TERMS_PART if len(calibrations) > 1 else NOVELTY_PART, lambda: NoveltySignals(*calibrations))
-        if ADDED_PART in verified:
-            added = _loading(where, ADDED_PART, lambda: _added_topics(*_npz_contents(verified[ADDED_PART])))
-        if novelty is not None and novelty.terms is not None and novelty.terms.training_known_rows is None and added is None:
-            # Saved before the terms' known rows were counted, and by a training run: every one of them is its own.
-            novelty = replace(novelty, terms=replace(novelty.terms, training_known_rows=novelty.terms.known.shape[0]))
+    _loading(where, ENCODER_PART, lambda: bundle_shapes.check_encoder(embedding_model))
     learned_text = None
     if text_mode and spark_ml_text:
         files = {name.removeprefix(f"{SPARK_ML_TEXT_DIR}/"): verified[name] for name in text_parts}
@@ -288,6 +258,55 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
             ) from None
     elif text_mode:
         learned_text = _loading(where, TEXT_PART, lambda: TextVocabulary.from_json(verified[TEXT_PART]))
+    vocabulary_size = None if learned_text is None else len(learned_text.terms)
+    if vocabulary_size is not None:
+        text_part = f"{SPARK_ML_TEXT_DIR}/" if spark_ml_text else TEXT_PART
+        _loading(where, text_part, lambda: bundle_shapes.check_vocabulary(vocabulary_size, embedding_model.encoder))
+    embedding_width = embedding_model.encoder.output_dim
+    import_umap_without_tensorflow()
+    import umap
+
+    if umap_part == UMAP_PICKLE_PART:
+        reducer = _loading(where, umap_part, lambda: _unpickle(verified[umap_part]))
+        _check_type(where, umap_part, reducer, umap.UMAP)
+    else:
+        reducer = _from_npz(
+            where, umap_part, verified, lambda arrays, scalars: bundle_shapes.check_umap(arrays, scalars, embedding_width), umap_from_arrays,
+        )
+    manifold_width = reducer.embedding_.shape[1]
+    if clusters_part == CLUSTERS_PICKLE_PART:
+        clusters = _loading(where, clusters_part, lambda: _unpickle(verified[clusters_part]))
+        _check_type(where, clusters_part, clusters, FittedClusters)
+    else:
+        clusters = _from_npz(
+            where, clusters_part, verified, lambda arrays, scalars: bundle_shapes.check_clusters(arrays, scalars, manifold_width),
+            clusters_from_arrays,
+        )
+    if clusters.topic_ids is None:
+        # A bundle from before labels had a confidence: its topics' centroids, from the fit rows' coordinates.
+        clusters.topic_ids, clusters.topic_centroids = topic_centroids(reducer.embedding_, clusters.predict(reducer.embedding_))
+    placement = None
+    if PLACEMENT_PART in verified:
+        placement = _loading(where, PLACEMENT_PART, lambda: _placement(_npz_contents(verified[PLACEMENT_PART])[0], embedding_width, manifold_width))
+    topics = novelty = added = None
+    if version >= LINEAGE_FORMAT_VERSION:
+        topics = _loading(where, TOPICS_PART, lambda: ModelTopics.from_json(verified[TOPICS_PART]))
+        if NOVELTY_PART in verified:
+            calibrations = [
+                _from_npz(
+                    where, part, verified, lambda arrays, scalars: bundle_shapes.check_novelty(arrays, scalars, vocabulary_size),
+                    NoveltyCalibration.from_arrays,
+                )
+                for part in (NOVELTY_PART, NOVELTY_TERMS_PART) if part in verified
+            ]
+            novelty = _loading(where, NOVELTY_TERMS_PART if len(calibrations) > 1 else NOVELTY_PART, lambda: NoveltySignals(*calibrations))
+        if ADDED_PART in verified:
+            added = _from_npz(
+                where, ADDED_PART, verified, lambda arrays, _: bundle_shapes.check_added(arrays, embedding_width), _added_topics,
+            )
+        if novelty is not None and novelty.terms is not None and novelty.terms.training_known_rows is None and added is None:
+            # Saved before the terms' known rows were counted, and by a training run: every one of them is its own.
+            novelty = replace(novelty, terms=replace(novelty.terms, training_known_rows=novelty.terms.known.shape[0]))
     return ModelBundle(
         model_id=manifest["model_id"],
         config=config,
@@ -305,17 +324,12 @@ def load_bundle(spark, fs: FileSystem, folder: str, allow_pickle: bool = False) 
 def _placement(arrays: dict[str, np.ndarray], embedding_width: int, manifold_width: int) -> Encoder:
     """The learned placement's layers, from the embedding's width to the manifold's."""
     placement = encoder_of_arrays(arrays)
-    if (placement.input_dim, placement.output_dim) != (embedding_width, manifold_width):
-        raise ValueError(
-            f"it maps {placement.input_dim} to {placement.output_dim} dimensions, the model {embedding_width} to {manifold_width}"
-        )
+    bundle_shapes.check_placement(placement, embedding_width, manifold_width)
     return placement
 
 
 def _added_topics(arrays: dict[str, np.ndarray], scalars: dict) -> AddedTopics:
     rows, topics, generation = arrays["rows"], arrays["topics"], arrays["generation"]
-    if rows.ndim != 2 or not (len(rows) == len(topics) == len(generation)):
-        raise ValueError(f"rows {rows.shape}, topics {topics.shape} and generations {generation.shape} do not match")
     return AddedTopics(rows, topics.astype(np.int32), generation.astype(np.int32), int(scalars["neighbours"]), str(scalars["metric"]))
 
 
@@ -391,6 +405,18 @@ class _Parts:
 
     def read_bytes(self, path: str) -> bytes:
         return self._parts[path.lstrip("/")]
+
+
+def _from_npz(where: str, name: str, verified: dict[str, bytes], check, build):
+    """Part ``name``'s arrays and scalars, checked by ``check`` (model/bundle_shapes.py), then built by ``build``;
+    either failing is one line that names the part."""
+
+    def load():
+        arrays, scalars = _npz_contents(verified[name])
+        check(arrays, scalars)
+        return build(arrays, scalars)
+
+    return _loading(where, name, load)
 
 
 def _loading(where: str, name: str, load):

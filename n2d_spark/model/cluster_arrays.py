@@ -37,14 +37,14 @@ _ESTIMATOR_SCALARS = {
 # FittedClusters' own arrays, each absent where it is None.
 # Bundles from before topic_ids and topic_centroids lack them (model/bundle.py recomputes them).
 _OWN_ARRAYS = ("core_labels", "centroids", "centroid_labels", "topic_of", "topic_ids", "topic_centroids")
-_ESTIMATOR_PREFIX = "estimator."
+ESTIMATOR_PREFIX = "estimator."
 
 
 def clusters_to_arrays(clusters: FittedClusters) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and JSON scalars that ``clusters_from_arrays`` rebuilds ``clusters`` from."""
     estimator = clusters.estimator
     arrays = {name: getattr(clusters, name) for name in _OWN_ARRAYS if getattr(clusters, name) is not None}
-    arrays.update({_ESTIMATOR_PREFIX + name: getattr(estimator, name) for name in _ESTIMATOR_ARRAYS[clusters.algorithm]})
+    arrays.update({ESTIMATOR_PREFIX + name: getattr(estimator, name) for name in _ESTIMATOR_ARRAYS[clusters.algorithm]})
     scalars = {
         "algorithm": clusters.algorithm,
         "eps": clusters.eps,
@@ -66,9 +66,14 @@ def clusters_from_arrays(arrays: dict[str, np.ndarray], scalars: dict) -> Fitted
     algorithm = scalars["algorithm"]
     if algorithm not in _ESTIMATOR_ARRAYS:
         raise ValueError(f"unknown algorithm {algorithm!r}")
+    # Only the attributes named here are set: the constructor refuses a parameter its estimator lacks,
+    # and a fitted scalar outside this algorithm's list is refused rather than set.
+    unknown = sorted(set(scalars["estimator_fitted"]) - set(_ESTIMATOR_SCALARS[algorithm]))
+    if unknown:
+        raise ValueError(f"{algorithm} has no fitted attribute {', '.join(map(repr, unknown))} that its prediction reads")
     estimator = _estimator(algorithm, scalars["estimator_params"])
     for name in _ESTIMATOR_ARRAYS[algorithm]:
-        setattr(estimator, name, arrays[_ESTIMATOR_PREFIX + name])
+        setattr(estimator, name, arrays[ESTIMATOR_PREFIX + name])
     for name, value in scalars["estimator_fitted"].items():
         setattr(estimator, name, value)
     if algorithm == "kmeans":

@@ -126,6 +126,8 @@ class Encoder:
 # same in a batch of 1 or of 4,096 rows, at any position in it. BLAS gives no such promise:
 # OpenBLAS picks its kernels and blocking by the batch's row count, and its results for a row
 # moved in the last bits with the batch (measured on 300 rows: 36 to 300 rows differed).
+# Neither loop checks its indices (Numba does not): a loaded model's widths are checked against
+# each other on load (model/bundle_shapes.py), and a count vector's indices come from its vocabulary.
 
 
 @numba.njit(nogil=True, cache=True)
