@@ -20,6 +20,7 @@ from pyspark.sql import types as T
 from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, quoted
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import file_system
+from n2d_spark.core.terminal import printable
 from n2d_spark.model.bundle import load_bundle
 from n2d_spark.outputs.publish import CLUSTERS_DIR, EMBEDDINGS_DIR, LABELS_DIR, MANIFEST_FILE, MODEL_DIR
 from n2d_spark.rows.neighbours import RANK_COL, SIMILARITY_COL
@@ -122,4 +123,8 @@ def format_similar(answer: Similar) -> str:
     frame[SIMILARITY_COL] = frame[SIMILARITY_COL].map(lambda s: f"{s:.3f}")
     if "text" in frame:
         frame["text"] = frame["text"].fillna("").map(lambda t: " ".join(t.split()))
+    # A text, a name or an id is the data's: a control character in it is shown, not acted on.
+    for column in (ID_COL, "name", "text"):
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: printable(v) if isinstance(v, str) else v)
     return frame.to_string(index=False)
