@@ -290,6 +290,28 @@ def test_similar_on_the_command_line(synthetic_run, tmp_path):
     )
 
 
+def test_similar_text_refuses_an_output_whose_model_folder_was_retrained(spark, tmp_path):
+    """An assign output names its model's folder; once a retrain overwrites that folder, a text would be
+    embedded by another encoder than its rows were: one line, exit 2. A run's output uses its own model/."""
+    small = ["autoencoder.hidden=[64, 32]", "autoencoder.epochs=2", "manifold.n_neighbors=15", "cluster.k=5"]
+    config = load_config(REPO / "conf" / "synthetic.yaml", small)
+    trained, old = tmp_path / "trained", tmp_path / "old"
+    corpora = [write_corpus(generate_reviews(600, seed=seed), tmp_path / f"c{seed}.csv") for seed in (0, 1)]
+    run_job(spark, config, str(corpora[0]), str(trained))
+    first = run_assign(spark, str(trained / "model"), str(corpora[1]), str(old)).manifest
+    asked = "a haunted house and a ghost at night"
+    assert len(similar_rows(spark, str(old), 3, text=asked).rows) == 3
+    retrained = run_job(spark, config, str(corpora[1]), str(trained)).manifest  # output.mode=overwrite
+    assert retrained["model_id"] != first["model_id"]
+    assert len(similar_rows(spark, str(trained), 3, text=asked).rows) == 3
+    result = _cli("similar", "--output", str(old), "--text", asked, "--k", "3")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"n2d-spark: error: model bundle {trained / 'model'} is model {retrained['model_id']}, but {old} was embedded by "
+        f"model {first['model_id']}: the folder has been written since; ask with --id, or label the rows again with this model"
+    )
+
+
 def test_manifest_contents(synthetic_run):
     out, manifest = synthetic_run
     on_disk = json.loads((out / "run.json").read_text())
