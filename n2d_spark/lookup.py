@@ -2,8 +2,9 @@
 or to a new text (``--text``), by an exact scan of its embeddings/ on the executors.
 
 A new text is cleaned, counted and embedded as the run's rows were, by its model bundle: the output's
-own model/, or the bundle an assign run's run.json names, if that folder still holds the same model. Each problem with the request is one
-``InputError`` line: a missing id, a text with no term of the vocabulary, an output without embeddings/.
+own model/, or the bundle an assign run's run.json names while that folder still holds the same model.
+Each problem with the request is one ``InputError`` line: a missing id, a text with no term of the
+vocabulary, a model folder written since, an output without embeddings/.
 """
 
 from __future__ import annotations
