@@ -17,6 +17,7 @@ from pathlib import Path
 
 from n2d_spark.core.config import JobConfig, load_config
 from n2d_spark.core.errors import EnvironmentProblem, InputError, N2DError
+from n2d_spark.core.terminal import printable
 from n2d_spark.model.assign_policy import check_assign_overrides, session_overrides
 from n2d_spark.outputs.publish import check_output, local_path, refuse_unsafe_output
 
@@ -130,7 +131,8 @@ def _reported(args: argparse.Namespace, work: Callable[[list], str]) -> int:
     except N2DError as error:
         if args.debug:
             raise
-        print(f"n2d-spark: error: {error}", file=sys.stderr)
+        # An error may quote the data: a column name, an id.
+        print(printable(f"n2d-spark: error: {error}"), file=sys.stderr)
         return 2
     finally:
         for spark in sessions:
@@ -145,7 +147,7 @@ def _show_config(args: argparse.Namespace) -> int:
     try:
         print(markdown_table() if args.markdown else config_yaml(load_config(args.config, args.overrides)), end="")
     except N2DError as error:
-        print(f"n2d-spark: error: {error}", file=sys.stderr)
+        print(printable(f"n2d-spark: error: {error}"), file=sys.stderr)
         return 2
     return 0
 
@@ -306,7 +308,8 @@ def format_summary(manifest: dict) -> str:
             f"recovery of {evaluation['label_col']!r}: accuracy {evaluation['accuracy']:.3f}, "
             f"ARI {evaluation['ari']:.3f}, NMI {evaluation['nmi']:.3f}"
         )
-    return "\n".join(lines)
+    # Topic names and paths come from the data and the user: each line stays one line, printed as it is written.
+    return "\n".join(map(printable, lines))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, UMAP_COL, quoted
+from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, quoted
 from n2d_spark.core.config import JobConfig, config_from_dict
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import file_system
@@ -52,10 +52,10 @@ from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.outputs.cluster_summary import fresh_names
 from n2d_spark.outputs.publish import MODEL_DIR
 from n2d_spark.rows.estimator_stages import (
-    REJECT_REASON_COL, FittedN2D, check_input, fit_frame, label_frame, row_key, term_rows, text_rows,
+    FittedN2D, check_input, embedded_frame, fit_frame, label_frame, row_key, term_rows, text_rows,
 )
 from n2d_spark.rows.update import find_new, labelled_by_update
-from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, most_similar
+from n2d_spark.rows.similar import QUERY_COL, QUERY_EMBEDDING_COL, check_query_count, most_similar
 from n2d_spark.rows.vector_mode import check_features_type
 
 
@@ -163,38 +163,54 @@ class N2DModel(Model, _N2DParams, MLReadable, MLWritable):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         input_col = self.getInputCol()
         check_input(dataset, input_col, self.getIdCol(), [])
-        if _is_text(dataset, input_col) != (self._fitted.config.input.features_col is None):
-            fitted_on = "text" if self._fitted.config.input.features_col is None else "vectors"
-            raise InputError(f"input column {input_col!r}: this model was fitted on {fitted_on}")
+        self._check_mode(dataset)
         return label_frame(
             dataset, self._fitted, input_col=input_col,
             output_col=self.getOutputCol(), id_col=self.getIdCol(), with_embedding=self.getWithEmbedding(),
         )
 
+    def _check_mode(self, dataset: DataFrame) -> None:
+        """Refuse an input column of the other mode than the fit's (text against vectors)."""
+        input_col = self.getInputCol()
+        check_input(dataset, input_col, None, [])
+        if _is_text(dataset, input_col) != (self._fitted.config.input.features_col is None):
+            fitted_on = "text" if self._fitted.config.input.features_col is None else "vectors"
+            raise InputError(f"input column {input_col!r}: this model was fitted on {fitted_on}")
+
     def similar(self, dataset: DataFrame, queries: DataFrame, k: int = 10) -> DataFrame:
-        """For each row of ``queries``, the ``k`` rows of ``dataset`` most similar to it; lazy.
+        """For each row of ``queries``, the ``k`` rows of ``dataset`` most similar to it; lazy, but for a
+        count of ``queries``: more than ``rows.similar.MAX_QUERIES`` (10,000) are refused.
 
         Both DataFrames have the model's input column (texts, or vectors). Similarity is the
         cosine of the autoencoder's embeddings, by an exact scan on the executors (the job's
-        neighbours/ table searches cells instead: docs/similar.md). The result is ``dataset``'s
-        columns, ``query`` (the query's idCol value when idCol is set, else its input value),
-        ``rank`` (1..k) and ``similarity``. A row of ``dataset`` with the query's id (or, without
-        idCol, its input value) is not its own neighbour; rows the model cannot embed take no part.
+        neighbours/ table searches cells instead: docs/similar.md); neither side is placed on the
+        UMAP or clustered. The result is ``dataset``'s columns, ``query``, ``rank`` (1..k) and
+        ``similarity``. ``query`` is the query's idCol value when idCol is set and ``queries`` has
+        that column, else its input value. A query is not its own neighbour: with idCol in both,
+        the row of ``dataset`` with the query's id is left out (ids name the same rows on both
+        sides); with idCol but a ``queries`` without it, no row is; without idCol, the rows with
+        the query's input value are. Rows the model cannot embed take no part (with idCol: a null
+        or repeated id, on either side).
         """
         if k <= 0:
             raise InputError(f"k must be at least 1, got {k}")
+        self._check_mode(dataset)
+        self._check_mode(queries)
+        check_query_count(queries)
         input_col, id_col = self.getInputCol(), self.getIdCol()
-        embedded = {self.withEmbedding: True}
+        query_id_col = id_col if id_col in queries.columns else None
         key = "_n2d_similar_key"
-        rows = self.transform(dataset, embedded).drop(self.getOutputCol(), UMAP_COL, CONFIDENCE_COL, SECOND_CLUSTER_COL, REJECT_REASON_COL)
+        rows = embedded_frame(dataset, self._fitted, input_col=input_col, id_col=id_col)
         rows = rows.withColumn(key, row_key(rows, input_col, id_col))
-        asked = self.transform(queries, embedded).filter(F.col(EMBEDDING_COL).isNotNull())
+        asked = embedded_frame(queries, self._fitted, input_col=input_col, id_col=query_id_col).filter(F.col(EMBEDDING_COL).isNotNull())
         asked = asked.select(
-            F.col(quoted(id_col or input_col)).alias(QUERY_COL),
-            row_key(asked, input_col, id_col).alias(f"{key}_query"),
+            F.col(quoted(query_id_col or input_col)).alias(QUERY_COL),
+            row_key(asked, input_col, query_id_col).alias(f"{key}_query"),
             F.col(EMBEDDING_COL).alias(QUERY_EMBEDDING_COL),
         ).dropDuplicates([f"{key}_query"])
-        found = most_similar(rows, asked, k, ties=[F.col(key)], exclude=F.col(key) == F.col(f"{key}_query"))
+        # Keys compare only when of one kind: ids on both sides, or input values' hashes on both.
+        own = F.col(key) == F.col(f"{key}_query") if query_id_col == id_col else None
+        found = most_similar(rows, asked, k, ties=[F.col(key)], exclude=own)
         return found.drop(key, f"{key}_query", EMBEDDING_COL)
 
     def update(self, dataset: DataFrame, **settings: Any) -> N2DModel:

@@ -1,9 +1,10 @@
 """``n2d-spark similar``: the rows of a published output most similar to one of its rows (``--id``)
 or to a new text (``--text``), by an exact scan of its embeddings/ on the executors.
 
-A new text is cleaned, counted and embedded as the run's rows were, by its model bundle (an
-assign run's output names the bundle it used in run.json). Each problem with the request is one
-``InputError`` line: a missing id, a text with no term of the vocabulary, an output without embeddings/.
+A new text is cleaned, counted and embedded as the run's rows were, by its model bundle: the output's
+own model/, or the bundle an assign run's run.json names while that folder still holds the same model.
+Each problem with the request is one ``InputError`` line: a missing id, a text with no term of the
+vocabulary, a model folder written since, an output without embeddings/.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pyspark.sql import types as T
 from n2d_spark.core.columns import CLUSTER_COL, EMBEDDING_COL, ID_COL, REASON_COL, quoted
 from n2d_spark.core.errors import InputError
 from n2d_spark.core.fs import file_system
-from n2d_spark.model.bundle import load_bundle
+from n2d_spark.core.terminal import printable
+from n2d_spark.model.bundle import ModelBundle, load_bundle
 from n2d_spark.outputs.publish import CLUSTERS_DIR, EMBEDDINGS_DIR, LABELS_DIR, MANIFEST_FILE, MODEL_DIR
 from n2d_spark.rows.neighbours import RANK_COL, SIMILARITY_COL
 from n2d_spark.rows.sampling import rows_to_csr
@@ -97,10 +99,25 @@ def _typed_id(row_id: str, id_type: T.DataType):
     return row_id
 
 
+def embedding_bundle(spark: SparkSession, manifest: dict, output: str, allow_pickle: bool) -> ModelBundle:
+    """The bundle that embedded the output's rows: the output's own model/ (a run's, an update's), else the
+    one run.json names (an assign's). Its folder may since hold another model (retrained in place): one whose
+    id is neither run.json's model_id nor, for an update, its parent's (whose encoder the update keeps) is refused."""
+    own = f"{output}/{MODEL_DIR}"
+    folder = own if file_system(spark, own).exists(own) else manifest.get("model") or own
+    bundle = load_bundle(spark, file_system(spark, folder), folder, allow_pickle=allow_pickle)
+    embedded_by = [manifest["model_id"], *([manifest["update"]["parent_model"]] if manifest.get("update") else [])]
+    if bundle.model_id not in embedded_by:
+        raise InputError(
+            f"model bundle {folder} is model {bundle.model_id}, but {output} was embedded by model {manifest['model_id']}: "
+            "the folder has been written since; ask with --id, or label the rows again with this model"
+        )
+    return bundle
+
+
 def _text_embedding(spark: SparkSession, manifest: dict, output: str, text: str, allow_pickle: bool) -> np.ndarray:
     """``text`` embedded by the output's model: cleaned, counted and encoded as its rows were."""
-    model = manifest.get("model") or f"{output}/{MODEL_DIR}"
-    bundle = load_bundle(spark, file_system(spark, model), model, allow_pickle=allow_pickle)
+    bundle = embedding_bundle(spark, manifest, output, allow_pickle)
     if bundle.learned_text is None:
         raise InputError(f"{output} clusters vectors, not text: ask with --id")
     config = bundle.config
@@ -122,4 +139,8 @@ def format_similar(answer: Similar) -> str:
     frame[SIMILARITY_COL] = frame[SIMILARITY_COL].map(lambda s: f"{s:.3f}")
     if "text" in frame:
         frame["text"] = frame["text"].fillna("").map(lambda t: " ".join(t.split()))
+    # A text, a name or an id is the data's: a control character in it is shown, not acted on.
+    for column in (ID_COL, "name", "text"):
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: printable(v) if isinstance(v, str) else v)
     return frame.to_string(index=False)

@@ -75,6 +75,61 @@ def test_similar_leaves_out_the_querys_own_row(spark, example):
     assert len(found) == 12 and not (found["review"] == found["query"]).any()
 
 
+def test_similar_refuses_more_queries_than_its_cap_and_names_it(example, monkeypatch):
+    """Every query is broadcast and paired with every row: above the cap, the error names it and neighbours/."""
+    import n2d_spark.rows.similar as similar
+
+    model, reviews = example["model"], example["reviews"]
+    monkeypatch.setattr(similar, "MAX_QUERIES", 3)
+    with pytest.raises(InputError, match=r"^more than 3 queries: .* at most 3 \(n2d_spark\.rows\.similar\.MAX_QUERIES\);.* neighbours/"):
+        model.similar(reviews, reviews.limit(4), k=2)
+    assert model.similar(reviews, reviews.limit(3), k=2).count() == 6
+
+
+def test_similar_embeds_without_placing_or_clustering_and_finds_the_nearest(example, monkeypatch):
+    """similar needs embeddings only: it answers with the assignment (UMAP, clusterer) out of reach, and its
+    similarities are the cosines of transform's embeddings, best first."""
+    import n2d_spark.rows.estimator_stages as stages
+
+    model, fresh = example["model"], example["fresh"]
+    embedded = model.transform(fresh, {model.withEmbedding: True}).filter("embedding IS NOT NULL").toPandas()
+    vectors = np.stack(embedded["embedding"]).astype(np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    asked = embedded["review"].iloc[:2].tolist()
+
+    def unused(*_args, **_kwargs):
+        raise AssertionError("similar placed rows on the UMAP")
+
+    monkeypatch.setattr(stages, "assign_batches", unused)
+    queries = fresh.sparkSession.createDataFrame([(text,) for text in asked], ["review"])
+    found = model.similar(fresh, queries, k=5).toPandas()
+    for i, text in enumerate(asked):
+        cosines = np.delete(vectors @ vectors[i], np.flatnonzero(embedded["review"] == text))
+        expected = np.sort(cosines)[::-1][:5]
+        mine = found[found["query"] == text].sort_values("rank")
+        assert mine["rank"].tolist() == [1, 2, 3, 4, 5] and text not in set(mine["review"])
+        assert np.allclose(mine["similarity"], expected, atol=1e-4)
+
+
+def test_similar_with_an_id_column_leaves_out_only_the_querys_own_id(spark, example):
+    """With idCol, a query that has it is not its own neighbour (the row of that id is left out, whatever its
+    text); a query without it is answered too, every row a candidate, ``query`` its text."""
+    frame = example["fresh"].toPandas()
+    frame["doc"] = [f"d{i}" for i in range(len(frame))]
+    model, rows = example["model"].copy({example["model"].idCol: "doc"}), spark.createDataFrame(frame)
+    text0, text1 = frame["review"].iloc[0], frame["review"].iloc[1]
+    with_id = spark.createDataFrame([("d0", text0), ("d1", text0)], ["doc", "review"])
+    found = model.similar(rows, with_id, k=3).toPandas()
+    assert sorted(found["query"].unique()) == ["d0", "d1"]
+    assert "d0" not in set(found.loc[found["query"] == "d0", "doc"])
+    # d1 asks with d0's text: d0 is its best row, and d1 is left out though its text is another.
+    by_d1 = found[found["query"] == "d1"].sort_values("rank")
+    assert "d0" in set(by_d1["doc"]) and "d1" not in set(by_d1["doc"])
+    without_id = spark.createDataFrame([(text1,)], ["review"])
+    best = model.similar(rows, without_id, k=3).toPandas().sort_values("rank")
+    assert "d1" in set(best["doc"]) and (best["query"] == text1).all() and best["similarity"].iloc[0] > 0.99
+
+
 def test_a_saved_and_loaded_model_labels_as_the_fitted_one(spark, example):
     model, same, fresh = example["model"], example["same"], example["fresh"]
     assert same.modelId == model.modelId and same.uid == model.uid

@@ -23,7 +23,7 @@ from n2d_spark.outputs.catalog import TableError
 from n2d_spark.outputs.queries import QUERIES, duckdb_parquet, render, spark_parquet
 from n2d_spark.core.errors import InputError
 from n2d_spark.lookup import similar_rows
-from n2d_spark.pipeline import run_assign, run_job
+from n2d_spark.pipeline import run_assign, run_job, run_update
 from n2d_spark.rows.sampling import collect_sample
 from n2d_spark.synthetic import GENRES, generate_reviews, write_corpus
 
@@ -289,6 +289,33 @@ def test_similar_on_the_command_line(synthetic_run, tmp_path):
     result = _cli("similar", "--output", str(bare), "--id", "1")
     assert result.returncode == 2 and result.stderr.strip() == (
         f"n2d-spark: error: {bare} has no embeddings/: it was written with similar.k=0, or before this n2d-spark wrote it"
+    )
+
+
+def test_similar_text_refuses_an_output_whose_model_folder_was_retrained(spark, tmp_path):
+    """An assign output names its model's folder; once a retrain overwrites that folder, a text would be
+    embedded by another encoder than its rows were: one line, exit 2. A run's and an update's output use
+    their own model/ (an update's run.json names its parent's folder), so they still answer, and right:
+    a row's own text is its best match, at similarity 1."""
+    small = ["autoencoder.hidden=[64, 32]", "autoencoder.epochs=2", "manifold.n_neighbors=15", "cluster.k=5"]
+    config = load_config(REPO / "conf" / "synthetic.yaml", small)
+    trained, old, updated = tmp_path / "trained", tmp_path / "old", tmp_path / "updated"
+    corpora = [write_corpus(generate_reviews(600, seed=seed), tmp_path / f"c{seed}.csv") for seed in (0, 1)]
+    run_job(spark, config, str(corpora[0]), str(trained))
+    first = run_assign(spark, str(trained / "model"), str(corpora[1]), str(old)).manifest
+    run_update(spark, str(trained / "model"), str(corpora[1]), str(updated))
+    asked = "a haunted house and a ghost at night"
+    assert len(similar_rows(spark, str(old), 3, text=asked).rows) == 3
+    retrained = run_job(spark, config, str(corpora[1]), str(trained)).manifest  # output.mode=overwrite
+    assert retrained["model_id"] != first["model_id"]
+    assert len(similar_rows(spark, str(trained), 3, text=asked).rows) == 3
+    own_text = pd.read_csv(corpora[1])["review"].iloc[0]
+    assert similar_rows(spark, str(updated), 3, text=own_text).rows["similarity"].iloc[0] > 0.999
+    result = _cli("similar", "--output", str(old), "--text", asked, "--k", "3")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"n2d-spark: error: model bundle {trained / 'model'} is model {retrained['model_id']}, but {old} was embedded by "
+        f"model {first['model_id']}: the folder has been written since; ask with --id, or label the rows again with this model"
     )
 
 

@@ -177,6 +177,19 @@ def label_frame(
     )
 
 
+def embedded_frame(df: DataFrame, fitted: FittedN2D, *, input_col: str, id_col: str | None) -> DataFrame:
+    """``df``'s usable rows with ``embedding``, ``label_frame``'s without its UMAP and clusterer, for what needs
+    embeddings only (``N2DModel.similar``); lazy. A row with a reject reason is left out; one without a
+    term of the vocabulary has a null embedding (the caller filters: label_frame says why not here)."""
+    check_input(df, input_col, id_col, [EMBEDDING_COL])
+    keyed, config, rows = _keyed(df, fitted, input_col, id_col)
+    features = featurize(rows, config, fitted.learned_text, vector_length=fitted.embedding_model.encoder.input_dim)
+    embedded = embed(features.rows.filter(F.col(REASON_COL).isNull()), features.column, fitted.embedding_model, config.embed.batch_rows)
+    return keyed.join(embedded.select(F.col(ID_COL).alias(_KEY), EMBEDDING_COL), on=_KEY).select(
+        *[_column(c) for c in df.columns], EMBEDDING_COL
+    )
+
+
 def text_rows(df: DataFrame, fitted: FittedN2D, *, input_col: str, id_col: str | None) -> DataFrame:
     """``df``'s rows as ``label_frame`` reads them: id, the input column under the model's name for it, reject reason; lazy."""
     return _keyed(df, fitted, input_col, id_col)[2]
