@@ -309,10 +309,6 @@ def format_summary(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def update_summary(update: dict) -> list[str]:
     """An update's lines of the summary: new rows, new topics, words outside the vocabulary, and the advice."""
     new_topics = update["new_topics"]
@@ -326,3 +322,7 @@ def update_summary(update: dict) -> list[str]:
     if update["retrain_advised"]:
         lines.append(f"advice:   retrain the model on all the data: {'; '.join(update['why'])}")
     return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
