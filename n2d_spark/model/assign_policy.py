@@ -36,9 +36,13 @@ def assign_config(model_config: JobConfig, overrides: list[str], command: str = 
     # column only when one is given to assign: new data rarely has the training data's labels.
     # Assign writes no topics over time, so new rows need not have the training data's time column;
     # nor its user column: users/ comes from an assign run only when input.user_col is set for it.
+    # Nor does its output: what an existing output or table may lose, and whether texts are copied,
+    # is the command line's to say (a training run's table_mode overwrite would replace the table
+    # every earlier assign appended to).
     raw = model_config.to_dict()
-    raw["output"]["mode"] = OutputConfig().mode
-    raw["output"]["table"] = None
+    defaults = OutputConfig()
+    for key in ("mode", "table", "table_mode", "include_text"):
+        raw["output"][key] = getattr(defaults, key)
     raw["evaluate"]["label_col"] = None
     raw["input"]["time_col"] = None
     raw["input"]["user_col"] = None
