@@ -233,8 +233,7 @@ def _check_local_output(args: argparse.Namespace, config: JobConfig) -> None:
     output = local_path(args.output)
     if output is None:
         return
-    protected = [args.input, os.getcwd(), os.path.expanduser("~"), getattr(args, "model", None)]
-    refuse_unsafe_output(args.output, protected)
+    refuse_unsafe_output(args.output, [args.input, getattr(args, "model", None)])
     check_output(output, config.output.mode, os.path.exists)
 
 

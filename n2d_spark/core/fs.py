@@ -36,13 +36,27 @@ class FileSystem:
             )
         self._jvm = spark._jvm
         self._gateway = spark.sparkContext._gateway
-        self._fs = self._path(path).getFileSystem(spark._jsc.hadoopConfiguration())
+        self._conf = spark._jsc.hadoopConfiguration()
+        self._fs = self._path(path).getFileSystem(self._conf)
 
     def _path(self, path: str):
         return self._jvm.org.apache.hadoop.fs.Path(path)
 
     def exists(self, path: str) -> bool:
         return bool(self._fs.exists(self._path(path)))
+
+    def qualified(self, path: str) -> str:
+        """What ``path`` names, in one spelling: with the scheme and authority Hadoop resolves it to (a bare
+        path is on the default file system, a relative one under its working directory), and on a local
+        disk with its symlinks resolved. A path whose file system this session cannot load stays as written."""
+        hadoop_path = self._path(path)
+        try:
+            name = urlparse(hadoop_path.getFileSystem(self._conf).makeQualified(hadoop_path).toString())
+        except Py4JJavaError:
+            return path
+        if name.scheme == "file":
+            return "file:" + os.path.realpath(name.path)
+        return f"{name.scheme}://{name.netloc.lower()}{name.path}"
 
     def matches(self, pattern: str) -> bool:
         """Whether a path or glob pattern names at least one file or folder."""
