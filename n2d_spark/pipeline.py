@@ -35,7 +35,7 @@ from n2d_spark.evaluation.scoring import (
     texts_for_ids,
     topic_quality,
 )
-from n2d_spark.model.assign_policy import assign_config
+from n2d_spark.model.assign_policy import assign_config, updated_model_config
 from n2d_spark.model.bundle import ModelBundle, load_bundle, save_bundle
 from n2d_spark.model.novelty import NOVELTY_NEIGHBOURS
 from n2d_spark.model.topics import ModelTopics, topics_of
@@ -235,8 +235,8 @@ def run_update(
                 oov = out_of_vocabulary_share(vectors.filter(F.col(REASON_COL).isNull()), features)
                 topics = updated_topics(bundle, summary.table, new_topic_ids)
                 model_id = save_bundle(
-                    run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, done.assigner, bundle.learned_text,
-                    topics, done.signals, parent_model_id=bundle.model_id,
+                    run.fs, f"{staging}/{MODEL_DIR}", updated_model_config(bundle.config, config), bundle.embedding_model,
+                    done.assigner, bundle.learned_text, topics, done.signals, parent_model_id=bundle.model_id,
                 )
                 out = tables.write_rows(run, staging, vectors, summary, labelled_rows, embedded, read.columns, model_id, read.tally)
                 out.summary["coherence"] = None

@@ -3,6 +3,8 @@ before any session starts, and run_assign and run_update apply it to the model's
 
 from __future__ import annotations
 
+import dataclasses
+
 from n2d_spark.core.config import JobConfig, OutputConfig, apply_override, config_from_dict
 from n2d_spark.core.errors import ConfigError
 
@@ -49,3 +51,10 @@ def assign_config(model_config: JobConfig, overrides: list[str], command: str = 
     for override in overrides:
         apply_override(raw, override)
     return config_from_dict(raw)
+
+
+def updated_model_config(parent: JobConfig, update_run: JobConfig) -> JobConfig:
+    """What an updated model saves as its config: its parent's, with the ``update.*`` settings the update
+    ran with (which the next update starts from); the run's input, output and evaluation settings are
+    the run's, not the model's. ``N2DModel.update`` builds its model's config by the same rule."""
+    return dataclasses.replace(parent, update=update_run.update)
