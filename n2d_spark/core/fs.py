@@ -100,6 +100,9 @@ class FileSystem:
                 raise FileExistsError(target) from None
             raise
 
+    def check_writable(self, path: str) -> None:
+        """Nothing to check: Hadoop writes wherever this session reads (ConnectFileSystem's does not)."""
+
     def write_bytes(self, path: str, data: bytes) -> None:
         stream = self._fs.create(self._path(path), True)
         try:
@@ -159,14 +162,19 @@ class ConnectFileSystem:
 
     def delete(self, path: str) -> None:
         # Spark's overwrite removes the folder before it writes: the one delete a client without a JVM has.
+        # It leaves an empty folder at ``path`` (Spark's own _SUCCESS marker in it).
         self._spark.createDataFrame([], "value string").write.mode("overwrite").text(path)
 
-    def write_bytes(self, path: str, data: bytes) -> None:
+    def check_writable(self, path: str) -> None:
+        """Refuse, before anything is written or deleted, a path ``write_bytes`` cannot write: one with a scheme."""
         if urlparse(path).scheme:
             raise InputError(
                 f"{path}: on Spark Connect a model is written to the server's default file system, "
                 "by a path without a scheme (docs/estimator.md, \"Spark Connect\")"
             )
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self.check_writable(path)
         with tempfile.TemporaryDirectory() as folder:
             local = os.path.join(folder, "part")
             with open(local, "wb") as f:
