@@ -235,8 +235,7 @@ def _check_local_output(args: argparse.Namespace, config: JobConfig) -> None:
     output = local_path(args.output)
     if output is None:
         return
-    protected = [args.input, os.getcwd(), os.path.expanduser("~"), getattr(args, "model", None)]
-    refuse_unsafe_output(args.output, protected)
+    refuse_unsafe_output(args.output, [args.input, getattr(args, "model", None)])
     check_output(output, config.output.mode, os.path.exists)
 
 
@@ -312,10 +311,6 @@ def format_summary(manifest: dict) -> str:
     return "\n".join(map(printable, lines))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def update_summary(update: dict) -> list[str]:
     """An update's lines of the summary: new rows, new topics, words outside the vocabulary, and the advice."""
     new_topics = update["new_topics"]
@@ -329,3 +324,7 @@ def update_summary(update: dict) -> list[str]:
     if update["retrain_advised"]:
         lines.append(f"advice:   retrain the model on all the data: {'; '.join(update['why'])}")
     return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,12 +45,13 @@ from pyspark.sql import types as T
 from n2d_spark.core.columns import CLUSTER_COL, CONFIDENCE_COL, EMBEDDING_COL, ID_COL, SECOND_CLUSTER_COL, quoted
 from n2d_spark.core.config import JobConfig, config_from_dict
 from n2d_spark.core.errors import InputError
-from n2d_spark.core.fs import file_system
+from n2d_spark.core.fs import ConnectFileSystem, file_system
 from n2d_spark.core.resources import persisted
+from n2d_spark.core.run_context import new_run_id
 from n2d_spark.model.bundle import load_bundle, save_bundle
 from n2d_spark.model.topics import ModelTopics, Topic
 from n2d_spark.outputs.cluster_summary import fresh_names
-from n2d_spark.outputs.publish import MODEL_DIR
+from n2d_spark.outputs.publish import MODEL_DIR, publish
 from n2d_spark.rows.estimator_stages import (
     FittedN2D, check_input, embedded_frame, fit_frame, label_frame, row_key, term_rows, text_rows,
 )
@@ -294,16 +295,35 @@ class _N2DModelWriter(MLWriter):
         super().__init__()
         self.instance = instance
 
-    def _handleOverwrite(self, path: str) -> None:
-        # Spark ML's own overwrite calls the JVM, which a Spark Connect client does not have.
+    def save(self, path: str) -> None:
+        """Save into a folder beside ``path``, then swap it in: a save that fails at any point leaves the
+        model that was at ``path`` there, or the whole new one beside it (docs/estimator.md, "Saving")."""
+        path = path.rstrip("/")
         fs = file_system(self.sparkSession, path)
-        if fs.exists(path):
-            fs.delete(path)
+        fs.check_writable(path)
+        if not self.shouldOverwrite and fs.exists(path):
+            raise FileExistsError(f"{path} already exists: save with model.write().overwrite().save(path) to replace it")
+        run_id = new_run_id()
+        staging = f"{path}.saving-{run_id}"
+        try:
+            self.saveImpl(staging)
+        except BaseException:
+            if fs.exists(staging):
+                fs.delete(staging)
+            raise
+        if isinstance(fs, ConnectFileSystem):
+            # No rename without a JVM: the old model goes only once the new one is whole beside it, which is
+            # then written again in its place.
+            if fs.exists(path):
+                fs.delete(path)
+            self.saveImpl(path)
+            fs.delete(staging)
+        else:
+            # As the job publishes its output: the old model aside, the new one in, the old one deleted.
+            publish(fs, staging, path, "overwrite" if self.shouldOverwrite else "error", run_id)
 
     def saveImpl(self, path: str) -> None:
         fs = file_system(self.sparkSession, path)
-        if not self.shouldOverwrite and fs.exists(path):
-            raise FileExistsError(f"{path} already exists: save with model.write().overwrite().save(path) to replace it")
         fitted = self.instance._fitted
         model_id = save_bundle(
             fs, f"{path}/{MODEL_DIR}", fitted.config, fitted.embedding_model, fitted.assigner, fitted.learned_text,

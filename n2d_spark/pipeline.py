@@ -13,7 +13,6 @@ Over 300 lines: the three runs (training, assign, update) side by side, each com
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 
 import pandas as pd
@@ -36,7 +35,7 @@ from n2d_spark.evaluation.scoring import (
     texts_for_ids,
     topic_quality,
 )
-from n2d_spark.model.assign_policy import assign_config
+from n2d_spark.model.assign_policy import assign_config, updated_model_config
 from n2d_spark.model.bundle import ModelBundle, load_bundle, save_bundle
 from n2d_spark.model.novelty import NOVELTY_NEIGHBOURS
 from n2d_spark.model.topics import ModelTopics, topics_of
@@ -65,7 +64,7 @@ MAP_NEIGHBOURS = 5
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
     """Cluster the rows at ``input_path``; publish labels, summary, model bundle, report and manifest at ``output_path``."""
     check_table_first(spark, config)
-    refuse_unsafe_output(output_path, [input_path, os.getcwd(), os.path.expanduser("~")])
+    refuse_unsafe_output(output_path, [input_path], FileSystem(spark, output_path))
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
@@ -172,7 +171,7 @@ def run_assign(
     bundle = load_bundle(spark, FileSystem(spark, model_path), model_path, allow_pickle=allow_pickle)
     config = assign_config(bundle.config, overrides)
     check_table_first(spark, config)
-    refuse_unsafe_output(output_path, [input_path, model_path, os.getcwd(), os.path.expanduser("~")])
+    refuse_unsafe_output(output_path, [input_path, model_path], FileSystem(spark, output_path))
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
@@ -209,7 +208,7 @@ def run_update(
     check_updatable(bundle, model_path)
     config = assign_config(bundle.config, overrides, command="update")
     check_table_first(spark, config)
-    refuse_unsafe_output(output_path, [input_path, model_path, os.getcwd(), os.path.expanduser("~")])
+    refuse_unsafe_output(output_path, [input_path, model_path], FileSystem(spark, output_path))
     with ExitStack() as cached:
         run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
@@ -236,8 +235,8 @@ def run_update(
                 oov = out_of_vocabulary_share(vectors.filter(F.col(REASON_COL).isNull()), features)
                 topics = updated_topics(bundle, summary.table, new_topic_ids)
                 model_id = save_bundle(
-                    run.fs, f"{staging}/{MODEL_DIR}", bundle.config, bundle.embedding_model, done.assigner, bundle.learned_text,
-                    topics, done.signals, parent_model_id=bundle.model_id,
+                    run.fs, f"{staging}/{MODEL_DIR}", updated_model_config(bundle.config, config), bundle.embedding_model,
+                    done.assigner, bundle.learned_text, topics, done.signals, parent_model_id=bundle.model_id,
                 )
                 out = tables.write_rows(run, staging, vectors, summary, labelled_rows, embedded, read.columns, model_id, read.tally)
                 out.summary["coherence"] = None

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 import duckdb
 import pytest
+from pyspark.sql import functions as F
 
 from n2d_spark.outputs.catalog import (
     TableError,
@@ -159,6 +160,21 @@ def test_append_needs_the_same_columns_and_writes_nothing_otherwise(spark, datab
     # Column order does not matter: saveAsTable appends by name.
     write_tables(labels.select(*reversed(labels.columns)), clusters, table, "append")
     assert spark.table(table).filter("run_id = 'r2' AND sentiment IS NOT NULL").count() == 12
+
+
+def test_an_updates_labels_append_to_the_table_a_run_wrote_and_back(spark, database):
+    """update's labels/ has a novelty column that a training run's and assign's lack (docs/reuse.md's
+    ``update ... --table db.reviews --table-mode append``): the table gains it, null in the other runs' rows."""
+    table = f"{database}.reviews"
+    write_tables(*_frames(spark, run_id="run"), table, "fail")
+    labels, clusters = _frames(spark, run_id="update", n=6)
+    write_tables(labels.withColumn("novelty", F.lit(1.5)), clusters, table, "append")
+    write_tables(*_frames(spark, run_id="assign", n=3), table, "append")
+    counted = spark.table(table).groupBy("run_id").agg(F.count("*").alias("rows"), F.count("novelty").alias("novelty")).collect()
+    assert {r["run_id"]: (r["rows"], r["novelty"]) for r in counted} == {"run": (12, 0), "update": (6, 6), "assign": (3, 0)}
+    assert spark.table(table).schema["novelty"].dataType.simpleString() == "double"
+    with pytest.raises(TableError, match="column novelty is double in the table and string in the new rows"):
+        write_tables(labels.withColumn("novelty", F.lit("high")), clusters, table, "append")
 
 
 def test_unknown_mode(spark, database):

@@ -81,3 +81,17 @@ def test_set_keeps_text_keys_as_text():
     # Other keys still parse as YAML.
     config = load_config(None, ["autoencoder.epochs=3", "autoencoder.hidden=[8, 4]", "output.include_text=yes", "cluster.k=auto"])
     assert (config.autoencoder.epochs, config.autoencoder.hidden, config.output.include_text, config.cluster.k) == (3, [8, 4], True, "auto")
+
+
+@pytest.mark.parametrize("command", ["assign", "update"])
+def test_a_bare_table_on_assign_uses_fail_whatever_the_training_run_used(command):
+    """Trained with ``--table db.reviews --table-mode overwrite --set output.include_text=true``, the model's
+    config keeps both; ``assign --table db.reviews`` (the CLI's override ``output.table=db.reviews``) must
+    not replace the table every earlier assign appended to, nor copy texts nobody asked for."""
+    from n2d_spark.model.assign_policy import assign_config
+
+    trained = load_config(None, ["output.table=db.reviews", "output.table_mode=overwrite", "output.include_text=true"])
+    bare = assign_config(trained, ["output.table=db.reviews"], command)
+    assert (bare.output.table, bare.output.table_mode, bare.output.include_text) == ("db.reviews", "fail", False)
+    asked = assign_config(trained, ["output.table=db.reviews", "output.table_mode=append", "output.include_text=true"], command)
+    assert (asked.output.table_mode, asked.output.include_text) == ("append", True)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, as_format_1
 from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.util import DefaultParamsWriter
 from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 from sklearn.metrics import adjusted_rand_score
@@ -171,6 +172,29 @@ def test_a_model_with_a_pickled_part_loads_only_with_allow_pickle(spark, example
     assert len(both) == 100 and (both["cluster"] == both["again"]).all()
 
 
+def test_a_save_that_fails_leaves_the_old_model_loadable(spark, example, tmp_path, monkeypatch):
+    """Saved beside the old model and swapped in only when whole: a save that fails part way (here, its
+    metadata) leaves the old model where it was, and nothing beside it."""
+    path = tmp_path / "n2d-model"
+    shutil.copytree(example["folder"] / "n2d-model", path)
+    model = example["model"]
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(DefaultParamsWriter, "saveMetadata", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            model.write().overwrite().save(str(path))
+    assert N2DModel.load(str(path)).modelId == model.modelId
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n2d-model"]
+    model.write().overwrite().save(str(path))
+    assert N2DModel.load(str(path)).modelId == model.modelId
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n2d-model"]
+    with pytest.raises(FileExistsError, match="already exists"):
+        model.write().save(str(path))
+
+
 def test_a_pipeline_fits_transforms_saves_and_loads(example):
     fitted, fresh = example["fitted"], example["fresh"]
     loaded = PipelineModel.load(str(example["folder"] / "n2d-pipeline"))
@@ -283,6 +307,31 @@ def test_what_needs_a_jvm_is_refused_in_one_line_on_connect(connect_server, tmp_
     assert len(lines) == 2, client.stderr[-2000:]
     assert lines[0].startswith("/tmp/out: the job's file operations (publishing an output, renaming, deleting) need Hadoop's FileSystem")
     assert lines[1].startswith("s3a://b/m/x: on Spark Connect a model is written to the server's default file system, by a path without a scheme")
+
+
+def test_a_save_connect_cannot_write_leaves_the_old_model_on_connect(connect_server, example, tmp_path):
+    """The path is checked before the old model is touched: a ``file:`` path names the same folder as
+    the bare one the model was saved at, and a Connect client writes only paths without a scheme."""
+    path = tmp_path / "n2d-model"
+    shutil.copytree(example["folder"] / "n2d-model", path)
+    script = tmp_path / "save.py"
+    script.write_text(
+        "import os, sys\n"
+        "from pyspark.sql import SparkSession\n"
+        "from n2d_spark import N2DModel\n"
+        "from n2d_spark.core.errors import InputError\n"
+        "spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()\n"
+        "model = N2DModel.load(sys.argv[2])\n"
+        "try:\n    model.write().overwrite().save('file:' + sys.argv[2])\nexcept InputError as error:\n    print(error)\n"
+        "print(N2DModel.load(sys.argv[2]).modelId)\n"
+        "sys.stdout.flush()\n"
+        "os._exit(0)\n"
+    )
+    client = subprocess.run([sys.executable, str(script), connect_server, str(path)], capture_output=True, text=True, timeout=300)
+    lines = client.stdout.splitlines()
+    assert len(lines) == 2, client.stderr[-2000:]
+    assert lines[0].startswith(f"file:{path}: on Spark Connect a model is written to the server's default file system")
+    assert lines[1] == example["model"].modelId
 
 
 def test_rows_it_cannot_use_get_a_null_cluster_and_a_reason(spark, example):
@@ -427,6 +476,8 @@ def test_update_adds_the_topics_of_a_genre_the_model_never_saw(spark, tmp_path):
     updated.write().save(str(tmp_path / "new"))
     bundle = load_bundle(spark, FileSystem(spark, str(tmp_path / "new")), str(tmp_path / "new" / "model"))
     assert bundle.parent_model_id == old.modelId != bundle.model_id
+    # The update.* settings it ran with, as the job's updated bundle saves them (tests/test_update.py).
+    assert bundle.config.update.min_topic_rows == 20 and bundle.config.autoencoder == old.getConfig().autoencoder
     assert [t.cluster for t in bundle.topics.topics] == list(range(7)) + added
     assert all(t.first_model == old.modelId for t in bundle.topics.topics[:7])
     # Named as the job names them: from the new rows' words, which the model's vocabulary lacks.

@@ -115,3 +115,16 @@ def test_documented_imports_resolve():
     assert ("n2d_spark", "N2D") in shown and ("n2d_spark.synthetic", "generate_reviews") in shown
     missing = [f"{module}.{name}" for module, name in sorted(shown) if not hasattr(importlib.import_module(module), name)]
     assert missing == []
+
+
+def test_a_main_block_comes_last_in_every_module():
+    """Whatever a module defines below its ``if __name__ == "__main__":`` block does not exist yet when
+    the block runs (``python -m n2d_spark.cli update`` once failed so, on its summary's helper)."""
+    scripts = [*PACKAGE.rglob("*.py"), *(REPO / "jobs").glob("*.py"), *(REPO / "scripts").glob("*.py")]
+    misplaced = []
+    for path in scripts:
+        body = ast.parse(path.read_text()).body
+        for index, node in enumerate(body):
+            if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and index != len(body) - 1:
+                misplaced.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert misplaced == []

@@ -1,14 +1,18 @@
 import contextlib
+import os
+import re
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from n2d_spark.core.config import load_config
 from n2d_spark.core.errors import OutputExistsError
 from n2d_spark.core.fs import FileSystem
 from n2d_spark.model.encoder import DenseScaler, EmbeddingModel, Encoder, InputScaler
 from n2d_spark.model.encoder_arrays import load_embedding_model, save_embedding_model
 from n2d_spark.outputs.publish import MANIFEST_FILE, refuse_unsafe_output, staged_output
+from n2d_spark.pipeline import run_job
 
 
 # Run ids as the job makes them (run_context.Run).
@@ -157,6 +161,38 @@ def test_an_output_containing_the_input_cwd_or_home_is_refused(output, protected
 
 def test_a_sibling_output_is_allowed():
     refuse_unsafe_output("out/run", ["out/run-input.csv", ".", "~", "hdfs://nn/out/runs.csv"])
+
+
+def test_an_output_is_compared_with_what_it_names_not_its_spelling(spark, tmp_path):
+    """A model reached through a symlink, a relative path, or a ``file:`` URI against a bare path: each is
+    the same folder, refused before Spark starts and again by the run's session (hdfs://nn/out beside
+    /out/model on a cluster whose default file system is hdfs://nn is the same comparison)."""
+    (tmp_path / "real" / "v1" / "model").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    model = str(tmp_path / "real" / "v1" / "model")
+    outputs = [
+        f"file://{tmp_path}/link/v1",
+        os.path.relpath(tmp_path / "link" / "v1"),
+        f"file:{tmp_path}/real/v1/",
+    ]
+    for output in outputs:
+        for fs in (None, FileSystem(spark, output)):
+            with pytest.raises(OutputExistsError, match=f"^output {re.escape(output)} contains {re.escape(model)}: choose"):
+                refuse_unsafe_output(output, [model], fs)
+    refuse_unsafe_output(f"file://{tmp_path}/link/v2", [model], FileSystem(spark, str(tmp_path)))
+
+
+def test_a_run_whose_output_holds_its_input_through_a_symlink_is_refused_before_work(spark, tmp_path):
+    """A previous output, replaceable in overwrite mode, that holds the new run's input under another spelling."""
+    (tmp_path / "real" / "v1").mkdir(parents=True)
+    (tmp_path / "real" / "v1" / MANIFEST_FILE).write_text("{}")
+    rows = tmp_path / "real" / "v1" / "in.csv"
+    rows.write_text("review\nfine\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    config = load_config(None, ["output.mode=overwrite"])
+    with pytest.raises(OutputExistsError, match=f"^output {tmp_path}/link/v1 contains {rows}: choose"):
+        run_job(spark, config, str(rows), str(tmp_path / "link" / "v1"))
+    assert sorted(p.name for p in (tmp_path / "real" / "v1").iterdir()) == ["in.csv", MANIFEST_FILE]
 
 
 @pytest.mark.parametrize(

@@ -116,8 +116,14 @@ def test_the_updated_model_names_its_parent_and_assigns_and_updates_again(spark,
     assert (again["cluster"] == _labels(work / "updated")["cluster"]).mean() >= 0.98
 
     # An update of the update, with the same rows: they are known now, and no topic is added or renumbered.
-    second = run_update(spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "updated-twice")).manifest
+    second = run_update(
+        spark, str(work / "updated" / "model"), str(work / "new.csv"), str(work / "updated-twice"),
+        ["update.retrain_new_share=0.5", "evaluate.label_col=topic"],
+    ).manifest
     assert second["update"]["parent_model"] == manifest["model_id"]
+    # It saves the update.* settings it ran with, its parent's others (N2DModel.update too: tests/test_estimator.py).
+    parent, saved = (json.loads((work / name / "model" / "bundle.json").read_text())["config"] for name in ("updated", "updated-twice"))
+    assert saved == {**parent, "update": {**parent["update"], "retrain_new_share": 0.5}}
     assert second["update"]["novel_row_share"] <= 2 * (1 - CHANCE_QUANTILE) and second["update"]["new_topics"] == []
     twice = pd.read_parquet(work / "updated-twice" / "clusters").set_index("cluster")
     assert set(new_topics) <= set(twice.index)

@@ -36,13 +36,27 @@ class FileSystem:
             )
         self._jvm = spark._jvm
         self._gateway = spark.sparkContext._gateway
-        self._fs = self._path(path).getFileSystem(spark._jsc.hadoopConfiguration())
+        self._conf = spark._jsc.hadoopConfiguration()
+        self._fs = self._path(path).getFileSystem(self._conf)
 
     def _path(self, path: str):
         return self._jvm.org.apache.hadoop.fs.Path(path)
 
     def exists(self, path: str) -> bool:
         return bool(self._fs.exists(self._path(path)))
+
+    def qualified(self, path: str) -> str:
+        """What ``path`` names, in one spelling: with the scheme and authority Hadoop resolves it to (a bare
+        path is on the default file system, a relative one under its working directory), and on a local
+        disk with its symlinks resolved. A path whose file system this session cannot load stays as written."""
+        hadoop_path = self._path(path)
+        try:
+            name = urlparse(hadoop_path.getFileSystem(self._conf).makeQualified(hadoop_path).toString())
+        except Py4JJavaError:
+            return path
+        if name.scheme == "file":
+            return "file:" + os.path.realpath(name.path)
+        return f"{name.scheme}://{name.netloc.lower()}{name.path}"
 
     def matches(self, pattern: str) -> bool:
         """Whether a path or glob pattern names at least one file or folder."""
@@ -85,6 +99,9 @@ class FileSystem:
             if error.java_exception.getClass().getName() == "org.apache.hadoop.fs.FileAlreadyExistsException":
                 raise FileExistsError(target) from None
             raise
+
+    def check_writable(self, path: str) -> None:
+        """Nothing to check: Hadoop writes wherever this session reads (ConnectFileSystem's does not)."""
 
     def write_bytes(self, path: str, data: bytes) -> None:
         stream = self._fs.create(self._path(path), True)
@@ -145,14 +162,19 @@ class ConnectFileSystem:
 
     def delete(self, path: str) -> None:
         # Spark's overwrite removes the folder before it writes: the one delete a client without a JVM has.
+        # It leaves an empty folder at ``path`` (Spark's own _SUCCESS marker in it).
         self._spark.createDataFrame([], "value string").write.mode("overwrite").text(path)
 
-    def write_bytes(self, path: str, data: bytes) -> None:
+    def check_writable(self, path: str) -> None:
+        """Refuse, before anything is written or deleted, a path ``write_bytes`` cannot write: one with a scheme."""
         if urlparse(path).scheme:
             raise InputError(
                 f"{path}: on Spark Connect a model is written to the server's default file system, "
                 "by a path without a scheme (docs/estimator.md, \"Spark Connect\")"
             )
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self.check_writable(path)
         with tempfile.TemporaryDirectory() as folder:
             local = os.path.join(folder, "part")
             with open(local, "wb") as f:

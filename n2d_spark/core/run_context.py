@@ -43,6 +43,11 @@ class RunResult:
 RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
 
 
+def new_run_id() -> str:
+    """A run id as RUN_ID_PATTERN matches it: the UTC time, then 8 random hex digits."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
 @dataclass
 class Run:
     """One run's session, config, paths, output file system, timer, and the cached rows it holds."""
@@ -53,7 +58,7 @@ class Run:
     output_path: str
     fs: FileSystem
     cached: ExitStack
-    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8])
+    run_id: str = field(default_factory=new_run_id)
     started: float = field(default_factory=time.perf_counter)
     timer: StageTimer = field(default_factory=StageTimer)
 

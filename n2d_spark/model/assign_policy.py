@@ -3,6 +3,8 @@ before any session starts, and run_assign and run_update apply it to the model's
 
 from __future__ import annotations
 
+import dataclasses
+
 from n2d_spark.core.config import JobConfig, OutputConfig, apply_override, config_from_dict
 from n2d_spark.core.errors import ConfigError
 
@@ -36,12 +38,23 @@ def assign_config(model_config: JobConfig, overrides: list[str], command: str = 
     # column only when one is given to assign: new data rarely has the training data's labels.
     # Assign writes no topics over time, so new rows need not have the training data's time column;
     # nor its user column: users/ comes from an assign run only when input.user_col is set for it.
+    # Nor does its output: what an existing output or table may lose, and whether texts are copied,
+    # is the command line's to say (a training run's table_mode overwrite would replace the table
+    # every earlier assign appended to).
     raw = model_config.to_dict()
-    raw["output"]["mode"] = OutputConfig().mode
-    raw["output"]["table"] = None
+    defaults = OutputConfig()
+    for key in ("mode", "table", "table_mode", "include_text"):
+        raw["output"][key] = getattr(defaults, key)
     raw["evaluate"]["label_col"] = None
     raw["input"]["time_col"] = None
     raw["input"]["user_col"] = None
     for override in overrides:
         apply_override(raw, override)
     return config_from_dict(raw)
+
+
+def updated_model_config(parent: JobConfig, update_run: JobConfig) -> JobConfig:
+    """What an updated model saves as its config: its parent's, with the ``update.*`` settings the update
+    ran with (which the next update starts from); the run's input, output and evaluation settings are
+    the run's, not the model's. ``N2DModel.update`` builds its model's config by the same rule."""
+    return dataclasses.replace(parent, update=update_run.update)

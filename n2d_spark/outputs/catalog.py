@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from n2d_spark.core.columns import NOVELTY_COL
 from n2d_spark.core.config import JobConfig
 from n2d_spark.core.errors import N2DError
 from n2d_spark.outputs.publish import CLUSTERS_DIR, LABELS_DIR
@@ -32,6 +34,11 @@ WAREHOUSE_DIR = "spark-warehouse"
 METASTORE_DIR = "metastore_db"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Columns that one of the job's runs writes and the others do not (update's novelty), by lower-case
+# name: appending adds one to a table that lacks it, and gives rows that lack it nulls, so that an
+# update's labels go into the table a training run or an assign wrote, and back.
+_RUN_SPECIFIC = {NOVELTY_COL.lower(): T.DoubleType()}
 
 
 class TableError(N2DError):
@@ -103,8 +110,23 @@ def write_tables(labels: DataFrame, clusters: DataFrame, table: str, mode: Table
         return names
     spark_mode = "append" if mode == "append" else "errorifexists"
     for name, frame in reversed(list(zip(names, (labels, clusters)))):
+        if mode == "append" and _exists(spark, name):
+            frame = _with_run_specific_columns(spark, name, frame)
         frame.write.format("parquet").mode(spark_mode).saveAsTable(name)
     return names
+
+
+def _with_run_specific_columns(spark: SparkSession, table: str, frame: DataFrame) -> DataFrame:
+    """``frame`` with nulls for the run-specific columns ``table`` has and it lacks; ``table`` given
+    (by ALTER TABLE ADD COLUMNS, null in its rows) those ``frame`` has and it lacks."""
+    have = {f.name.lower() for f in spark.table(table).schema.fields}
+    want = {f.name.lower(): f.name for f in frame.schema.fields}
+    for name, data_type in _RUN_SPECIFIC.items():
+        if name in want and name not in have:
+            spark.sql(f"ALTER TABLE {table} ADD COLUMNS (`{want[name]}` {data_type.simpleString()})")
+        elif name in have and name not in want:
+            frame = frame.withColumn(name, F.lit(None).cast(data_type))
+    return frame
 
 
 def _replace_tables(spark: SparkSession, frames: dict[str, DataFrame]) -> None:
@@ -206,19 +228,20 @@ def _exists(spark: SparkSession, table: str) -> bool:
 
 
 def _check_same_columns(table: str, existing: T.StructType, new: T.StructType) -> None:
-    """Appending needs the table's columns (any order) with the same types; the message names the first difference."""
+    """Appending needs the table's columns (any order) with the same types, run-specific ones aside; the
+    message names the first difference."""
     have = {f.name.lower(): f.dataType for f in existing.fields}
     want = {f.name.lower(): f.dataType for f in new.fields}
     hint = "mode overwrite replaces the table"
-    only_table = [n for n in have if n not in want]
-    only_new = [n for n in want if n not in have]
+    only_table = [n for n in have if n not in want and n not in _RUN_SPECIFIC]
+    only_new = [n for n in want if n not in have and n not in _RUN_SPECIFIC]
     if only_table or only_new:
         raise TableError(
             f"cannot append to table {table}: columns only in the table: {', '.join(only_table) or 'none'}; "
             f"only in the new rows: {', '.join(only_new) or 'none'} ({hint})"
         )
     for name, data_type in want.items():
-        if not _same_type(have[name], data_type):
+        if name in have and not _same_type(have[name], data_type):
             raise TableError(
                 f"cannot append to table {table}: column {name} is {have[name].simpleString()} in the table "
                 f"and {data_type.simpleString()} in the new rows ({hint})"

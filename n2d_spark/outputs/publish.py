@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 from n2d_spark.core.errors import OutputExistsError
 from n2d_spark.core.fs import FileSystem
@@ -131,15 +132,22 @@ def recover_publish(fs: FileSystem, output: str) -> None:
             fs.rename(aside, output)
 
 
-def refuse_unsafe_output(output: str, protected: list[str]) -> None:
-    """Refuse, before any work, an output that is or contains a protected path (the input, the
-    working directory, the home folder): replacing it would delete what is not the job's."""
-    target = _normalized(output)
-    for path in protected:
+def refuse_unsafe_output(output: str, protected: list[str | None], fs: FileSystem | None = None) -> None:
+    """Refuse, before any work, an output that is or contains a protected path (the input, the model),
+    the working directory or the home folder: replacing it would delete what is not the job's.
+
+    Paths are compared as what they name, not as spelled: with ``fs`` (a session's) as Spark reads
+    them (``FileSystem.qualified``: a bare path is on the default file system, so ``hdfs://nn/out``
+    holds ``/out/model`` there); without it (the console script's check before Spark starts) as local
+    paths. Either way relative paths are made absolute, and local ones have their symlinks resolved.
+    """
+    qualified = fs.qualified if fs is not None else _resolved
+    target = qualified(output).rstrip("/")
+    for path in [*protected, Path.cwd().as_uri(), Path.home().as_uri()]:
         if path is None:
             continue
-        candidate = _normalized(path)
-        if candidate == target or candidate.startswith(target.rstrip("/") + "/"):
+        candidate = qualified(path).rstrip("/")
+        if candidate == target or candidate.startswith(target + "/"):
             raise OutputExistsError(f"output {output} contains {path}: choose an output folder of its own")
 
 
@@ -150,6 +158,12 @@ def _normalized(path: str) -> str:
         local = local[2:] if local.startswith("//") else local
         return os.path.abspath(os.path.expanduser(local))
     return path.rstrip("/")
+
+
+def _resolved(path: str) -> str:
+    """``_normalized``, a local path with its symlinks resolved too."""
+    normalized = _normalized(path)
+    return os.path.realpath(normalized) if local_path(path) is not None else normalized
 
 
 def write_manifest(fs: FileSystem, folder: str, manifest: dict) -> None:
