@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from pyspark.sql import functions as F
 
+from n2d_spark import cli
 from n2d_spark.core.config import load_config
 from n2d_spark.model.cluster import fit_clusters
 from n2d_spark.outputs.catalog import TableError
@@ -292,29 +293,37 @@ def test_similar_on_the_command_line(synthetic_run, tmp_path):
     )
 
 
-def test_similar_text_refuses_an_output_whose_model_folder_was_retrained(spark, tmp_path):
+def test_similar_text_refuses_an_output_whose_model_folder_was_retrained(spark, synthetic_run, tmp_path, monkeypatch, capsys):
     """An assign output names its model's folder; once a retrain overwrites that folder, a text would be
     embedded by another encoder than its rows were: one line, exit 2. A run's and an update's output use
     their own model/ (an update's run.json names its parent's folder), so they still answer, and right:
     a row's own text is its best match, at similarity 1."""
-    small = ["autoencoder.hidden=[64, 32]", "autoencoder.epochs=2", "manifold.n_neighbors=15", "cluster.k=5"]
-    config = load_config(REPO / "conf" / "synthetic.yaml", small)
-    trained, old, updated = tmp_path / "trained", tmp_path / "old", tmp_path / "updated"
-    corpora = [write_corpus(generate_reviews(600, seed=seed), tmp_path / f"c{seed}.csv") for seed in (0, 1)]
-    run_job(spark, config, str(corpora[0]), str(trained))
-    first = run_assign(spark, str(trained / "model"), str(corpora[1]), str(old)).manifest
-    run_update(spark, str(trained / "model"), str(corpora[1]), str(updated))
+    out, _ = synthetic_run
+    folder, old, updated, retrained = tmp_path / "model", tmp_path / "old", tmp_path / "updated", tmp_path / "retrained"
+    shutil.copytree(out / "model", folder)
+    corpus = write_corpus(generate_reviews(600, seed=1), tmp_path / "new.csv")
+    first = run_assign(spark, str(folder), str(corpus), str(old)).manifest
+    run_update(spark, str(folder), str(corpus), str(updated))
     asked = "a haunted house and a ghost at night"
     assert len(similar_rows(spark, str(old), 3, text=asked).rows) == 3
-    retrained = run_job(spark, config, str(corpora[1]), str(trained)).manifest  # output.mode=overwrite
-    assert retrained["model_id"] != first["model_id"]
-    assert len(similar_rows(spark, str(trained), 3, text=asked).rows) == 3
-    own_text = pd.read_csv(corpora[1])["review"].iloc[0]
+    # A retrain into the same folder, as `run --output` with output.mode=overwrite replaces its model/.
+    small = ["autoencoder.hidden=[64, 32]", "autoencoder.epochs=2", "manifold.n_neighbors=15", "cluster.k=5"]
+    again = run_job(spark, load_config(REPO / "conf" / "synthetic.yaml", small), str(corpus), str(retrained)).manifest
+    shutil.rmtree(folder)
+    shutil.copytree(retrained / "model", folder)
+    assert again["model_id"] != first["model_id"]
+    assert len(similar_rows(spark, str(retrained), 3, text=asked).rows) == 3
+    own_text = pd.read_csv(corpus)["review"].iloc[0]
     assert similar_rows(spark, str(updated), 3, text=own_text).rows["similarity"].iloc[0] > 0.999
-    result = _cli("similar", "--output", str(old), "--text", asked, "--k", "3")
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"n2d-spark: error: model bundle {trained / 'model'} is model {retrained['model_id']}, but {old} was embedded by "
+    # The console script in this process, on the suite's session (which it must not stop): no second JVM.
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    monkeypatch.setattr(cli, "build_local_session", lambda _config, verbose=False: spark)
+    capsys.readouterr()
+    assert cli.main(["similar", "--output", str(old), "--text", asked, "--k", "3"]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err.strip().splitlines()[-1] == (
+        f"n2d-spark: error: model bundle {folder} is model {again['model_id']}, but {old} was embedded by "
         f"model {first['model_id']}: the folder has been written since; ask with --id, or label the rows again with this model"
     )
 
