@@ -64,9 +64,10 @@ MAP_NEIGHBOURS = 5
 def run_job(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> RunResult:
     """Cluster the rows at ``input_path``; publish labels, summary, model bundle, report and manifest at ``output_path``."""
     check_table_first(spark, config)
-    refuse_unsafe_output(output_path, [input_path], FileSystem(spark, output_path))
+    output_fs = FileSystem(spark, output_path)
+    refuse_unsafe_output(output_path, [input_path], output_fs)
     with ExitStack() as cached:
-        run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
+        run = Run(spark, config, input_path, output_path, output_fs, cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
             read = job_stages.read(run, _tables_check(spark, config))
             features, vectors = job_stages.vectorize(run, read, learned_text=None)
@@ -171,9 +172,10 @@ def run_assign(
     bundle = load_bundle(spark, FileSystem(spark, model_path), model_path, allow_pickle=allow_pickle)
     config = assign_config(bundle.config, overrides)
     check_table_first(spark, config)
-    refuse_unsafe_output(output_path, [input_path, model_path], FileSystem(spark, output_path))
+    output_fs = FileSystem(spark, output_path)
+    refuse_unsafe_output(output_path, [input_path, model_path], output_fs)
     with ExitStack() as cached:
-        run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
+        run = Run(spark, config, input_path, output_path, output_fs, cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
             labelled = job_stages.label_with(run, bundle, _tables_check(spark, config))
             read, features, vectors, embedded, assigned = (
@@ -208,9 +210,10 @@ def run_update(
     check_updatable(bundle, model_path)
     config = assign_config(bundle.config, overrides, command="update")
     check_table_first(spark, config)
-    refuse_unsafe_output(output_path, [input_path, model_path], FileSystem(spark, output_path))
+    output_fs = FileSystem(spark, output_path)
+    refuse_unsafe_output(output_path, [input_path, model_path], output_fs)
     with ExitStack() as cached:
-        run = Run(spark, config, input_path, output_path, FileSystem(spark, output_path), cached)
+        run = Run(spark, config, input_path, output_path, output_fs, cached)
         with staged_output(run.fs, output_path, config.output.mode, run.run_id) as staging:
             labelled = job_stages.label_with(run, bundle, _tables_check(spark, config, novelty=True))
             read, features, vectors, embedded, assigned = (
