@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from n2d_spark.core.config import SimilarConfig
-from n2d_spark.model.neighbour_search import _best_columns, ranks, top_k, unit_rows
+from n2d_spark.model.neighbour_search import ranks, top_k, unit_rows
 from n2d_spark.rows.neighbours import neighbours
 
 K = 10
@@ -34,20 +34,6 @@ def test_top_k_is_exact_with_ties_broken_by_id_in_any_row_order():
         found = {q: list(neighbour[query == q]) for q in ids}
         assert found == expected
         assert all(np.all(np.diff(similarity[query == q]) <= 0) for q in ids[:50])
-
-
-@pytest.mark.parametrize("columns", [5, 39, 40, 41, 200, 3000])
-@pytest.mark.parametrize("decimals", [1, 2, 6])
-def test_the_k_best_columns_are_a_whole_sorts_first_k(columns, decimals):
-    """Narrowed by group maxima or not, with ties (rounded values, a duplicated column) and a row's
-    own -inf: the same columns, in the same order, as sorting each whole row by value, then column."""
-    rng = np.random.default_rng(columns)
-    similarity = np.round(rng.uniform(-1, 1, size=(300, columns)), decimals).astype(np.float32)
-    similarity[:, columns // 2] = similarity[:, 0]
-    similarity[np.arange(300), rng.integers(0, columns, 300)] = -np.inf
-    for k in (1, K):
-        whole_sort = np.lexsort((np.broadcast_to(np.arange(columns), similarity.shape), -similarity), axis=1)[:, :k]
-        assert np.array_equal(_best_columns(similarity, k), whole_sort)
 
 
 def test_ranks_count_from_one_within_each_query():

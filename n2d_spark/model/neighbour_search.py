@@ -17,8 +17,6 @@ import numpy as np
 
 # Query rows compared with a cell at a time: bounds the similarity matrix to this many rows.
 _CHUNK_ROWS = 1024
-# The groups _best_columns narrows a row's candidates by: at most this many columns a group.
-_GROUP_WIDTH = 16
 
 
 def unit_rows(points: np.ndarray) -> np.ndarray:
@@ -96,43 +94,7 @@ def _cosines(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def _best_columns(similarity: np.ndarray, k: int) -> np.ndarray:
-    """Each row's ``k`` columns of highest value, best first, equal values by column (ids are sorted).
-
-    Selecting among all of a cell's candidates was most of the search (a partition of thousands
-    of values per row, and a whole sort of any row with ties at its k-th value). So the columns
-    are narrowed first to those that can be among the k best: the row is cut into ``width``
-    interleaved groups, and the k-th largest group maximum is at most the k-th largest value, so
-    every one of the k best lies in a group whose maximum reaches it. The selection among those
-    is the same as among all, so the result is too (tests/test_neighbours.py compares them).
-    """
-    rows, n = similarity.shape
-    width = min(_GROUP_WIDTH, n // (4 * k))
-    if width < 2:
-        return _sorted_best_columns(similarity, k)
-    groups = -(-n // width)
-    padded = np.full((rows, width * groups), -np.inf, similarity.dtype)
-    padded[:, :n] = similarity
-    maxima = padded.reshape(rows, width, groups).max(axis=1)
-    floor = np.partition(maxima, groups - k, axis=1)[:, groups - k]
-    reached = maxima >= floor[:, None]
-    per_row = reached.sum(axis=1)
-    widest = int(per_row.max())
-    # Ties at the k-th value across most groups (duplicate rows) leave nothing to narrow.
-    if widest * width * 4 > n:
-        return _sorted_best_columns(similarity, k)
-    # Each row's reached groups first, in group order; a row with fewer is padded with column n.
-    reached_groups = np.argsort(~reached, axis=1, kind="stable")[:, :widest]
-    columns = reached_groups[:, :, None] + groups * np.arange(width)
-    real = (np.arange(widest) < per_row[:, None])[:, :, None] & (columns < n)
-    columns = np.where(real, columns, n).reshape(rows, -1)
-    columns.sort(axis=1)
-    values = np.take_along_axis(similarity, np.minimum(columns, n - 1), axis=1)
-    values[columns == n] = -np.inf
-    return np.take_along_axis(columns, _sorted_best_columns(values, k), axis=1)
-
-
-def _sorted_best_columns(similarity: np.ndarray, k: int) -> np.ndarray:
-    """``_best_columns`` by a partition of each whole row."""
+    """Each row's ``k`` columns of highest value, best first, equal values by column (ids are sorted)."""
     n = similarity.shape[1]
     columns = np.broadcast_to(np.arange(n), similarity.shape)
     if n <= k:
